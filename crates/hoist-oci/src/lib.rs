@@ -1,0 +1,58 @@
+//! OCI building blocks shared by every hoist crate: content digests, descriptors,
+//! image manifests and indexes, media-type constants and image references.
+//!
+//! This crate knows nothing about models. It is the bottom of the workspace: the
+//! store, the registry client and the model formats all speak its types.
+//!
+//! # Main types
+//!
+//! - [`Digest`] names content (`sha256:<hex>`); [`DigestWriter`] computes one while
+//!   bytes stream through it, so a blob is hashed in the same pass that writes it.
+//! - [`Descriptor`] points at a blob by media type, digest and size.
+//! - [`ImageManifest`] ties a config descriptor to layer descriptors;
+//!   [`ImageIndex`] lists manifests (an OCI image layout's `index.json` is one).
+//! - [`Reference`] parses `[registry/]repository[:tag][@digest]`.
+//!
+//! # Example
+//!
+//! ```
+//! use hoist_oci::{Descriptor, Digest, ImageManifest, Reference, media_types};
+//!
+//! let config = br#"{"config":{}}"#;
+//! let config_desc = Descriptor::for_bytes(media_types::OCI_EMPTY, config);
+//! let manifest = ImageManifest::new(config_desc, vec![]);
+//! let bytes = manifest.to_canonical_json();
+//! // Same inputs, same bytes, same digest.
+//! assert_eq!(Digest::of(&bytes), Digest::of(&manifest.to_canonical_json()));
+//!
+//! let r: Reference = "registry.example.com/team/qwen2".parse().unwrap();
+//! assert_eq!(r.to_string(), "registry.example.com/team/qwen2:latest");
+//! ```
+//!
+//! # Why it is built so
+//!
+//! The manifest and descriptor types are our own rather than `oci-spec`'s because a
+//! digest is only stable if serialization is: annotations live in a `BTreeMap` and
+//! fields serialize in one fixed order, so packing the same files twice gives the
+//! same manifest digest. Unknown fields are kept (`extra`) so that a manifest read
+//! from elsewhere re-serializes without losing anything; where bytes must be kept
+//! exactly (a manifest fetched from a registry), callers keep the raw bytes and
+//! use these types only to read them.
+
+mod descriptor;
+mod digest;
+mod error;
+mod manifest;
+pub mod media_types;
+mod reference;
+
+pub use descriptor::{Descriptor, Platform};
+pub use digest::{Digest, DigestWriter};
+pub use error::OciError;
+pub use manifest::{ImageIndex, ImageManifest};
+pub use reference::Reference;
+
+/// The annotation that names an image in an OCI image layout's `index.json`.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The standard creation-time annotation.
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
