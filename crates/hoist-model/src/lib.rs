@@ -1,1 +1,83 @@
+//! Model artifact formats for hoist: what model files are, and how they become
+//! OCI artifacts in Docker's model format or the CNCF ModelPack format, and how
+//! such artifacts read back.
+//!
+//! # Main types
+//!
+//! - [`PackSource`] finds the files to pack: a GGUF (with its sibling shards),
+//!   a DDUF, a safetensors file or a directory, each file given a [`FileRole`]
+//!   by [`classify`] (the conventions users know from modctl and Docker),
+//!   overridable by [`ClassOverrides`].
+//! - [`pack`] copies each file once into the store's `ingest/`, hashing it and
+//!   reading its header ([GGUF](hoist_gguf), safetensors, `config.json`) from
+//!   the same bytes, gathers [`ModelFacts`], writes a [`DockerModelConfig`] or
+//!   [`ModelPackConfig`] and a manifest, and tags it.
+//! - [`StoredModel`] and [`describe`] read any of the formats back into one
+//!   [`ModelInfo`] for listing and inspection.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::SystemTime;
+//! use hoist_model::{NoPackReporter, PackFormat, PackOptions, PackSource, SourceOptions, pack};
+//! use hoist_store::Store;
+//!
+//! let store = Store::new("/tmp/hoist-store");
+//! let source = PackSource::collect("model.gguf".as_ref(), &SourceOptions::default())?;
+//! let options = PackOptions {
+//!     format: PackFormat::Docker,
+//!     context_size: None,
+//!     created: SystemTime::now(),
+//!     reproducible: false,
+//! };
+//! let outcome = pack(&store, &source, &"tiny:1".parse()?, &options, &NoPackReporter)?;
+//! println!("{}", outcome.descriptor.digest);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Why it is built so
+//!
+//! Weight files are large: each is read exactly once, and every fact the config
+//! needs comes from that one pass. Staged blobs are committed only after every
+//! file has been read and checked, so bad input leaves the store unchanged.
+//! Reading is tolerant (an unknown config reads as an artifact without facts),
+//! writing is strict and canonical (same files, same options, same digest).
 
+mod classify;
+mod describe;
+mod docker;
+mod error;
+mod facts;
+mod glob;
+mod inspect_stream;
+pub mod media;
+mod modelpack;
+mod pack;
+mod safetensors;
+mod source;
+
+pub use classify::{ClassOverrides, FileKind, FileRole, classify};
+pub use describe::{ArtifactKind, LayerInfo, ModelInfo, StoredModel, describe};
+pub use docker::DockerModelConfig;
+pub use error::ModelError;
+pub use facts::{FileFacts, ModelFacts, ModelFormat};
+pub use glob::Glob;
+pub use modelpack::ModelPackConfig;
+pub use pack::{NoPackReporter, PackFormat, PackOptions, PackOutcome, PackReporter, pack};
+pub use safetensors::SafetensorsHeader;
+pub use source::{PackSource, SourceFile, SourceLayout, SourceOptions};
+
+/// Sizes as Docker shows them: decimal units, two decimals ("1.06GB").
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes}B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.2}{}", UNITS[unit])
+}

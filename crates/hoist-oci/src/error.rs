@@ -7,10 +7,8 @@ pub enum OciError {
     InvalidDigest { value: String, reason: &'static str },
     #[error("invalid reference {value:?}: {reason}")]
     InvalidReference { value: String, reason: String },
-    #[error("invalid {what} JSON: {source}")]
-    InvalidJson {
-        what: &'static str,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// The parser's message is part of this one (not a source) so that every
+    /// caller, logging or not, shows where the JSON went wrong.
+    #[error("invalid {what} JSON: {cause}")]
+    InvalidJson { what: &'static str, cause: serde_json::Error },
 }

@@ -42,7 +42,7 @@ impl ImageManifest {
 
     /// Parses manifest bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<ImageManifest, OciError> {
-        serde_json::from_slice(bytes).map_err(|source| OciError::InvalidJson { what: "manifest", source })
+        serde_json::from_slice(bytes).map_err(|cause| OciError::InvalidJson { what: "manifest", cause })
     }
 
     /// The manifest's bytes: compact JSON in a fixed field order, so equal
@@ -87,7 +87,7 @@ impl ImageIndex {
 
     /// Parses index bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<ImageIndex, OciError> {
-        serde_json::from_slice(bytes).map_err(|source| OciError::InvalidJson { what: "index", source })
+        serde_json::from_slice(bytes).map_err(|cause| OciError::InvalidJson { what: "index", cause })
     }
 
     /// Compact JSON in a fixed field order.

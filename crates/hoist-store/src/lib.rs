@@ -1,1 +1,111 @@
+//! hoist's local content-addressed store: an [OCI image layout] on disk, with
+//! atomic ingest, locking, prune and verify.
+//!
+//! # Main types
+//!
+//! - [`Store`] is a handle on a store directory. It reads (list, resolve, open and
+//!   read blobs), untags, prunes and verifies. Creating one does no I/O.
+//! - [`WriteSession`] is how anything is added: it holds the gc lock shared for as
+//!   long as a writer needs (from the first blob to the tag).
+//! - [`Ingest`] is a temp file in `ingest/` that hashes what is written to it;
+//!   [`Ingest::finish`] turns it into a [`StagedBlob`], checked and synced but not
+//!   yet visible; [`StagedBlob::commit`] renames it into `blobs/`. Either one
+//!   dropped early removes its temp file.
+//! - [`WriteSession::tag`] names a manifest in `index.json`; [`Store::list`] and
+//!   [`Store::resolve`] read it back as [`Tagged`] entries and [`Resolved`] models.
+//! - [`Store::prune`] returns a [`PruneReport`]; [`Store::verify`] a
+//!   [`VerifyReport`], reporting progress through a [`VerifyReporter`].
+//!
+//! # Example
+//!
+//! ```
+//! use hoist_oci::{Descriptor, ImageManifest, Reference, media_types};
+//! use hoist_store::{NoVerifyReporter, Store};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let root = std::env::temp_dir().join(format!("hoist-store-doc-{}", std::process::id()));
+//! let _ = std::fs::remove_dir_all(&root);
+//! let store = Store::new(root.clone());
+//!
+//! // Hold the session from the first blob until the tag is written.
+//! let session = store.write_session()?;
+//! let (digest, size) = session.put_bytes(b"pretend these are weights")?;
+//! let layer = Descriptor::new("application/vnd.example.weights", digest, size);
+//! let (digest, size) = session.put_bytes(b"{}")?;
+//! let manifest = ImageManifest::new(Descriptor::new(media_types::OCI_EMPTY, digest, size), vec![layer]);
+//! let (digest, size) = session.put_bytes(&manifest.to_canonical_json())?;
+//! let reference: Reference = "qwen2:0.5b".parse()?;
+//! session.tag(&Descriptor::new(media_types::OCI_MANIFEST, digest.clone(), size), &reference)?;
+//! drop(session);
+//!
+//! assert_eq!(store.list()?[0].reference, "qwen2:0.5b");
+//! let model = store.resolve(&digest.hex()[..8])?; // the model ID, by prefix
+//! assert_eq!(model.references, ["qwen2:0.5b"]);
+//! assert_eq!(store.prune()?.blobs_removed, 0); // everything is reachable
+//! assert!(store.verify(&NoVerifyReporter)?.is_ok());
+//! std::fs::remove_dir_all(&root)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Why it is built so
+//!
+//! - **A standard OCI image layout** (`oci-layout`, `index.json` with
+//!   `org.opencontainers.image.ref.name` = the full reference, `blobs/sha256/<hex>`),
+//!   so other tools read the store as it is: `skopeo inspect --raw oci:<store>:<ref>`.
+//! - **Ingest, then atomic rename.** Blobs are written into `ingest/` (same file
+//!   system) while being hashed, fsynced, then renamed into `blobs/`: `blobs/` never
+//!   holds a partial file, and a blob's name is always its content's digest. The
+//!   two phases (stage, then commit) let `pack` commit only when every file
+//!   succeeded, so a failed command leaves the store as it was. Committed blobs are
+//!   read-only (0444) because bundles hardlink them.
+//! - **`index.json` is rewritten whole** (temp file + rename) under an exclusive
+//!   *index lock*, after re-reading it, so two processes tagging at once never lose
+//!   an entry, and readers never need a lock.
+//! - **The gc lock** is separate and long-lived: writers hold it shared from the
+//!   first blob until after tagging, and prune holds it exclusive, so prune never
+//!   deletes a blob a concurrent writer has committed but not yet tagged. Writers
+//!   do not block each other. Both locks are `flock`-style (per open file, released
+//!   when a process dies), so a crashed writer never wedges the store.
+//!
+//! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 
+mod blob;
+mod error;
+mod gc;
+mod index;
+mod ingest;
+mod layout;
+mod lock;
+mod resolve;
+mod verify;
+
+use std::path::{Path, PathBuf};
+
+pub use blob::MAX_MANIFEST_SIZE;
+pub use error::StoreError;
+pub use gc::PruneReport;
+pub use index::Tagged;
+pub use ingest::{Ingest, StagedBlob, WriteSession};
+pub use resolve::Resolved;
+pub use verify::{NoVerifyReporter, VerifyReport, VerifyReporter};
+
+/// A handle on a store directory. Cheap to create and clone; handles on the same
+/// root (in this process or others) coordinate through lock files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// No I/O: the layout is created by [`init`](Self::init), which the first
+    /// write session calls.
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}

@@ -1,0 +1,93 @@
+//! CNCF ModelPack v1: the config blob (camelCase), as
+//! `shared/spec/modelpack/config-schema.json` defines it.
+
+use hoist_oci::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::facts::ModelFacts;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPackConfig {
+    pub descriptor: ModelPackDescriptor,
+    pub config: ModelPackModelConfig,
+    pub modelfs: ModelFs,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPackDescriptor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "docURL", default, skip_serializing_if = "Option::is_none")]
+    pub doc_url: Option<String>,
+    #[serde(rename = "sourceURL", default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    #[serde(rename = "datasetsURL", default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets_url: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPackModelConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param_size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub diff_ids: Vec<Digest>,
+}
+
+impl ModelPackConfig {
+    /// The config for a model with these facts and (uncompressed) layers.
+    pub fn new(facts: &ModelFacts, name: &str, created: &str, layer_digests: Vec<Digest>) -> Self {
+        ModelPackConfig {
+            descriptor: ModelPackDescriptor {
+                created_at: Some(created.to_string()),
+                family: facts.family.clone(),
+                name: Some(facts.name.clone().unwrap_or_else(|| name.to_string())).filter(|n| !n.is_empty()),
+                ..ModelPackDescriptor::default()
+            },
+            config: ModelPackModelConfig {
+                architecture: facts.architecture.clone(),
+                format: Some(facts.format.as_str().to_string()),
+                param_size: facts.parameters_display(),
+                precision: facts.precision.clone(),
+                quantization: facts.quantization.as_ref().map(|q| q.to_ascii_lowercase()),
+                capabilities: None,
+            },
+            modelfs: ModelFs { kind: "layers".into(), diff_ids: layer_digests },
+        }
+    }
+}

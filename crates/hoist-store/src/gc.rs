@@ -1,0 +1,168 @@
+//! Reachability from index.json, and prune.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use hoist_oci::{Digest, ImageIndex};
+use serde_json::Value;
+
+use crate::error::io_error;
+use crate::lock::LockFile;
+use crate::{MAX_MANIFEST_SIZE, Store, StoreError};
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub blobs_removed: usize,
+    pub bytes_freed: u64,
+    pub ingest_files_removed: usize,
+}
+
+/// A file in blobs/sha256: its path, its digest if the name is one, its size.
+pub(crate) struct BlobFile {
+    pub(crate) path: PathBuf,
+    pub(crate) digest: Option<Digest>,
+    pub(crate) size: u64,
+}
+
+impl Store {
+    /// Removes every blob not reachable from index.json, and everything in ingest/.
+    ///
+    /// Blocks until no write session holds the gc lock, then holds it exclusive, so
+    /// it never deletes a blob a writer has committed but not yet tagged. Calling it
+    /// while this thread holds a [`WriteSession`](crate::WriteSession) deadlocks;
+    /// use [`try_prune`](Self::try_prune) there.
+    pub fn prune(&self) -> Result<PruneReport, StoreError> {
+        if !self.is_initialized() {
+            return Ok(PruneReport::default());
+        }
+        let _gc_lock = LockFile::exclusive(&self.gc_lock_path())?;
+        self.prune_locked()
+    }
+
+    /// Like [`prune`](Self::prune), but returns `Ok(None)` at once if a writer holds
+    /// the gc lock.
+    pub fn try_prune(&self) -> Result<Option<PruneReport>, StoreError> {
+        if !self.is_initialized() {
+            return Ok(Some(PruneReport::default()));
+        }
+        match LockFile::try_exclusive(&self.gc_lock_path())? {
+            Some(_gc_lock) => self.prune_locked().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn prune_locked(&self) -> Result<PruneReport, StoreError> {
+        // Without index.json every blob would look like garbage: refuse instead.
+        let index_path = self.index_path();
+        let index = self.read_index()?.ok_or_else(|| io_error("read", &index_path)(io::ErrorKind::NotFound.into()))?;
+        let keep = self.reachable(&index);
+        let mut report = PruneReport::default();
+        for blob in self.blob_files()? {
+            if blob.digest.as_ref().is_some_and(|digest| keep.contains_key(digest)) {
+                continue;
+            }
+            match fs::remove_file(&blob.path) {
+                Ok(()) => {
+                    report.blobs_removed += 1;
+                    report.bytes_freed += blob.size;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove", &blob.path)(e)),
+            }
+        }
+        // index.json updates stage their temp file in ingest/ under the index lock
+        // without the gc lock (untag): taking it here keeps us from deleting one.
+        let _index_lock = LockFile::exclusive(&self.index_lock_path())?;
+        let ingest = self.ingest_dir();
+        for entry in read_dir_if_exists(&ingest)? {
+            let path = entry.map_err(io_error("list", &ingest))?.path();
+            let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            match removed {
+                Ok(()) => report.ingest_files_removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove", &path)(e)),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every digest reachable from the index, with the size its descriptor gives (if it
+    /// gives one).
+    ///
+    /// Walks index entry -> manifest -> config, layers, blobs (leaves) and subject;
+    /// index -> its manifests, recursively. Only blobs in manifest position are read,
+    /// never layers. Missing, oversized or unparseable manifests are leaves.
+    pub(crate) fn reachable(&self, index: &ImageIndex) -> BTreeMap<Digest, Option<u64>> {
+        let mut reached = BTreeMap::new();
+        let mut walked = BTreeSet::new();
+        let mut to_walk: Vec<(Digest, Option<u64>)> =
+            index.manifests.iter().map(|d| (d.digest.clone(), Some(d.size))).collect();
+        while let Some((digest, size)) = to_walk.pop() {
+            reached.entry(digest.clone()).or_insert(size);
+            if !walked.insert(digest.clone()) {
+                continue;
+            }
+            let Ok(bytes) = self.read_blob_unverified(&digest, MAX_MANIFEST_SIZE) else { continue };
+            for (child, child_size, walk) in children(&bytes) {
+                if walk {
+                    to_walk.push((child, child_size));
+                } else {
+                    reached.entry(child).or_insert(child_size);
+                }
+            }
+        }
+        reached
+    }
+
+    /// The files in blobs/sha256, sorted by name; none if the directory is missing.
+    pub(crate) fn blob_files(&self) -> Result<Vec<BlobFile>, StoreError> {
+        let dir = self.blobs_dir();
+        let mut blobs = Vec::new();
+        for entry in read_dir_if_exists(&dir)? {
+            let entry = entry.map_err(io_error("list", &dir))?;
+            let path = entry.path();
+            // A file removed since listing is simply not there any more.
+            let Ok(metadata) = fs::symlink_metadata(&path) else { continue };
+            if !metadata.is_file() {
+                continue;
+            }
+            let digest = entry.file_name().to_str().and_then(|hex| format!("sha256:{hex}").parse().ok());
+            blobs.push(BlobFile { path, digest, size: metadata.len() });
+        }
+        blobs.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(blobs)
+    }
+}
+
+/// The digests (and sizes) a manifest or index points at, each with whether it is
+/// itself a manifest to walk. Read as loose JSON, descriptor by descriptor, so that
+/// one odd field does not orphan the rest.
+fn children(bytes: &[u8]) -> Vec<(Digest, Option<u64>, bool)> {
+    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else { return Vec::new() };
+    let mut found = Vec::new();
+    for (key, walk) in [("config", false), ("layers", false), ("blobs", false), ("manifests", true), ("subject", true)]
+    {
+        let values = match object.get(key) {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(item) => vec![item],
+            None => Vec::new(),
+        };
+        for value in values {
+            if let Some(digest) = value.get("digest").and_then(Value::as_str).and_then(|d| d.parse().ok()) {
+                found.push((digest, value.get("size").and_then(Value::as_u64), walk));
+            }
+        }
+    }
+    found
+}
+
+fn read_dir_if_exists(dir: &Path) -> Result<Vec<io::Result<fs::DirEntry>>, StoreError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_error("list", dir)(e)),
+    }
+}

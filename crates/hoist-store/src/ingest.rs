@@ -1,0 +1,170 @@
+//! Adding blobs: a write session (the shared gc lock), ingest (hash while writing
+//! into ingest/), staged blobs (checked, synced, not yet visible) and commit (rename).
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hoist_oci::{Digest, DigestWriter};
+
+use crate::error::io_error;
+use crate::layout::{TempFile, create_temp, sync_dir};
+use crate::lock::LockFile;
+use crate::{Store, StoreError};
+
+/// Large writes keep syscalls few; weight files are gigabytes.
+const BUFFER_SIZE: usize = 1 << 20;
+
+/// Holds the gc lock shared, so a prune cannot delete blobs this writer has
+/// committed but not yet tagged. Dropping the session (and every [`Ingest`] and
+/// [`StagedBlob`] made from it, which share the lock) releases it.
+pub struct WriteSession<'a> {
+    store: &'a Store,
+    gc_lock: Arc<LockFile>,
+}
+
+impl Store {
+    /// Initialises the store if needed and takes the gc lock shared. Hold the
+    /// session from before the first blob is written until after tagging.
+    pub fn write_session(&self) -> Result<WriteSession<'_>, StoreError> {
+        self.init()?;
+        let gc_lock = LockFile::shared(&self.gc_lock_path())?;
+        Ok(WriteSession { store: self, gc_lock: Arc::new(gc_lock) })
+    }
+}
+
+impl WriteSession<'_> {
+    /// The store this session writes to.
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// A new temp file in ingest/ that hashes what is written to it.
+    pub fn ingest(&self) -> Result<Ingest, StoreError> {
+        let (file, temp) = create_temp(&self.store.ingest_dir(), "blob")?;
+        Ok(Ingest {
+            writer: DigestWriter::new(BufWriter::with_capacity(BUFFER_SIZE, file)),
+            temp,
+            blobs_dir: self.store.blobs_dir(),
+            _gc_lock: Arc::clone(&self.gc_lock),
+        })
+    }
+
+    /// Stages and commits bytes held in memory; returns their digest and size.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<(Digest, u64), StoreError> {
+        let mut ingest = self.ingest()?;
+        ingest.write_all(bytes).map_err(io_error("write", ingest.temp.path()))?;
+        ingest.finish(None)?.commit()
+    }
+}
+
+/// A blob being written into ingest/. Dropped without [`finish`](Self::finish),
+/// its temp file is removed.
+pub struct Ingest {
+    // Field order is drop order: close the file before removing it.
+    writer: DigestWriter<BufWriter<File>>,
+    temp: TempFile,
+    blobs_dir: PathBuf,
+    _gc_lock: Arc<LockFile>,
+}
+
+impl Ingest {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.writer.written()
+    }
+
+    /// Flushes, fsyncs and hashes. The file stays in ingest/ until committed. With
+    /// `expected`, a digest or size mismatch is an error and the temp file is removed.
+    pub fn finish(self, expected: Option<(&Digest, u64)>) -> Result<StagedBlob, StoreError> {
+        let Ingest { writer, temp, blobs_dir, _gc_lock } = self;
+        let (digest, size, buffered) = writer.finish();
+        let file = buffered.into_inner().map_err(|e| io_error("write", temp.path())(e.into_error()))?;
+        file.sync_all().map_err(io_error("sync", temp.path()))?;
+        drop(file);
+        if let Some((expected_digest, expected_size)) = expected {
+            let mut problems = Vec::new();
+            if size != expected_size {
+                problems.push(format!("size {size}, expected {expected_size}"));
+            }
+            if digest != *expected_digest {
+                problems.push(format!("content hashes to {digest}"));
+            }
+            if !problems.is_empty() {
+                let path = temp.path().to_path_buf();
+                return Err(StoreError::Corrupt {
+                    digest: expected_digest.clone(),
+                    path,
+                    problem: problems.join("; "),
+                });
+            }
+        }
+        Ok(StagedBlob { digest, size, temp, blobs_dir, _gc_lock })
+    }
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// A complete, synced blob in ingest/, not yet visible in blobs/. Dropping it
+/// without [`commit`](Self::commit) removes the temp file, so a command that fails
+/// half-way leaves the store as it was.
+pub struct StagedBlob {
+    digest: Digest,
+    size: u64,
+    temp: TempFile,
+    blobs_dir: PathBuf,
+    _gc_lock: Arc<LockFile>,
+}
+
+impl StagedBlob {
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Renames the file into `blobs/sha256/<hex>`, read-only (mode 0444). If that
+    /// blob already exists with this size, the staged copy is dropped instead.
+    pub fn commit(self) -> Result<(Digest, u64), StoreError> {
+        let StagedBlob { digest, size, temp, blobs_dir, _gc_lock } = self;
+        let target = blobs_dir.join(digest.hex());
+        // Same name, same content. A wrong size means a damaged blob: replace it.
+        if fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == size) {
+            return Ok((digest, size));
+        }
+        set_read_only(temp.path())?;
+        // rename(2) is atomic within one file system: blobs/ never shows a partial file.
+        fs::rename(temp.path(), &target).map_err(io_error("move a staged blob to", &target))?;
+        temp.keep();
+        sync_dir(&blobs_dir)?;
+        Ok((digest, size))
+    }
+}
+
+/// Blobs are immutable; read-only files keep a bundle's hardlinks from being
+/// written through by accident.
+fn set_read_only(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    let permissions = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::Permissions::from_mode(0o444)
+    };
+    #[cfg(not(unix))]
+    let permissions = {
+        let mut permissions = fs::metadata(path).map_err(io_error("read", path))?.permissions();
+        permissions.set_readonly(true);
+        permissions
+    };
+    fs::set_permissions(path, permissions).map_err(io_error("make read-only", path))
+}

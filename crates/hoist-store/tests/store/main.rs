@@ -1,0 +1,9 @@
+//! The store's behaviour, through its public API and the files it leaves on disk.
+
+mod concurrency;
+mod gc;
+mod helpers;
+mod ingest;
+mod layout;
+mod resolve;
+mod verify;

@@ -1,0 +1,77 @@
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hoist_model::{StoredModel, format_size};
+use hoist_oci::{Digest, Reference};
+use hoist_store::Store;
+use serde_json::json;
+
+use crate::cli::ListArgs;
+use crate::output::{Table, or_dash, time_ago};
+
+pub fn run(store: &Store, args: ListArgs) -> Result<ExitCode> {
+    let entries = store.list()?;
+    // Many tags often share one manifest: read each manifest once.
+    let mut models: BTreeMap<Digest, StoredModel> = BTreeMap::new();
+    for entry in &entries {
+        if !models.contains_key(&entry.descriptor.digest) {
+            models.insert(entry.descriptor.digest.clone(), StoredModel::load(store, &entry.descriptor)?);
+        }
+    }
+    if args.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in &entries {
+            if seen.insert(&entry.descriptor.digest) {
+                println!("{}", entry.descriptor.digest.short());
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = entries.iter().map(|entry| {
+        let (name, tag) = split_reference(&entry.reference);
+        (name, tag, entry, &models[&entry.descriptor.digest])
+    });
+    if args.json {
+        let list: Vec<_> = rows
+            .map(|(name, tag, entry, model)| {
+                let info = &model.info;
+                json!({
+                    "reference": entry.reference, "name": name, "tag": tag,
+                    "id": entry.descriptor.digest.to_string(),
+                    "artifact": info.kind.as_ref().map(|k| k.to_string()),
+                    "format": info.format, "architecture": info.architecture,
+                    "parameters": info.parameters, "quantization": info.quantization,
+                    "context_size": info.context_size, "created": info.created, "size": info.size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = Table::new(&["NAME", "TAG", "ID", "ARCH", "PARAMS", "QUANT", "CONTEXT", "CREATED", "SIZE"]);
+    for (name, tag, entry, model) in rows {
+        let info = &model.info;
+        out.add_row(vec![
+            name,
+            tag,
+            entry.descriptor.digest.short().to_string(),
+            or_dash(info.architecture.as_ref()),
+            or_dash(info.parameters.as_ref()),
+            or_dash(info.quantization.as_ref()),
+            or_dash(info.context_size),
+            or_dash(info.created.as_deref().map(time_ago)),
+            format_size(info.size),
+        ]);
+    }
+    out.print();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// NAME and TAG columns of a stored reference.
+fn split_reference(reference: &str) -> (String, String) {
+    match reference.parse::<Reference>() {
+        Ok(parsed) => (parsed.name(), parsed.tag().unwrap_or("<none>").to_string()),
+        Err(_) => (reference.to_string(), "<none>".to_string()),
+    }
+}

@@ -1,0 +1,45 @@
+mod inspect;
+mod list;
+mod pack;
+mod prune;
+mod rm;
+mod tag;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use hoist_store::Store;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let store = open_store(&cli.global)?;
+    match cli.command {
+        Command::Pack(args) => pack::run(&store, args),
+        Command::List(args) => list::run(&store, args),
+        Command::Inspect(args) => inspect::run(&store, args),
+        Command::Tag(args) => tag::run(&store, args),
+        Command::Rm(args) => rm::run(&store, args),
+        Command::Prune => prune::run(&store),
+        Command::Verify(args) => verify::run(&store, args),
+    }
+}
+
+/// The store named by `--store` / `$HOIST_HOME`, else the XDG data directory.
+fn open_store(global: &GlobalArgs) -> Result<Store> {
+    let root = match &global.store {
+        Some(dir) => dir.clone(),
+        None => {
+            let data_home = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+            let data_home = match data_home {
+                Some(dir) => dir,
+                None => PathBuf::from(std::env::var_os("HOME").context("neither --store, HOIST_HOME nor HOME is set")?)
+                    .join(".local/share"),
+            };
+            data_home.join("hoist")
+        }
+    };
+    Ok(Store::new(root))
+}
