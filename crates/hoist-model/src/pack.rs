@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::time::SystemTime;
 
 use hoist_oci::{Descriptor, ImageManifest, Reference, media_types};
@@ -135,17 +135,16 @@ fn stage_file(
     let mut reader = File::open(&file.path).map_err(ModelError::io(&file.path))?;
     let mut ingest = session.ingest()?;
     let mut inspector = StreamInspector::for_file(file);
-    let mut buf = vec![0u8; CHUNK];
+    let mut chunk = Vec::with_capacity(CHUNK);
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ModelError::io(&file.path)(e)),
-        };
-        inspector.feed(file, &buf[..n])?;
-        ingest.write_all(&buf[..n]).map_err(|source| ModelError::Io { path: file.path.clone(), source })?;
+        // `take` + `read_to_end` fills the buffer's spare capacity without zeroing it first.
+        let n = (&mut reader).take(CHUNK as u64).read_to_end(&mut chunk).map_err(ModelError::io(&file.path))?;
+        if n == 0 {
+            break;
+        }
+        inspector.feed(file, &chunk)?;
         reporter.bytes_read(n as u64);
+        chunk = ingest.write_chunk(chunk)?;
     }
     if ingest.written() != file.size {
         return Err(ModelError::ChangedWhileReading {

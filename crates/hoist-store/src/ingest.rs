@@ -1,20 +1,18 @@
 //! Adding blobs: a write session (the shared gc lock), ingest (hash while writing
 //! into ingest/), staged blobs (checked, synced, not yet visible) and commit (rename).
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hoist_oci::{Digest, DigestWriter};
 
+use crate::background::BackgroundWriter;
 use crate::error::io_error;
 use crate::layout::{TempFile, create_temp, sync_dir};
 use crate::lock::LockFile;
 use crate::{Store, StoreError};
-
-/// Large writes keep syscalls few; weight files are gigabytes.
-const BUFFER_SIZE: usize = 1 << 20;
 
 /// Holds the gc lock shared, so a prune cannot delete blobs this writer has
 /// committed but not yet tagged. Dropping the session (and every [`Ingest`] and
@@ -44,7 +42,8 @@ impl WriteSession<'_> {
     pub fn ingest(&self) -> Result<Ingest, StoreError> {
         let (file, temp) = create_temp(&self.store.ingest_dir(), "blob")?;
         Ok(Ingest {
-            writer: DigestWriter::new(BufWriter::with_capacity(BUFFER_SIZE, file)),
+            hasher: DigestWriter::new(io::sink()),
+            writer: BackgroundWriter::new(file).map_err(io_error("start a writer for", temp.path()))?,
             temp,
             blobs_dir: self.store.blobs_dir(),
             _gc_lock: Arc::clone(&self.gc_lock),
@@ -62,8 +61,9 @@ impl WriteSession<'_> {
 /// A blob being written into ingest/. Dropped without [`finish`](Self::finish),
 /// its temp file is removed.
 pub struct Ingest {
+    hasher: DigestWriter<io::Sink>,
     // Field order is drop order: close the file before removing it.
-    writer: DigestWriter<BufWriter<File>>,
+    writer: BackgroundWriter,
     temp: TempFile,
     blobs_dir: PathBuf,
     _gc_lock: Arc<LockFile>,
@@ -72,15 +72,28 @@ pub struct Ingest {
 impl Ingest {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
-        self.writer.written()
+        self.hasher.written()
+    }
+
+    /// Writes an owned chunk: it is hashed on this thread while a background
+    /// thread writes it (and the chunks before it) to disk. Returns an empty
+    /// buffer, recycled where possible, to fill with the next chunk.
+    pub fn write_chunk(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let capacity = chunk.capacity();
+        let chunk = Arc::new(chunk);
+        self.writer.send(Arc::clone(&chunk)).map_err(io_error("write", self.temp.path()))?;
+        // Hashing into a sink cannot fail.
+        let _ = self.hasher.write_all(&chunk);
+        drop(chunk);
+        Ok(self.writer.spare(capacity))
     }
 
     /// Flushes, fsyncs and hashes. The file stays in ingest/ until committed. With
     /// `expected`, a digest or size mismatch is an error and the temp file is removed.
     pub fn finish(self, expected: Option<(&Digest, u64)>) -> Result<StagedBlob, StoreError> {
-        let Ingest { writer, temp, blobs_dir, _gc_lock } = self;
-        let (digest, size, buffered) = writer.finish();
-        let file = buffered.into_inner().map_err(|e| io_error("write", temp.path())(e.into_error()))?;
+        let Ingest { hasher, writer, temp, blobs_dir, _gc_lock } = self;
+        let (digest, size, _) = hasher.finish();
+        let file = writer.finish().map_err(io_error("write", temp.path()))?;
         file.sync_all().map_err(io_error("sync", temp.path()))?;
         drop(file);
         if let Some((expected_digest, expected_size)) = expected {
@@ -104,13 +117,15 @@ impl Ingest {
     }
 }
 
+/// For small writes; large ones should use [`Ingest::write_chunk`], which saves a copy.
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.write(buf)
+        self.write_chunk(buf.to_vec()).map_err(io::Error::other)?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        Ok(())
     }
 }
 

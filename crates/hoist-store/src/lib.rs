@@ -70,6 +70,7 @@
 //!
 //! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 
+mod background;
 mod blob;
 mod error;
 mod gc;

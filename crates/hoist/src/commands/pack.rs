@@ -59,7 +59,10 @@ pub fn run(store: &Store, args: Box<PackArgs>) -> Result<ExitCode> {
         facts.architecture.clone(),
         facts.parameters_display(),
         facts.quantization.clone(),
-        Some(format!("{} layers", outcome.manifest.layers.len())),
+        Some(match outcome.manifest.layers.len() {
+            1 => "1 layer".to_string(),
+            n => format!("{n} layers"),
+        }),
         Some(format_size(source.total_size())),
     ]
     .into_iter()
