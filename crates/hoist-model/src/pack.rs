@@ -128,7 +128,7 @@ pub fn pack(
 
 /// Copies one file into `ingest/`, hashing and inspecting it on the way.
 fn stage_file(
-    session: &WriteSession<'_>,
+    session: &WriteSession,
     file: &SourceFile,
     reporter: &dyn PackReporter,
 ) -> Result<(StagedBlob, FileFacts), ModelError> {

@@ -39,18 +39,22 @@
 //! exactly (a manifest fetched from a registry), callers keep the raw bytes and
 //! use these types only to read them.
 
+mod copy;
 mod descriptor;
 mod digest;
 mod error;
 mod manifest;
 pub mod media_types;
 mod reference;
+mod target;
 
+pub use copy::{CopyOptions, CopyReport, copy_graph};
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Digest, DigestWriter};
 pub use error::OciError;
 pub use manifest::{ImageIndex, ImageManifest};
 pub use reference::Reference;
+pub use target::{BlobOutcome, BlobStream, Destination, NoTransferReporter, Source, TargetError, TransferReporter};
 
 /// The annotation that names an image in an OCI image layout's `index.json`.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -76,7 +76,7 @@ impl Store {
     }
 }
 
-impl WriteSession<'_> {
+impl WriteSession {
     /// Adds or replaces the index entry for `reference`: the descriptor plus the
     /// ref-name annotation. Returns the descriptor it replaced, if any.
     ///
@@ -88,21 +88,24 @@ impl WriteSession<'_> {
         if reference.digest().is_some_and(|pinned| *pinned != descriptor.digest) {
             return Err(StoreError::TagDigestMismatch { reference: name, digest: descriptor.digest.clone() });
         }
+        self.tag_name(descriptor, &name)
+    }
+
+    /// Names a manifest with `name` as it is, the way other tools name images in
+    /// an image layout they write (often a bare tag such as `v1`).
+    pub fn tag_name(&self, descriptor: &Descriptor, name: &str) -> Result<Option<Descriptor>, StoreError> {
         debug_assert!(
             self.store().has_blob(&descriptor.digest),
             "tagging {name} before its manifest {} is committed",
             descriptor.digest
         );
         let mut entry = descriptor.clone();
-        entry.annotations.insert(ANNOTATION_REF_NAME.to_string(), name.clone());
+        entry.annotations.insert(ANNOTATION_REF_NAME.to_string(), name.to_string());
         self.store().update_index(|index| {
-            let replaced = index
-                .manifests
-                .iter()
-                .position(|d| ref_name(d) == Some(name.as_str()))
-                .map(|i| index.manifests.remove(i));
+            let replaced =
+                index.manifests.iter().position(|d| ref_name(d) == Some(name)).map(|i| index.manifests.remove(i));
             // Another tool may have written duplicates; one entry per reference.
-            index.manifests.retain(|d| ref_name(d) != Some(name.as_str()));
+            index.manifests.retain(|d| ref_name(d) != Some(name));
             index.manifests.push(entry);
             Ok(replaced)
         })

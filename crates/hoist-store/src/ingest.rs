@@ -17,25 +17,25 @@ use crate::{Store, StoreError};
 /// Holds the gc lock shared, so a prune cannot delete blobs this writer has
 /// committed but not yet tagged. Dropping the session (and every [`Ingest`] and
 /// [`StagedBlob`] made from it, which share the lock) releases it.
-pub struct WriteSession<'a> {
-    store: &'a Store,
+pub struct WriteSession {
+    store: Store,
     gc_lock: Arc<LockFile>,
 }
 
 impl Store {
     /// Initialises the store if needed and takes the gc lock shared. Hold the
     /// session from before the first blob is written until after tagging.
-    pub fn write_session(&self) -> Result<WriteSession<'_>, StoreError> {
+    pub fn write_session(&self) -> Result<WriteSession, StoreError> {
         self.init()?;
         let gc_lock = LockFile::shared(&self.gc_lock_path())?;
-        Ok(WriteSession { store: self, gc_lock: Arc::new(gc_lock) })
+        Ok(WriteSession { store: self.clone(), gc_lock: Arc::new(gc_lock) })
     }
 }
 
-impl WriteSession<'_> {
+impl WriteSession {
     /// The store this session writes to.
     pub fn store(&self) -> &Store {
-        self.store
+        &self.store
     }
 
     /// A new temp file in ingest/ that hashes what is written to it.

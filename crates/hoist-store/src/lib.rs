@@ -59,6 +59,10 @@
 //!   two phases (stage, then commit) let `pack` commit only when every file
 //!   succeeded, so a failed command leaves the store as it was. Committed blobs are
 //!   read-only (0444) because bundles hardlink them.
+//! - **Hash and write overlap.** [`Ingest::write_chunk`] hashes a chunk on the
+//!   caller's thread while a background thread writes it, and asks the kernel to
+//!   start writeback at once; so on two cores a pack runs at the speed of the hash,
+//!   and the fsync before commit finds little left to write.
 //! - **`index.json` is rewritten whole** (temp file + rename) under an exclusive
 //!   *index lock*, after re-reading it, so two processes tagging at once never lose
 //!   an entry, and readers never need a lock.
@@ -79,6 +83,7 @@ mod ingest;
 mod layout;
 mod lock;
 mod resolve;
+mod target;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -89,6 +94,7 @@ pub use gc::PruneReport;
 pub use index::Tagged;
 pub use ingest::{Ingest, StagedBlob, WriteSession};
 pub use resolve::Resolved;
+pub use target::StoreDestination;
 pub use verify::{NoVerifyReporter, VerifyReport, VerifyReporter};
 
 /// A handle on a store directory. Cheap to create and clone; handles on the same

@@ -23,7 +23,7 @@ pub struct Model {
     pub layer: Digest,
 }
 
-pub fn put_model(session: &WriteSession<'_>, seed: &str) -> Model {
+pub fn put_model(session: &WriteSession, seed: &str) -> Model {
     let (layer, layer_size) = session.put_bytes(format!("weights of {seed}").as_bytes()).unwrap();
     let (config, config_size) = session.put_bytes(format!(r#"{{"model":"{seed}"}}"#).as_bytes()).unwrap();
     let manifest = ImageManifest::new(

@@ -1,6 +1,7 @@
 //! The store's behaviour, through its public API and the files it leaves on disk.
 
 mod concurrency;
+mod copy;
 mod gc;
 mod helpers;
 mod ingest;
