@@ -3,17 +3,11 @@
 
 use std::fmt;
 
-use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, media_types};
-use hoist_store::Store;
+use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, Source, media_types};
 use serde_json::Value as Json;
 
 use crate::ModelError;
 use crate::media::{annotations, docker, modelpack};
-
-/// Manifests larger than this are refused (real ones are a few KB).
-const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
-/// Configs larger than this are refused (a Docker config with a big GGUF map is tens of KB).
-const MAX_CONFIG: u64 = 64 * 1024 * 1024;
 
 /// The artifact format, recognised from the config media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +63,7 @@ pub struct ModelInfo {
     pub layers: Vec<LayerInfo>,
 }
 
-/// A manifest read from the store, with its config.
+/// A manifest read from a store or registry, with its config.
 #[derive(Debug, Clone)]
 pub struct StoredModel {
     pub descriptor: Descriptor,
@@ -81,9 +75,11 @@ pub struct StoredModel {
 }
 
 impl StoredModel {
-    /// Reads the manifest (or index) a descriptor points at, and its config.
-    pub fn load(store: &Store, descriptor: &Descriptor) -> Result<StoredModel, ModelError> {
-        let manifest_bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST)?;
+    /// Reads the manifest (or index) a descriptor points at, and its config,
+    /// from any source: the store, a registry, an image-layout directory.
+    pub async fn fetch(source: &dyn Source, descriptor: &Descriptor) -> Result<StoredModel, ModelError> {
+        let target_error = |source| ModelError::Target { source };
+        let manifest_bytes = source.fetch_all(descriptor).await.map_err(target_error)?;
         let invalid = |reason: String| ModelError::InvalidArtifact { what: descriptor.digest.to_string(), reason };
         if media_types::is_index(&descriptor.media_type) {
             let index = ImageIndex::from_slice(&manifest_bytes).map_err(|e| invalid(e.to_string()))?;
@@ -101,7 +97,7 @@ impl StoredModel {
             });
         }
         let manifest = ImageManifest::from_slice(&manifest_bytes).map_err(|e| invalid(e.to_string()))?;
-        let config_bytes = store.read_blob(&manifest.config.digest, MAX_CONFIG)?;
+        let config_bytes = source.fetch_all(&manifest.config).await.map_err(target_error)?;
         let info = describe(&manifest, &config_bytes);
         Ok(StoredModel { descriptor: descriptor.clone(), manifest_bytes, manifest: Some(manifest), config_bytes, info })
     }

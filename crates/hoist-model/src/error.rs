@@ -42,6 +42,11 @@ pub enum ModelError {
     InvalidArtifact { what: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Target {
+        #[from]
+        source: hoist_oci::TargetError,
+    },
 }
 
 impl ModelError {

@@ -38,6 +38,16 @@ pub enum Command {
     Prune,
     /// Re-hash every blob in the store and report corruption
     Verify(VerifyArgs),
+    /// Save credentials for a registry (in the Docker config, ~/.docker/config.json)
+    Login(LoginArgs),
+    /// Remove saved credentials for a registry
+    Logout(LogoutArgs),
+    /// Push a model from the store to a registry
+    Push(PushArgs),
+    /// Pull a model from a registry into the store
+    Pull(PullArgs),
+    /// Copy an artifact between registries and image-layout directories (oci:PATH[:TAG])
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,8 +132,13 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// NAME[:TAG], NAME@DIGEST, or a unique ID prefix
+    /// NAME[:TAG], NAME@DIGEST, or a unique ID prefix; with --remote, REGISTRY/REPO[:TAG|@DIGEST]
     pub reference: String,
+    /// Read the model from its registry instead of the store (nothing is downloaded but the manifest and config)
+    #[arg(long)]
+    pub remote: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Print the manifest and config as JSON
     #[arg(long, conflicts_with = "raw")]
     pub json: bool,
@@ -154,4 +169,78 @@ pub struct RmArgs {
 pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+}
+
+/// How to reach a registry.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Use plain HTTP (always used for localhost, 127.0.0.1 and [::1])
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Do not verify the registry's TLS certificate
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust this CA certificate (PEM) for the registry's TLS certificate
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// How to move blobs.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Blobs transferred at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry host, e.g. registry.example.com or localhost:5000
+    pub registry: String,
+    /// User name (asked for when missing and standard input is a terminal)
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry host
+    pub registry: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The model in the store: NAME[:TAG], NAME@DIGEST or ID
+    pub source: String,
+    /// Where to push: REGISTRY/REPO[:TAG] (default: SOURCE, when it names a registry)
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// REGISTRY/REPO[:TAG|@DIGEST]
+    pub reference: String,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// REGISTRY/REPO[:TAG|@DIGEST] or oci:DIR[:TAG]
+    pub source: String,
+    /// REGISTRY/REPO[:TAG] or oci:DIR[:TAG] (the tag defaults to the source's)
+    pub target: String,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }

@@ -1,12 +1,14 @@
 //! Progress drawing for the library reporters: bars on a terminal, plain
 //! lines otherwise, nothing when asked.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 use hoist_model::{PackReporter, SourceFile, format_size};
-use hoist_oci::Digest;
+use hoist_oci::{BlobOutcome, Descriptor, Digest, TransferReporter};
 use hoist_store::VerifyReporter;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::Progress;
 
@@ -76,6 +78,94 @@ impl VerifyReporter for Drawer {
             }
             Mode::Plain => eprintln!("checked {digest} ({})", format_size(size)),
             Mode::Silent => {}
+        }
+    }
+}
+
+/// Draws a transfer: a bar per blob in flight under a total, on a terminal;
+/// a line per finished blob otherwise.
+pub struct TransferDrawer {
+    mode: TransferMode,
+}
+
+enum TransferMode {
+    Bars { bars: MultiProgress, total: ProgressBar, blobs: Mutex<HashMap<Digest, ProgressBar>> },
+    Plain,
+    Silent,
+}
+
+impl TransferDrawer {
+    pub fn new(progress: Progress) -> Self {
+        let mode = match progress {
+            Progress::Auto if std::io::stderr().is_terminal() => {
+                let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+                let total = bars.add(ProgressBar::new(0));
+                total.set_style(bar_style(
+                    "{msg:20} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} ETA {eta}",
+                ));
+                total.set_message("total");
+                TransferMode::Bars { bars, total, blobs: Mutex::new(HashMap::new()) }
+            }
+            Progress::Auto | Progress::Plain => TransferMode::Plain,
+            Progress::None => TransferMode::Silent,
+        };
+        TransferDrawer { mode }
+    }
+
+    pub fn finish(&self) {
+        if let TransferMode::Bars { bars, total, .. } = &self.mode {
+            total.finish_and_clear();
+            let _ = bars.clear();
+        }
+    }
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+impl TransferReporter for TransferDrawer {
+    fn blob_started(&self, descriptor: &Descriptor) {
+        if let TransferMode::Bars { bars, total, blobs } = &self.mode {
+            total.inc_length(descriptor.size);
+            let bar = bars.add(ProgressBar::new(descriptor.size));
+            bar.set_style(bar_style(
+                "{msg:20} {wide_bar} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}",
+            ));
+            bar.set_message(descriptor.digest.short().to_string());
+            if let Ok(mut blobs) = blobs.lock() {
+                blobs.insert(descriptor.digest.clone(), bar);
+            }
+        }
+    }
+
+    fn blob_progress(&self, descriptor: &Descriptor, bytes: u64) {
+        if let TransferMode::Bars { total, blobs, .. } = &self.mode {
+            total.inc(bytes);
+            if let Some(bar) = blobs.lock().ok().and_then(|b| b.get(&descriptor.digest).cloned()) {
+                bar.inc(bytes);
+            }
+        }
+    }
+
+    fn blob_done(&self, descriptor: &Descriptor, outcome: BlobOutcome) {
+        let what = match outcome {
+            BlobOutcome::Copied => "copied",
+            BlobOutcome::Skipped => "already there",
+            BlobOutcome::Mounted => "mounted",
+        };
+        match &self.mode {
+            TransferMode::Bars { bars, total, blobs } => {
+                if outcome != BlobOutcome::Copied {
+                    total.inc(descriptor.size);
+                }
+                if let Some(bar) = blobs.lock().ok().and_then(|mut b| b.remove(&descriptor.digest)) {
+                    bar.finish_and_clear();
+                    bars.remove(&bar);
+                }
+            }
+            TransferMode::Plain => eprintln!("{} {what} ({})", descriptor.digest, format_size(descriptor.size)),
+            TransferMode::Silent => {}
         }
     }
 }

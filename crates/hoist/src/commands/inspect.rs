@@ -3,15 +3,31 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use hoist_model::{StoredModel, format_size};
+use hoist_oci::Source;
+use hoist_registry::Repository;
 use hoist_store::Store;
 use serde_json::{Value, json};
 
+use super::remote::{block_on, client, registry_reference};
 use crate::cli::InspectArgs;
 use crate::output::Table;
 
 pub fn run(store: &Store, args: InspectArgs) -> Result<ExitCode> {
-    let resolved = store.resolve(&args.reference)?;
-    let model = StoredModel::load(store, &resolved.descriptor)?;
+    let (names, model) = if args.remote {
+        let reference = registry_reference(&args.reference)?;
+        let client = client(&args.connect, None)?;
+        let repository = Repository::from_reference(&client, &reference)?;
+        let wanted = reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()));
+        let model = block_on(async {
+            let root = repository.resolve(wanted.as_deref().unwrap_or("latest")).await?;
+            anyhow::Ok(StoredModel::fetch(&repository, &root).await?)
+        })??;
+        (vec![reference.to_string()], model)
+    } else {
+        let resolved = store.resolve(&args.reference)?;
+        let model = block_on(StoredModel::fetch(store, &resolved.descriptor))??;
+        (resolved.references, model)
+    };
     if args.raw {
         std::io::stdout().write_all(&model.manifest_bytes)?;
         return Ok(ExitCode::SUCCESS);
@@ -20,18 +36,23 @@ pub fn run(store: &Store, args: InspectArgs) -> Result<ExitCode> {
         let manifest: Value = serde_json::from_slice(&model.manifest_bytes)?;
         let config: Value = serde_json::from_slice(&model.config_bytes).unwrap_or(Value::Null);
         let out = json!({
-            "references": resolved.references,
-            "descriptor": resolved.descriptor,
+            "references": names,
+            "descriptor": model.descriptor,
             "manifest": manifest,
             "config": config,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
+    print_summary(&names, &model);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(names: &[String], model: &StoredModel) {
     let info = &model.info;
     let fields = [
-        ("Names", Some(resolved.references.join(", "))),
-        ("ID", Some(resolved.descriptor.digest.to_string())),
+        ("Names", Some(names.join(", "))),
+        ("ID", Some(model.descriptor.digest.to_string())),
         ("Artifact", info.kind.as_ref().map(|k| k.to_string())),
         ("Format", info.format.clone()),
         ("Architecture", info.architecture.clone()),
@@ -61,5 +82,4 @@ pub fn run(store: &Store, args: InspectArgs) -> Result<ExitCode> {
         }
         layers.print();
     }
-    Ok(ExitCode::SUCCESS)
 }

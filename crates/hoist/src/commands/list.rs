@@ -7,18 +7,22 @@ use hoist_oci::{Digest, Reference};
 use hoist_store::Store;
 use serde_json::json;
 
+use super::remote::block_on;
 use crate::cli::ListArgs;
 use crate::output::{Table, or_dash, time_ago};
 
 pub fn run(store: &Store, args: ListArgs) -> Result<ExitCode> {
     let entries = store.list()?;
     // Many tags often share one manifest: read each manifest once.
-    let mut models: BTreeMap<Digest, StoredModel> = BTreeMap::new();
-    for entry in &entries {
-        if !models.contains_key(&entry.descriptor.digest) {
-            models.insert(entry.descriptor.digest.clone(), StoredModel::load(store, &entry.descriptor)?);
+    let models = block_on(async {
+        let mut models: BTreeMap<Digest, StoredModel> = BTreeMap::new();
+        for entry in &entries {
+            if !models.contains_key(&entry.descriptor.digest) {
+                models.insert(entry.descriptor.digest.clone(), StoredModel::fetch(store, &entry.descriptor).await?);
+            }
         }
-    }
+        anyhow::Ok(models)
+    })??;
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
         for entry in &entries {

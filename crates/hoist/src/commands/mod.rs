@@ -1,7 +1,12 @@
+mod copy;
 mod inspect;
 mod list;
+mod login;
 mod pack;
 mod prune;
+mod pull;
+mod push;
+mod remote;
 mod rm;
 mod tag;
 mod verify;
@@ -24,6 +29,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rm(args) => rm::run(&store, args),
         Command::Prune => prune::run(&store),
         Command::Verify(args) => verify::run(&store, args),
+        Command::Login(args) => login::login(args),
+        Command::Logout(args) => login::logout(args),
+        Command::Push(args) => push::run(&store, args),
+        Command::Pull(args) => pull::run(&store, args),
+        Command::Copy(args) => copy::run(args),
     }
 }
 

@@ -1,0 +1,20 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hoist_oci::Source;
+use hoist_registry::Repository;
+use hoist_store::Store;
+
+use super::remote::{block_on, client, registry_reference, summary, transfer};
+use crate::cli::PushArgs;
+
+pub fn run(store: &Store, args: PushArgs) -> Result<ExitCode> {
+    let target = registry_reference(args.target.as_deref().unwrap_or(&args.source))?;
+    let client = client(&args.transfer.connect, None)?;
+    let repository = Repository::from_reference(&client, &target)?;
+    let root = block_on(Source::resolve(store, &args.source))??;
+    let tag = target.tag().map(str::to_string);
+    let report = block_on(transfer(store, &repository, &root, tag.as_deref(), &args.transfer))??;
+    println!("Pushed {target} {}: {}", root.digest, summary(&report));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! What the commands that talk to registries share: the client, the two kinds
+//! of remote endpoint, and running a copy with progress and a summary.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use hoist_model::format_size;
+use hoist_oci::{CopyOptions, CopyReport, Descriptor, Destination, Reference, Source, copy_graph};
+use hoist_registry::{ClientOptions, RegistryClient, Repository};
+use hoist_store::{Store, StoreDestination};
+
+use crate::cli::{ConnectArgs, TransferArgs};
+use crate::progress::TransferDrawer;
+
+/// Runs a future on a fresh multi-threaded runtime: the commands are
+/// synchronous; only the transfers inside them are async.
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+pub fn client(connect: &ConnectArgs, credentials: Option<(String, String)>) -> Result<RegistryClient> {
+    let options = ClientOptions {
+        plain_http: connect.plain_http,
+        insecure: connect.insecure,
+        ca_file: connect.ca_file.clone(),
+        user_agent: concat!("hoist/", env!("CARGO_PKG_VERSION")).to_string(),
+        credentials,
+    };
+    Ok(RegistryClient::new(options)?)
+}
+
+/// A reference that must name a registry.
+pub fn registry_reference(text: &str) -> Result<Reference> {
+    let reference: Reference = text.parse()?;
+    if reference.registry().is_none() {
+        bail!("{text} names no registry: write REGISTRY/REPOSITORY[:TAG], e.g. localhost:5000/{text}");
+    }
+    Ok(reference)
+}
+
+/// One side of a `copy`: a registry repository or an image-layout directory.
+pub enum Endpoint {
+    Registry(Box<Repository>, Reference),
+    Layout { path: PathBuf, tag: Option<String> },
+}
+
+impl Endpoint {
+    pub fn parse(text: &str, client: &RegistryClient) -> Result<Endpoint> {
+        if let Some(rest) = text.strip_prefix("oci:") {
+            // As skopeo reads it: the directory ends at the first ':'.
+            let (path, tag) = match rest.split_once(':') {
+                Some((path, tag)) => (path, Some(tag.to_string())),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                bail!("{text}: oci: needs a directory, as in oci:DIR[:TAG]");
+            }
+            return Ok(Endpoint::Layout { path: PathBuf::from(path), tag });
+        }
+        let reference = registry_reference(text)?;
+        Ok(Endpoint::Registry(Box::new(Repository::from_reference(client, &reference)?), reference))
+    }
+
+    /// The tag or digest this endpoint names, as its target understands it.
+    pub fn reference_text(&self) -> Option<String> {
+        match self {
+            Endpoint::Registry(_, reference) => {
+                reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()))
+            }
+            Endpoint::Layout { tag, .. } => tag.clone(),
+        }
+    }
+}
+
+/// Copies `root` from `source` to `destination`, drawing progress, and prints a summary.
+pub async fn transfer(
+    source: &dyn Source,
+    destination: &dyn Destination,
+    root: &Descriptor,
+    tag: Option<&str>,
+    args: &TransferArgs,
+) -> Result<CopyReport> {
+    let drawer = TransferDrawer::new(args.progress);
+    let options = CopyOptions { concurrency: args.concurrency };
+    let report = copy_graph(source, destination, root, tag, &options, &drawer).await;
+    drawer.finish();
+    let report = report?;
+    Ok(report)
+}
+
+/// "2 blobs copied (1.06GB), 1 already there, 0 mounted".
+pub fn summary(report: &CopyReport) -> String {
+    format!(
+        "{} blobs copied ({}), {} already there, {} mounted",
+        report.blobs_copied.load(Ordering::Relaxed),
+        format_size(report.bytes_copied.load(Ordering::Relaxed)),
+        report.blobs_skipped.load(Ordering::Relaxed),
+        report.blobs_mounted.load(Ordering::Relaxed),
+    )
+}
+
+/// An image-layout directory as a copy endpoint (it is a store on disk).
+pub fn layout_destination(path: &std::path::Path) -> Result<StoreDestination> {
+    Ok(StoreDestination::image_layout(&Store::new(path))?)
+}

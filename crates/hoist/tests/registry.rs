@@ -1,0 +1,154 @@
+//! push, pull, copy, login and remote inspect against a real registry.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use common::{Sandbox, tree_snapshot};
+use hoist_testkit::{RegistryAuth, RegistryOptions, RegistryServer, require_tool};
+
+fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn push_pull_round_trip_and_a_second_push_uploads_nothing() {
+    let registry = RegistryServer::anonymous();
+    let sandbox = Sandbox::new();
+    let digest = sandbox.pack_tiny("tiny:q8");
+    let remote = format!("{}/team/tiny:1", registry.host());
+    let first = stdout_of(sandbox.hoist().args(["push", "--progress", "none", "tiny:q8", &remote]));
+    assert!(first.contains(&digest), "{first}");
+    assert!(first.contains("2 blobs copied"), "{first}");
+    let second = stdout_of(sandbox.hoist().args(["push", "--progress", "none", "tiny:q8", &remote]));
+    assert!(second.contains("0 blobs copied (0B)"), "{second}");
+
+    let other = Sandbox::new();
+    let pulled = stdout_of(other.hoist().args(["pull", "--progress", "none", &remote]));
+    assert!(pulled.contains(&digest), "{pulled}");
+    let ours = stdout_of(sandbox.hoist().args(["inspect", "--raw", "tiny:q8"]));
+    let theirs = stdout_of(other.hoist().args(["inspect", "--raw", &remote]));
+    assert_eq!(ours, theirs);
+    other.hoist().args(["verify", "--progress", "none"]).assert().success();
+    let list = other.json(&["list", "--json"]);
+    assert_eq!(list[0]["reference"], remote.as_str());
+    assert_eq!(list[0]["architecture"], "llama");
+}
+
+#[test]
+fn inspect_remote_reads_the_manifest_and_config_only() {
+    let registry = RegistryServer::anonymous();
+    let sandbox = Sandbox::new();
+    sandbox.pack_tiny("tiny:q8");
+    let remote = format!("{}/team/tiny:1", registry.host());
+    sandbox.hoist().args(["push", "--progress", "none", "tiny:q8", &remote]).assert().success();
+    let fresh = Sandbox::new();
+    let text = stdout_of(fresh.hoist().args(["inspect", "--remote", &remote]));
+    assert!(text.contains("Architecture: llama"), "{text}");
+    assert!(text.contains("Quantization: Q8_0"), "{text}");
+    assert!(!fresh.store().exists(), "a remote inspect writes nothing locally");
+}
+
+#[test]
+fn copy_between_a_registry_and_image_layout_directories() {
+    require_tool("skopeo");
+    let registry = RegistryServer::anonymous();
+    let sandbox = Sandbox::new();
+    let digest = sandbox.pack_tiny("tiny:q8");
+    let remote = format!("{}/team/tiny:1", registry.host());
+    sandbox.hoist().args(["push", "--progress", "none", "tiny:q8", &remote]).assert().success();
+
+    let layout = sandbox.path("layout");
+    let to_dir = format!("oci:{}:v1", layout.display());
+    stdout_of(sandbox.hoist().args(["copy", "--progress", "none", &remote, &to_dir]));
+    let out = Command::new("skopeo").args(["inspect", "--raw", &to_dir]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest_digest = hoist_oci::Digest::of(&out.stdout);
+    assert_eq!(manifest_digest.to_string(), digest);
+
+    let back = format!("{}/elsewhere/tiny:2", registry.host());
+    stdout_of(sandbox.hoist().args(["copy", "--progress", "none", &to_dir, &back]));
+    let fresh = Sandbox::new();
+    let pulled = stdout_of(fresh.hoist().args(["pull", "--progress", "none", &back]));
+    assert!(pulled.contains(&digest), "{pulled}");
+}
+
+#[test]
+fn login_saves_credentials_that_push_and_pull_use_and_never_prints_them() {
+    let password = "s3cret-Pa55";
+    let registry = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Basic { user: "alice".into(), password: password.into() },
+        tls: false,
+    });
+    let sandbox = Sandbox::new();
+    let docker_config = sandbox.path("docker");
+    let hoist = || {
+        let mut cmd = sandbox.hoist();
+        cmd.env("DOCKER_CONFIG", &docker_config);
+        cmd
+    };
+    sandbox.pack_tiny("tiny:q8");
+    let remote = format!("{}/team/tiny:1", registry.host());
+    let denied = hoist().args(["push", "--progress", "none", "tiny:q8", &remote]).output().unwrap();
+    assert!(!denied.status.success(), "anonymous push must be refused");
+
+    let wrong = login(&sandbox, &docker_config, &registry.host(), "alice", "wrong");
+    assert!(!wrong.status.success());
+    assert!(!docker_config.join("config.json").exists(), "a failed login saves nothing");
+
+    let ok = login(&sandbox, &docker_config, &registry.host(), "alice", password);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let config = docker_config.join("config.json");
+    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let pushed = hoist().args(["push", "--progress", "plain", "tiny:q8", &remote]).output().unwrap();
+    let pulled = Sandbox::new().hoist().env("DOCKER_CONFIG", &docker_config).args(["pull", &remote]).output().unwrap();
+    for out in [&ok, &wrong, &pushed, &pulled] {
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains(password) && !all.contains("YWxpY2U6"), "a secret leaked: {all}");
+    }
+    assert!(pushed.status.success() && pulled.status.success());
+
+    hoist().args(["logout", &registry.host()]).assert().success();
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert!(!after.contains(&registry.host()), "{after}");
+}
+
+fn login(
+    sandbox: &Sandbox,
+    docker_config: &std::path::Path,
+    host: &str,
+    user: &str,
+    password: &str,
+) -> std::process::Output {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("hoist"))
+        .arg("--store")
+        .arg(sandbox.store())
+        .env("DOCKER_CONFIG", docker_config)
+        .args(["login", host, "-u", user, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pulling_an_unknown_tag_fails_naming_it_and_changes_nothing() {
+    let registry = RegistryServer::anonymous();
+    let sandbox = Sandbox::new();
+    sandbox.pack_tiny("keep:1");
+    let before = tree_snapshot(&sandbox.store());
+    let missing = format!("{}/team/nothing:9", registry.host());
+    let out = sandbox.hoist().args(["pull", &missing]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing"), "{stderr}");
+    assert_eq!(tree_snapshot(&sandbox.store()), before);
+}
