@@ -53,6 +53,18 @@ pub trait Source: Send + Sync {
     /// what it writes and refuses a mismatch.
     async fn fetch(&self, descriptor: &Descriptor, offset: u64) -> Result<BlobStream, TargetError>;
 
+    /// Bytes `start..end` of a blob, for parallel and resumed downloads.
+    /// `Ok(None)` when this source cannot serve ranges (the default): the
+    /// caller then reads one stream with [`fetch`](Self::fetch).
+    async fn fetch_range(
+        &self,
+        _descriptor: &Descriptor,
+        _start: u64,
+        _end: u64,
+    ) -> Result<Option<BlobStream>, TargetError> {
+        Ok(None)
+    }
+
     /// The registry host and repository this source lives in, for cross-repository
     /// mounts. None for anything but a registry.
     fn registry_repository(&self) -> Option<(String, String)> {
