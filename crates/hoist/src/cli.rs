@@ -231,6 +231,9 @@ pub struct PushArgs {
 pub struct PullArgs {
     /// REGISTRY/REPO[:TAG|@DIGEST]
     pub reference: String,
+    /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -241,6 +244,9 @@ pub struct CopyArgs {
     pub source: String,
     /// REGISTRY/REPO[:TAG] or oci:DIR[:TAG] (the tag defaults to the source's)
     pub target: String,
+    /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }

@@ -152,3 +152,46 @@ fn pulling_an_unknown_tag_fails_naming_it_and_changes_nothing() {
     assert!(stderr.contains("nothing"), "{stderr}");
     assert_eq!(tree_snapshot(&sandbox.store()), before);
 }
+
+#[test]
+fn pull_platform_takes_one_manifest_of_an_index() {
+    use hoist_oci::{Descriptor, ImageIndex, ImageManifest, Platform, Reference, media_types};
+    let registry = RegistryServer::anonymous();
+    let sandbox = Sandbox::new();
+    // An image layout holding an index of two single-layer manifests, one per platform.
+    let layout = hoist_store::Store::new(sandbox.path("layout"));
+    let session = layout.write_session().unwrap();
+    let mut entries = Vec::new();
+    for architecture in ["amd64", "arm64"] {
+        let (layer, layer_size) = session.put_bytes(format!("weights for {architecture}").as_bytes()).unwrap();
+        let (config, config_size) = session.put_bytes(b"{}").unwrap();
+        let manifest = ImageManifest::new(
+            Descriptor::new(media_types::OCI_IMAGE_CONFIG, config, config_size),
+            vec![Descriptor::new(media_types::OCI_LAYER_TAR, layer, layer_size)],
+        );
+        let (digest, size) = session.put_bytes(&manifest.to_canonical_json()).unwrap();
+        let mut entry = Descriptor::new(media_types::OCI_MANIFEST, digest, size);
+        entry.platform = Some(Platform {
+            architecture: architecture.into(),
+            os: "linux".into(),
+            os_version: None,
+            os_features: vec![],
+            variant: None,
+        });
+        entries.push(entry);
+    }
+    let (digest, size) = session.put_bytes(&ImageIndex::new(entries.clone()).to_canonical_json()).unwrap();
+    session.tag_name(&Descriptor::new(media_types::OCI_INDEX, digest, size), "multi").unwrap();
+    drop(session);
+
+    let remote = format!("{}/team/multi:1", registry.host());
+    let from_dir = format!("oci:{}:multi", sandbox.path("layout").display());
+    stdout_of(sandbox.hoist().args(["copy", "--progress", "none", &from_dir, &remote]));
+    let pulled = stdout_of(sandbox.hoist().args(["pull", "--progress", "none", "--platform", "linux/arm64", &remote]));
+    assert!(pulled.contains(&entries[1].digest.to_string()), "{pulled}");
+    let reference: Reference = remote.parse().unwrap();
+    let resolved = hoist_store::Store::new(sandbox.store()).resolve(&reference.to_string()).unwrap();
+    assert_eq!(resolved.descriptor.digest, entries[1].digest);
+    let missing = sandbox.hoist().args(["pull", "--platform", "linux/s390x", &remote]).output().unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no manifest for linux/s390x"));
+}

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use hoist_oci::{Destination, Source};
 use hoist_store::Store;
 
-use super::remote::{Endpoint, block_on, client, layout_destination, summary, transfer};
+use super::remote::{Endpoint, block_on, client, layout_destination, select_platform, summary, transfer};
 use crate::cli::CopyArgs;
 
 pub fn run(args: CopyArgs) -> Result<ExitCode> {
@@ -31,7 +31,10 @@ pub fn run(args: CopyArgs) -> Result<ExitCode> {
             &layout_destination_holder
         }
     };
-    let root = block_on(source.resolve(&wanted))??;
+    let root = block_on(async {
+        let root = source.resolve(&wanted).await?;
+        select_platform(source, root, args.platform.as_deref()).await
+    })??;
     let report = block_on(transfer(source, destination, &root, tag.as_deref(), &args.transfer))??;
     println!("Copied {} to {} {}: {}", args.source, args.target, root.digest, summary(&report));
     Ok(ExitCode::SUCCESS)

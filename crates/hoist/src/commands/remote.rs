@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
 use hoist_model::format_size;
-use hoist_oci::{CopyOptions, CopyReport, Descriptor, Destination, Reference, Source, copy_graph};
+use hoist_oci::{CopyOptions, CopyReport, Descriptor, Destination, ImageIndex, Reference, Source, copy_graph};
 use hoist_registry::{ClientOptions, RegistryClient, Repository};
 use hoist_store::{Store, StoreDestination};
 
@@ -73,6 +73,29 @@ impl Endpoint {
             Endpoint::Layout { tag, .. } => tag.clone(),
         }
     }
+}
+
+/// The root to copy: `root` itself, or, given a platform and an index, the
+/// index entry for that platform.
+pub async fn select_platform(source: &dyn Source, root: Descriptor, platform: Option<&str>) -> Result<Descriptor> {
+    let Some(platform) = platform else { return Ok(root) };
+    if !hoist_oci::media_types::is_index(&root.media_type) {
+        return Ok(root);
+    }
+    let mut wanted = platform.split('/');
+    let (os, architecture, variant) = (wanted.next(), wanted.next(), wanted.next());
+    if os.is_none() || architecture.is_none() {
+        bail!("--platform {platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64");
+    }
+    let index = ImageIndex::from_slice(&source.fetch_all(&root).await?)?;
+    let found = index.manifests.into_iter().find(|entry| {
+        entry.platform.as_ref().is_some_and(|p| {
+            Some(p.os.as_str()) == os
+                && Some(p.architecture.as_str()) == architecture
+                && (variant.is_none() || p.variant.as_deref() == variant)
+        })
+    });
+    found.with_context(|| format!("{}: the index has no manifest for {platform}", root.digest))
 }
 
 /// Copies `root` from `source` to `destination`, drawing progress, and prints a summary.
