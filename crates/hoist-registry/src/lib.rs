@@ -11,9 +11,11 @@
 //!   per host and scope set. Clones share all of it.
 //! - [`Repository`] is one repository of one registry, opened with
 //!   [`RegistryClient::repository`] or [`Repository::from_reference`]. It
-//!   implements `hoist_oci::Source` (resolve a tag, fetch blobs whole or as a
-//!   stream from an offset) and `hoist_oci::Destination` (HEAD to skip, mount
-//!   across repositories, streaming upload, manifests, tags).
+//!   implements `hoist_oci::Source` (resolve a tag, fetch blobs whole, as a
+//!   stream from an offset, or as a byte range for parallel and resumed pulls) and `hoist_oci::Destination` (HEAD to skip, mount
+//!   across repositories, streaming upload, manifests, tags). A blob goes up as
+//!   one streaming PUT, or in chunks ([`Repository::upload_chunked`]) when the
+//!   registry refuses that with 413.
 //! - [`RegistryError`] names the registry and repository, the operation, the
 //!   HTTP status and the registry's error codes; at the trait boundary it
 //!   becomes a `hoist_oci::TargetError` (not found, verification, backend).
@@ -81,15 +83,18 @@
 
 mod auth;
 mod challenge;
+mod chunked;
 mod client;
 pub mod credentials;
 mod download;
 mod error;
+mod range;
 mod repository;
 mod retry;
 mod tls;
 mod upload;
 
+pub use chunked::DEFAULT_CHUNK_SIZE;
 pub use client::{ClientOptions, RegistryClient};
 pub use error::{RegistryError, RegistryErrorEntry, RegistryErrors};
 pub use repository::Repository;

@@ -173,6 +173,17 @@ impl Source for Repository {
         self.fetch_stream(descriptor, offset).await.map_err(self.target_error(&what, digest))
     }
 
+    async fn fetch_range(
+        &self,
+        descriptor: &Descriptor,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<BlobStream>, TargetError> {
+        let digest = Some(&descriptor.digest);
+        let what = descriptor.digest.to_string();
+        self.fetch_range_stream(descriptor, start, end).await.map_err(self.target_error(&what, digest))
+    }
+
     fn registry_repository(&self) -> Option<(String, String)> {
         Some((self.registry.clone(), self.repository.clone()))
     }

@@ -1,13 +1,14 @@
 //! Writing to a repository: HEAD to skip what is there, cross-repository mount,
 //! streaming monolithic blob upload (POST for a session, one PUT with the whole
-//! body, never held in memory), manifests and tags.
+//! body, never held in memory; chunked, `chunked.rs`, when the registry refuses
+//! that with 413), manifests and tags.
 
 use std::io;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hoist_oci::{Descriptor, Digest, Source, TargetError, TransferReporter};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use crate::auth::Scopes;
@@ -19,13 +20,25 @@ use crate::{RegistryError, Repository};
 /// both busy, little enough to hold in memory.
 const BODY_QUEUE: usize = 8;
 
+/// The manifest types a HEAD for a manifest accepts besides its own.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
 impl Repository {
     /// Whether the registry has this blob (or manifest, by digest) here.
     pub(crate) async fn has(&self, descriptor: &Descriptor) -> Result<bool, RegistryError> {
         let path = Repository::content_path(descriptor);
         let operation = format!("check {}", descriptor.digest);
         // Push scope: a push asks this first, and one token then serves it all.
-        let call = self.call(Method::HEAD, &path, operation, Scopes::push(&self.repository))?;
+        let mut call = self.call(Method::HEAD, &path, operation, Scopes::push(&self.repository))?;
+        if is_manifest_type(&descriptor.media_type) {
+            // Distribution answers 404 for an OCI manifest or index that the
+            // Accept header does not name, as if it were not there.
+            let accept = format!("{}, {MANIFEST_TYPES}", descriptor.media_type);
+            if let Ok(accept) = HeaderValue::from_str(&accept) {
+                call.headers.insert(ACCEPT, accept);
+            }
+        }
         match self.client.send(call).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
@@ -35,12 +48,29 @@ impl Repository {
 
     /// Uploads one blob from `source`: a session, then one streaming PUT whose
     /// body is the source's bytes as they arrive. The registry checks the digest.
+    /// A registry (or proxy) that refuses so large a body with 413 gets the
+    /// blob again from the start, in chunks.
     pub(crate) async fn upload(
         &self,
         source: &dyn Source,
         descriptor: &Descriptor,
         progress: &dyn TransferReporter,
     ) -> Result<(), TargetError> {
+        match self.upload_monolithic(source, descriptor, progress).await {
+            Err(Refused::TooLarge { reported }) => {
+                self.upload_chunked_after(source, descriptor, reported, progress).await
+            }
+            Err(Refused::Other(e)) => Err(e),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    async fn upload_monolithic(
+        &self,
+        source: &dyn Source,
+        descriptor: &Descriptor,
+        progress: &dyn TransferReporter,
+    ) -> Result<(), Refused> {
         let digest = &descriptor.digest;
         let what = digest.to_string();
         let to_target = |e: RegistryError| e.into_target(&self.target, &what, Some(digest));
@@ -84,7 +114,7 @@ impl Repository {
                 progress.blob_progress(descriptor, chunk.len() as u64);
                 if sender.send(Ok(chunk)).await.is_err() {
                     // The request ended early; its result says why.
-                    return Ok(());
+                    return Ok(sent);
                 }
             }
             if sent < descriptor.size {
@@ -95,11 +125,16 @@ impl Repository {
                     format!("{sent} bytes, {} expected", descriptor.size),
                 ));
             }
-            Ok(())
+            Ok(sent)
         };
         let (put_result, pump_result) = tokio::join!(self.client.send_once(put, body), pump);
         // A failing source makes the request fail too: the source's error is the cause.
-        let result = pump_result.and(put_result.map(drop).map_err(to_target));
+        let result = match (pump_result, put_result) {
+            (Err(e), _) => Err(Refused::Other(e)),
+            (Ok(sent), Err(RegistryError::Status { status: 413, .. })) => Err(Refused::TooLarge { reported: sent }),
+            (Ok(_), Err(e)) => Err(Refused::Other(to_target(e))),
+            (Ok(_), Ok(_)) => Ok(()),
+        };
         if result.is_err() {
             self.cancel_upload(session, &scopes).await;
         }
@@ -180,13 +215,13 @@ impl Repository {
 
     /// Ends an upload session we will not finish, so the registry can drop it
     /// now rather than when it expires. Best effort: failing changes nothing.
-    async fn cancel_upload(&self, session: Url, scopes: &Scopes) {
+    pub(crate) async fn cancel_upload(&self, session: Url, scopes: &Scopes) {
         let call = self.call_to(Method::DELETE, session, "cancel upload".into(), scopes.clone());
         let _ = self.client.send(call).await;
     }
 
     /// The upload session a response points at (`Location`, relative or absolute).
-    fn location(&self, response: &Response, operation: &str) -> Result<Url, RegistryError> {
+    pub(crate) fn location(&self, response: &Response, operation: &str) -> Result<Url, RegistryError> {
         let invalid = |problem: String| RegistryError::InvalidResponse {
             target: self.target.clone(),
             operation: operation.to_string(),
@@ -198,7 +233,7 @@ impl Repository {
     }
 
     /// A call to a URL the registry gave (an upload session).
-    fn call_to(&self, method: Method, url: Url, operation: String, scopes: Scopes) -> Call<'_> {
+    pub(crate) fn call_to(&self, method: Method, url: Url, operation: String, scopes: Scopes) -> Call<'_> {
         Call {
             registry: &self.registry,
             target: &self.target,
@@ -211,7 +246,23 @@ impl Repository {
         }
     }
 
-    fn size_mismatch(&self, source: &dyn Source, descriptor: &Descriptor, problem: String) -> TargetError {
+    pub(crate) fn size_mismatch(&self, source: &dyn Source, descriptor: &Descriptor, problem: String) -> TargetError {
         TargetError::Verification { digest: descriptor.digest.clone(), target: source.name(), problem }
+    }
+}
+
+/// Why a monolithic upload did not happen.
+enum Refused {
+    /// The registry refused the body as too large (413): try chunks.
+    TooLarge {
+        /// Bytes already reported as sent.
+        reported: u64,
+    },
+    Other(TargetError),
+}
+
+impl From<TargetError> for Refused {
+    fn from(error: TargetError) -> Refused {
+        Refused::Other(error)
     }
 }

@@ -82,7 +82,7 @@ impl Drop for BackgroundWriter {
 /// Asks the kernel to start writing a range to disk now, without waiting, so
 /// that the fsync before commit finds little left to do.
 #[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: sync_file_range only reads its integer arguments; the fd is open
     // for the whole call because `file` is borrowed.
@@ -92,4 +92,4 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+pub(crate) fn start_writeback(_file: &File, _offset: u64, _len: u64) {}

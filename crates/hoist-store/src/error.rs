@@ -37,6 +37,10 @@ pub enum StoreError {
     /// against what the caller expected, or a blob read back from the store).
     #[error("blob {digest} in {}: {problem}", path.display())]
     Corrupt { digest: Digest, path: PathBuf, problem: String },
+    /// A source failed to deliver part of a blob in a ranged download (after
+    /// retries, where retrying made sense).
+    #[error("blob {digest}, bytes {start}..{end}: {problem}")]
+    RangeFailed { digest: Digest, start: u64, end: u64, problem: String },
     #[error("no model named {query} in store {}", store.display())]
     NotFound { query: String, store: PathBuf },
     /// A model ID prefix that matches several models; `candidates` are their digests.

@@ -28,7 +28,9 @@ pub(crate) struct BlobFile {
 }
 
 impl Store {
-    /// Removes every blob not reachable from index.json, and everything in ingest/.
+    /// Removes every blob not reachable from index.json, and everything in ingest/,
+    /// which includes the partial files and state of interrupted pulls: a pull
+    /// after a prune starts those blobs over.
     ///
     /// Blocks until no write session holds the gc lock, then holds it exclusive, so
     /// it never deletes a blob a writer has committed but not yet tagged. Calling it

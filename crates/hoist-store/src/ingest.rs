@@ -96,25 +96,45 @@ impl Ingest {
         let file = writer.finish().map_err(io_error("write", temp.path()))?;
         file.sync_all().map_err(io_error("sync", temp.path()))?;
         drop(file);
-        if let Some((expected_digest, expected_size)) = expected {
-            let mut problems = Vec::new();
-            if size != expected_size {
-                problems.push(format!("size {size}, expected {expected_size}"));
-            }
-            if digest != *expected_digest {
-                problems.push(format!("content hashes to {digest}"));
-            }
-            if !problems.is_empty() {
-                let path = temp.path().to_path_buf();
-                return Err(StoreError::Corrupt {
-                    digest: expected_digest.clone(),
-                    path,
-                    problem: problems.join("; "),
-                });
-            }
+        if let Some(expected) = expected {
+            check_expected((&digest, size), expected, temp.path())?;
         }
         Ok(StagedBlob { digest, size, temp, blobs_dir, _gc_lock })
     }
+}
+
+impl WriteSession {
+    /// Stages a complete, synced file in ingest/ that was written by other means
+    /// (a ranged download) and hashed as `actual`. A mismatch with `expected` is an
+    /// error, and the file is removed either way unless committed.
+    pub(crate) fn stage_file(
+        &self,
+        path: PathBuf,
+        actual: (Digest, u64),
+        expected: (&Digest, u64),
+    ) -> Result<StagedBlob, StoreError> {
+        let temp = TempFile::adopt(path);
+        check_expected((&actual.0, actual.1), expected, temp.path())?;
+        let (digest, size) = actual;
+        Ok(StagedBlob { digest, size, temp, blobs_dir: self.store.blobs_dir(), _gc_lock: Arc::clone(&self.gc_lock) })
+    }
+}
+
+/// The one check every staged blob passes when its digest and size are known
+/// beforehand: both must match.
+fn check_expected(actual: (&Digest, u64), expected: (&Digest, u64), path: &Path) -> Result<(), StoreError> {
+    let ((digest, size), (expected_digest, expected_size)) = (actual, expected);
+    let mut problems = Vec::new();
+    if size != expected_size {
+        problems.push(format!("size {size}, expected {expected_size}"));
+    }
+    if digest != expected_digest {
+        problems.push(format!("content hashes to {digest}"));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt { digest: expected_digest.clone(), path: path.to_path_buf(), problem: problems.join("; ") })
 }
 
 /// For small writes; large ones should use [`Ingest::write_chunk`], which saves a copy.

@@ -140,6 +140,11 @@ pub(crate) struct TempFile {
 }
 
 impl TempFile {
+    /// Takes charge of a file created by other means.
+    pub(crate) fn adopt(path: PathBuf) -> TempFile {
+        TempFile { path, armed: true }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -63,6 +63,31 @@
 //!   caller's thread while a background thread writes it, and asks the kernel to
 //!   start writeback at once; so on two cores a pack runs at the speed of the hash,
 //!   and the fsync before commit finds little left to write.
+//! - **Large blobs arrive in parallel ranges, hashed in order, resumable.**
+//!   [`StoreDestination`] copies a blob of 64 MiB or more from a source that
+//!   serves byte ranges (`Source::fetch_range`) with several workers (4 unless
+//!   [`StoreDestination::with_range_concurrency`] says otherwise). They take
+//!   16 MiB parts from a shared queue, so fast connections take more; once the
+//!   queue is empty an idle worker takes the second half of the largest
+//!   remainder (4 MiB or more) another is still fetching, so one slow connection
+//!   does not hold the tail. Each writes at its offsets into one file,
+//!   `ingest/<hex>.partial`, and one hasher thread follows the contiguous prefix
+//!   of written bytes, reading them back from the page cache: memory stays a few
+//!   MiB whatever the blob's size, and the digest is ready when the last byte
+//!   lands. A part whose stream fails is fetched again from the byte it reached
+//!   (5 attempts, backoff from 200 ms). Size and digest are checked before the
+//!   file is committed like any other staged blob; a mismatch is not retried: the
+//!   error names the blob and the partial file is removed.
+//! - **Resume.** After every part, the merged list of written ranges is saved
+//!   beside the partial file in `ingest/<hex>.state` (temp + rename), so a pull
+//!   interrupted by a crash, a kill or the network downloads only what is missing
+//!   the next time, after re-hashing what is there. The download that owns a
+//!   partial file holds an exclusive `flock` on it; a second download of the same
+//!   blob (in this process or another) waits for that lock rather than fetching
+//!   the same bytes, then finds the blob committed, or resumes where the first
+//!   stopped. Sources without ranges, and smaller blobs, stream once through
+//!   [`Ingest`]. [`Store::prune`] empties `ingest/`, so it discards this
+//!   resumable state too.
 //! - **`index.json` is rewritten whole** (temp file + rename) under an exclusive
 //!   *index lock*, after re-reading it, so two processes tagging at once never lose
 //!   an entry, and readers never need a lock.
@@ -82,7 +107,12 @@ mod index;
 mod ingest;
 mod layout;
 mod lock;
+mod partial;
+mod ranged;
+mod ranges;
 mod resolve;
+mod retry;
+mod streamed;
 mod target;
 mod verify;
 

@@ -3,25 +3,26 @@
 //! [`Store`] to a registry. Any OCI image layout directory works the same way.
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use hoist_oci::{
     ANNOTATION_REF_NAME, BlobStream, Descriptor, Destination, Digest, Reference, Source, TargetError, TransferReporter,
 };
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use crate::{Ingest, MAX_MANIFEST_SIZE, Store, StoreError, WriteSession};
+use crate::error::io_error;
+use crate::ranged::{self, DEFAULT_RANGE_CONCURRENCY, RANGED_MIN_SIZE, Ranged};
+use crate::streamed;
+use crate::{MAX_MANIFEST_SIZE, Store, StoreError, WriteSession};
 
-/// Bytes handed to the ingest writer at once (see `Ingest::write_chunk`).
-const CHUNK: usize = 4 * 1024 * 1024;
 /// Configs can carry large metadata maps; manifests cannot.
 const MAX_SMALL_BLOB: u64 = 64 * 1024 * 1024;
 
 impl Store {
-    fn target_name(&self) -> String {
+    pub(crate) fn target_name(&self) -> String {
         format!("store {}", self.root().display())
     }
 
-    fn target_error(&self, error: StoreError) -> TargetError {
+    pub(crate) fn target_error(&self, error: StoreError) -> TargetError {
         match error {
             StoreError::NotFound { query, .. } => TargetError::NotFound { what: query, target: self.target_name() },
             StoreError::BlobNotFound { digest, .. } => {
@@ -60,6 +61,26 @@ impl Source for Store {
         file.seek(SeekFrom::Start(offset)).map_err(|e| TargetError::backend(self.target_name(), e))?;
         Ok(Box::pin(ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20)))
     }
+
+    async fn fetch_range(
+        &self,
+        descriptor: &Descriptor,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<BlobStream>, TargetError> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.blob_path(&descriptor.digest);
+        let mut file = self.open_blob(&descriptor.digest).map_err(|e| self.target_error(e))?;
+        let len = file.metadata().map_err(|e| self.target_error(io_error("read", &path)(e)))?.len();
+        if start > end || end > len {
+            let problem = format!("bytes {start}..{end} of a blob of {len} bytes");
+            let error = io_error("read", &path)(std::io::Error::new(std::io::ErrorKind::InvalidInput, problem));
+            return Err(self.target_error(error));
+        }
+        file.seek(SeekFrom::Start(start)).map_err(|e| self.target_error(io_error("read", &path)(e)))?;
+        let range = tokio::fs::File::from_std(file).take(end - start);
+        Ok(Some(Box::pin(ReaderStream::with_capacity(range, 1 << 20))))
+    }
 }
 
 /// Writing into a store. Holds a [`WriteSession`] (the shared gc lock) from
@@ -69,18 +90,36 @@ pub struct StoreDestination {
     /// Tag with names as given (an image layout's bare tags) rather than as
     /// normalised references.
     raw_names: bool,
+    /// Ranges of one large blob fetched at once.
+    range_concurrency: usize,
 }
 
 impl StoreDestination {
     /// A destination whose tags are references (`name:tag`, normalised).
     pub fn new(store: &Store) -> Result<StoreDestination, StoreError> {
-        Ok(StoreDestination { session: store.write_session()?, raw_names: false })
+        Ok(StoreDestination {
+            session: store.write_session()?,
+            raw_names: false,
+            range_concurrency: DEFAULT_RANGE_CONCURRENCY,
+        })
     }
 
     /// A destination for an OCI image layout directory written for other tools:
     /// tags are stored as given (`oci:DIR:v1` names the image `v1`).
     pub fn image_layout(store: &Store) -> Result<StoreDestination, StoreError> {
-        Ok(StoreDestination { session: store.write_session()?, raw_names: true })
+        Ok(StoreDestination {
+            session: store.write_session()?,
+            raw_names: true,
+            range_concurrency: DEFAULT_RANGE_CONCURRENCY,
+        })
+    }
+
+    /// How many ranges of one large blob (64 MiB or more) are fetched at once
+    /// from a source that serves ranges (4 unless set; 0 counts as 1). Blobs
+    /// copied at once are `CopyOptions::concurrency`; connections are the product.
+    pub fn with_range_concurrency(mut self, ranges: usize) -> StoreDestination {
+        self.range_concurrency = ranges.max(1);
+        self
     }
 
     fn store(&self) -> &Store {
@@ -104,43 +143,13 @@ impl Destination for StoreDestination {
         descriptor: &Descriptor,
         progress: &dyn TransferReporter,
     ) -> Result<(), TargetError> {
-        let store_error = |e| self.store().target_error(e);
-        let source_error = |e: std::io::Error| TargetError::backend(source.name(), e);
-        let mut stream = source.fetch(descriptor, 0).await?;
-        let mut ingest = self.session.ingest().map_err(store_error)?;
-        let mut chunk = Vec::with_capacity(CHUNK);
-        while let Some(bytes) = stream.next().await {
-            let bytes = bytes.map_err(source_error)?;
-            progress.blob_progress(descriptor, bytes.len() as u64);
-            chunk.extend_from_slice(&bytes);
-            if ingest.written() + chunk.len() as u64 > descriptor.size {
-                // More bytes than the descriptor promises: stop reading now.
-                return Err(TargetError::Verification {
-                    digest: descriptor.digest.clone(),
-                    target: source.name(),
-                    problem: format!("more than the {} bytes expected", descriptor.size),
-                });
-            }
-            if chunk.len() >= CHUNK {
-                (ingest, chunk) = write_chunk(self.store(), ingest, chunk).await?;
+        if descriptor.size >= RANGED_MIN_SIZE {
+            match ranged::download(&self.session, source, descriptor, progress, self.range_concurrency).await? {
+                Ranged::Committed => return Ok(()),
+                Ranged::Unsupported => {}
             }
         }
-        if !chunk.is_empty() {
-            (ingest, _) = write_chunk(self.store(), ingest, chunk).await?;
-        }
-        let expected = (descriptor.digest.clone(), descriptor.size);
-        let name = source.name();
-        // finish() fsyncs: off the async threads.
-        tokio::task::spawn_blocking(move || ingest.finish(Some((&expected.0, expected.1)))?.commit())
-            .await
-            .map_err(|e| TargetError::backend(self.name(), e))?
-            .map_err(|e| match e {
-                StoreError::Corrupt { digest, problem, .. } => {
-                    TargetError::Verification { digest, target: name, problem }
-                }
-                other => store_error(other),
-            })?;
-        Ok(())
+        streamed::download(&self.session, source, descriptor, progress).await
     }
 
     async fn push_manifest(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<(), TargetError> {
@@ -166,14 +175,14 @@ impl Destination for StoreDestination {
     }
 }
 
-/// Hands a chunk to the ingest writer off the async threads (it may block while
-/// the disk catches up), returning the ingest and an empty buffer.
-async fn write_chunk(store: &Store, mut ingest: Ingest, chunk: Vec<u8>) -> Result<(Ingest, Vec<u8>), TargetError> {
-    let (ingest, result) = tokio::task::spawn_blocking(move || {
-        let result = ingest.write_chunk(chunk);
-        (ingest, result)
-    })
-    .await
-    .map_err(|e| TargetError::backend(store.target_name(), e))?;
-    Ok((ingest, result.map_err(|e| store.target_error(e))?))
+/// Maps an error of staging or committing a copied blob: content that does not
+/// match its descriptor is the source's fault, anything else the store's.
+pub(crate) fn commit_error(store: &Store, source_name: &str) -> impl FnOnce(StoreError) -> TargetError {
+    let source_name = source_name.to_string();
+    move |error| match error {
+        StoreError::Corrupt { digest, problem, .. } => {
+            TargetError::Verification { digest, target: source_name, problem }
+        }
+        other => store.target_error(other),
+    }
 }

@@ -15,6 +15,10 @@
 //! - [`TokenUser`] is a user of the in-process token issuer that backs
 //!   [`RegistryAuth::Token`], with the repositories it may pull from and push to;
 //!   [`token_requests`] counts the tokens issued, so a client's token cache can be tested.
+//! - [`FaultProxy`] stands between a client and a plain-HTTP registry, counts the
+//!   body bytes it serves ([`ServedRequest`] per request) and injects [`Fault`]s:
+//!   error statuses with `Retry-After`, connections reset or closed mid-body,
+//!   flipped bytes — for the client's retry, resume and verification tests.
 //! - [`require_tool`] finds a program the tests drive (skopeo, curl) or fails with
 //!   the command that installs it.
 //!
@@ -57,10 +61,12 @@
 
 mod probe;
 mod process;
+mod proxy;
 mod server;
 mod tls;
 mod token;
 
 pub use process::require_tool;
+pub use proxy::{Fault, FaultProxy, ServedRequest};
 pub use server::{RegistryAuth, RegistryOptions, RegistryServer};
 pub use token::TokenUser;

@@ -234,6 +234,9 @@ pub struct PullArgs {
     /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
+    /// Ranges of one large blob fetched at once (1: one after another)
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parts: usize,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }

@@ -6,20 +6,23 @@ use std::process::Command;
 use hoist_oci::{
     CopyOptions, Descriptor, ImageIndex, NoTransferReporter, Source, TargetError, copy_graph, media_types,
 };
-use hoist_store::StoreDestination;
+use hoist_store::{Store, StoreDestination};
 
-use crate::helpers::{blob_names, ingest_names, new_store, put_model, reference};
+use crate::helpers::{Model, blob_names, ingest_names, new_store, put_model, reference};
+
+/// A model committed in `store` and tagged `name`.
+fn tagged_model(store: &Store, name: &str) -> Model {
+    let session = store.write_session().unwrap();
+    let model = put_model(&session, name);
+    session.tag(&model.manifest, &reference(name)).unwrap();
+    model
+}
 
 #[tokio::test]
 async fn copy_graph_between_stores_copies_then_skips() {
     let (_a, source) = new_store();
     let (_b, target) = new_store();
-    let model = {
-        let session = source.write_session().unwrap();
-        let model = put_model(&session, "a");
-        session.tag(&model.manifest, &reference("m:1")).unwrap();
-        model
-    };
+    let model = tagged_model(&source, "m:1");
     let root = Source::resolve(&source, "m:1").await.unwrap();
     assert_eq!(root.digest, model.manifest.digest);
     let destination = StoreDestination::new(&target).unwrap();
@@ -73,12 +76,7 @@ async fn an_index_is_copied_children_first() {
 async fn a_blob_that_does_not_match_its_digest_is_never_committed() {
     let (_a, source) = new_store();
     let (_b, target) = new_store();
-    let model = {
-        let session = source.write_session().unwrap();
-        let model = put_model(&session, "a");
-        session.tag(&model.manifest, &reference("m:1")).unwrap();
-        model
-    };
+    let model = tagged_model(&source, "m:1");
     // Flip a byte of the layer in the source.
     let path = source.blob_path(&model.layer);
     let mut permissions = std::fs::metadata(&path).unwrap().permissions();
@@ -109,12 +107,7 @@ async fn an_image_layout_directory_is_named_the_way_skopeo_reads_it() {
     );
     let (_a, source) = new_store();
     let (dir, layout) = new_store();
-    let model = {
-        let session = source.write_session().unwrap();
-        let model = put_model(&session, "a");
-        session.tag(&model.manifest, &reference("m:1")).unwrap();
-        model
-    };
+    let model = tagged_model(&source, "m:1");
     let destination = StoreDestination::image_layout(&layout).unwrap();
     copy_graph(&source, &destination, &model.manifest, Some("v1"), &CopyOptions::default(), &NoTransferReporter)
         .await

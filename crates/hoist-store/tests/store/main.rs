@@ -6,5 +6,7 @@ mod gc;
 mod helpers;
 mod ingest;
 mod layout;
+mod ranged;
 mod resolve;
+mod tap;
 mod verify;

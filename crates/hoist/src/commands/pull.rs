@@ -17,7 +17,7 @@ pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
         let root = repository.resolve(wanted.as_deref().unwrap_or("latest")).await?;
         select_platform(&repository, root, args.platform.as_deref()).await
     })??;
-    let destination = StoreDestination::new(store)?;
+    let destination = StoreDestination::new(store)?.with_range_concurrency(args.parts);
     // The store names the model by its full reference.
     let name = reference.to_string();
     let report = block_on(transfer(&repository, &destination, &root, Some(&name), &args.transfer))??;

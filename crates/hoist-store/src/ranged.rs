@@ -1,0 +1,528 @@
+//! Parallel, resumable download of one large blob into the store.
+//!
+//! Workers take parts of [`PART_SIZE`] from a shared queue, fetch each with
+//! `Source::fetch_range` and write what arrives at its offset in the blob's
+//! partial file (see `partial.rs`). When the queue is empty, an idle worker
+//! takes the second half of the largest remainder still being fetched, so one
+//! slow connection does not hold the tail. One hasher thread follows the
+//! contiguous prefix of written bytes, reading them back from the file (still in
+//! the page cache), so memory stays a few buffers whatever the blob's size and
+//! the digest is known moments after the last byte lands. A part whose stream
+//! fails is fetched again from the byte it reached; the ranges written are saved
+//! after every part, so a later pull resumes where this one stopped.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use hoist_oci::{BlobStream, Descriptor, Digest, DigestWriter, Source, TargetError, TransferReporter};
+
+use crate::background::start_writeback;
+use crate::error::io_error;
+use crate::partial::{Claim, Partial};
+use crate::ranges::{RangeSet, parts, split_point};
+use crate::retry::{MAX_ATTEMPTS, pause};
+use crate::target::commit_error;
+use crate::{StoreError, WriteSession};
+
+/// Blobs at least this large are downloaded in ranges, when the source serves them.
+pub(crate) const RANGED_MIN_SIZE: u64 = 64 << 20;
+/// Ranges of one blob fetched at once, unless the destination is told otherwise.
+pub(crate) const DEFAULT_RANGE_CONCURRENCY: usize = 4;
+/// The unit of work: large enough that a request's cost vanishes, small enough
+/// that fast workers take more of the blob than slow ones.
+const PART_SIZE: u64 = 16 << 20;
+/// The least remainder an idle worker splits off a busy one (it takes half).
+const MIN_SPLIT: u64 = 4 << 20;
+/// A busy worker is split only if, at the pace it has shown, it would need
+/// longer than this to finish: on a fast link a split wastes the bytes already
+/// in flight on the owner's connection and gains nothing.
+const SPLIT_IF_SLOWER_THAN: Duration = Duration::from_secs(1);
+/// How long a worker must have been fetching before its pace is judged.
+const PACE_OBSERVED_AFTER: Duration = Duration::from_millis(200);
+/// How often an idle worker looks again for a straggler to help.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Bytes a worker gathers before writing them at their offset.
+const WRITE_SIZE: usize = 1 << 20;
+/// Bytes the hasher reads back at once.
+const HASH_READ: usize = 4 << 20;
+/// How often to look again while another download holds the blob's partial file.
+const CLAIM_POLL: Duration = Duration::from_millis(250);
+
+/// How a ranged download ended, when it did not fail.
+pub(crate) enum Ranged {
+    /// The blob is in the store (downloaded here, or by a concurrent download).
+    Committed,
+    /// The source does not serve ranges: download it as one stream.
+    Unsupported,
+}
+
+/// Downloads `descriptor` from `source` into the store in up to `concurrency`
+/// ranges at once, resuming from the state a previous attempt left.
+///
+/// While another download (in this process or another) holds the blob's
+/// partial file, this one waits for it rather than fetching the same bytes
+/// twice, and then finds the blob committed, or resumes where that one stopped.
+pub(crate) async fn download(
+    session: &WriteSession,
+    source: &dyn Source,
+    descriptor: &Descriptor,
+    progress: &dyn TransferReporter,
+    concurrency: usize,
+) -> Result<Ranged, TargetError> {
+    let store = session.store();
+    let (partial, completed) = loop {
+        match store.claim_partial(&descriptor.digest, descriptor.size).map_err(|e| store.target_error(e))? {
+            Claim::Owned(partial, completed) => break (partial, completed),
+            Claim::Committed => return Ok(Ranged::Committed),
+            Claim::Busy => tokio::time::sleep(CLAIM_POLL).await,
+        }
+    };
+    let mut queue: VecDeque<Range<u64>> = parts(&completed.missing(descriptor.size), PART_SIZE).into();
+    let concurrency = concurrency.max(1);
+    let mut active = vec![None; concurrency];
+    let pace = vec![Pace::starting(); concurrency];
+    // The first request tells whether the source serves ranges at all.
+    let first = match queue.pop_front() {
+        None => None,
+        Some(range) => match source.fetch_range(descriptor, range.start, range.end).await {
+            Ok(Some(stream)) => {
+                active[0] = Some(range);
+                Some(stream)
+            }
+            unusable => {
+                // A fresh file is no use to anyone; a previous download's bytes
+                // stay for a source that serves ranges.
+                if completed.ranges().is_empty() {
+                    partial.discard();
+                }
+                return unusable.map(|_| Ranged::Unsupported);
+            }
+        },
+    };
+    // Bytes a previous attempt wrote count as arrived.
+    progress.blob_progress(descriptor, completed.total());
+    let shared = Arc::new(Shared {
+        plan: Mutex::new(Plan { queue, active, pace, written: completed, stop: false }),
+        changed: Condvar::new(),
+    });
+    let partial = Arc::new(partial);
+    let hasher = {
+        let (shared, file, size) = (Arc::clone(&shared), Arc::clone(partial.file()), descriptor.size);
+        tokio::task::spawn_blocking(move || {
+            let hashed = hash_prefix(&shared, &file, size);
+            if hashed.is_err() {
+                shared.stop();
+            }
+            hashed
+        })
+    };
+    let download = Download { source, descriptor, progress, session, partial: Arc::clone(&partial), shared };
+    let mut first = first;
+    let workers: Vec<_> = (0..concurrency).map(|id| download.worker(id, first.take())).collect();
+    let failed = join_all(workers).await.into_iter().find_map(Result::err);
+    if failed.is_some() {
+        download.shared.stop();
+    }
+    let hashed = hasher.await.map_err(|e| TargetError::backend(store.target_name(), e))?;
+    let digest = match (failed, hashed) {
+        (None, Ok(Some(digest))) => digest,
+        (failed, hashed) => {
+            // Keep what arrived for the next attempt; the download's own error
+            // matters more than one saving the state.
+            let _ = download.save().await;
+            let partial_error = |e: io::Error| store.target_error(io_error("read", partial.path())(e));
+            return Err(match (failed, hashed) {
+                (Some(error), _) => error,
+                (None, Err(e)) => partial_error(e),
+                (None, Ok(_)) => partial_error(io::Error::other("the download stopped")),
+            });
+        }
+    };
+    download.commit(digest).await?;
+    Ok(Ranged::Committed)
+}
+
+/// What the workers share: the work left, who is fetching what, what is written.
+struct Plan {
+    /// Parts nobody has started.
+    queue: VecDeque<Range<u64>>,
+    /// Per worker, the bytes of its current piece still to write: the start
+    /// moves as it writes, the end moves down when an idle worker splits it.
+    active: Vec<Option<Range<u64>>>,
+    /// Per worker, how fast its current piece is arriving.
+    pace: Vec<Pace>,
+    /// Bytes written to the partial file (in the page cache at least).
+    written: RangeSet,
+    /// Set when any worker or the hasher failed: everyone stops.
+    stop: bool,
+}
+
+/// Bytes a worker has written since it took its piece.
+#[derive(Clone, Copy)]
+struct Pace {
+    since: Instant,
+    bytes: u64,
+}
+
+impl Pace {
+    fn starting() -> Pace {
+        Pace { since: Instant::now(), bytes: 0 }
+    }
+
+    /// Whether `remaining` bytes at this pace take longer than a split is worth.
+    fn too_slow_for(&self, remaining: u64) -> Option<bool> {
+        let elapsed = self.since.elapsed();
+        if elapsed < PACE_OBSERVED_AFTER {
+            return None;
+        }
+        let needed = elapsed.as_secs_f64() * remaining as f64 / self.bytes.max(1) as f64;
+        Some(needed > SPLIT_IF_SLOWER_THAN.as_secs_f64())
+    }
+}
+
+/// What an idle worker can do.
+enum Take {
+    /// It has a piece to fetch.
+    Piece,
+    /// Another worker may turn out to be a straggler: look again soon.
+    Wait,
+    /// Nothing is left that it could help with.
+    Done,
+}
+
+struct Shared {
+    plan: Mutex<Plan>,
+    /// Signalled when bytes are written or the download stops (for the hasher).
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Plan> {
+        self.plan.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Why a fetch of a piece ended early.
+enum Failure {
+    /// Worth another request from the byte reached (a reset, a short body).
+    Retry(TargetError),
+    /// Not: wrong bytes, an unknown blob, a disk error.
+    Fatal(TargetError),
+}
+
+struct Download<'a> {
+    source: &'a dyn Source,
+    descriptor: &'a Descriptor,
+    progress: &'a dyn TransferReporter,
+    session: &'a WriteSession,
+    partial: Arc<Partial>,
+    shared: Arc<Shared>,
+}
+
+impl Download<'_> {
+    /// Fetches pieces until there is no work left. Worker 0 starts with the
+    /// piece (and stream) of the first request.
+    async fn worker(&self, id: usize, mut first: Option<BlobStream>) -> Result<(), TargetError> {
+        loop {
+            if first.is_none() {
+                match self.take_piece(id) {
+                    Take::Piece => {}
+                    Take::Wait => {
+                        tokio::time::sleep(IDLE_POLL).await;
+                        continue;
+                    }
+                    Take::Done => return Ok(()),
+                }
+            }
+            let fetched = self.fetch_piece(id, first.take()).await;
+            if let Err(error) = fetched {
+                self.shared.stop();
+                return Err(error);
+            }
+            self.save().await?;
+        }
+    }
+
+    /// Gives worker `id` the next part, or else half of the largest remainder
+    /// another worker is still fetching, when that worker is too slow to finish
+    /// it soon.
+    fn take_piece(&self, id: usize) -> Take {
+        let mut plan = self.shared.lock();
+        if plan.stop {
+            return Take::Done;
+        }
+        if let Some(part) = plan.queue.pop_front() {
+            plan.active[id] = Some(part);
+            plan.pace[id] = Pace::starting();
+            return Take::Piece;
+        }
+        let largest = plan
+            .active
+            .iter()
+            .enumerate()
+            .filter_map(|(owner, piece)| piece.as_ref().map(|p| (owner, p.clone())))
+            .max_by_key(|(_, piece)| piece.end.saturating_sub(piece.start));
+        let Some((owner, piece)) = largest else { return Take::Done };
+        let Some(middle) = split_point(piece.start, piece.end, MIN_SPLIT) else { return Take::Done };
+        match plan.pace[owner].too_slow_for(piece.end - piece.start) {
+            None | Some(false) => return Take::Wait,
+            Some(true) => {}
+        }
+        // The owner sees its new end before it writes past it (see `write`).
+        plan.active[owner] = Some(piece.start..middle);
+        plan.active[id] = Some(middle..piece.end);
+        plan.pace[id] = Pace::starting();
+        Take::Piece
+    }
+
+    /// What worker `id` still has to fetch of its piece; `None` (and the piece
+    /// given up) once it is done or everyone stops.
+    fn remaining(&self, id: usize) -> Option<Range<u64>> {
+        let mut plan = self.shared.lock();
+        let piece = plan.active[id].clone().filter(|p| !p.is_empty() && !plan.stop);
+        if piece.is_none() {
+            plan.active[id] = None;
+        }
+        piece
+    }
+
+    /// Fetches worker `id`'s piece to its (possibly moving) end, again from the
+    /// byte reached after a failure, up to [`MAX_ATTEMPTS`] times.
+    async fn fetch_piece(&self, id: usize, mut stream: Option<BlobStream>) -> Result<(), TargetError> {
+        let mut attempts = 0;
+        while let Some(piece) = self.remaining(id) {
+            let fetched = match stream.take() {
+                Some(stream) => Ok(Some(stream)),
+                None => self.source.fetch_range(self.descriptor, piece.start, piece.end).await,
+            };
+            let outcome = match fetched {
+                Ok(Some(stream)) => self.pump(id, stream, piece).await,
+                Ok(None) => Err(Failure::Retry(self.source_error(&piece, "it stopped serving byte ranges".into()))),
+                Err(error @ TargetError::Backend { .. }) => Err(Failure::Retry(error)),
+                Err(error) => Err(Failure::Fatal(error)),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(Failure::Fatal(error)) => return Err(error),
+                Err(Failure::Retry(error)) => {
+                    attempts += 1;
+                    if attempts >= MAX_ATTEMPTS {
+                        return Err(error);
+                    }
+                    pause(attempts).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a stream of `requested` bytes at worker `id`'s offsets until the
+    /// stream ends or the piece is complete.
+    async fn pump(&self, id: usize, mut stream: BlobStream, requested: Range<u64>) -> Result<(), Failure> {
+        let wanted = requested.end - requested.start;
+        let mut received = 0u64;
+        let mut buffer = Vec::with_capacity(WRITE_SIZE);
+        loop {
+            let bytes = match stream.next().await {
+                Some(Ok(bytes)) => bytes,
+                Some(Err(error)) => {
+                    // Keep what arrived: the retry starts after it.
+                    self.write(id, &mut buffer).await?;
+                    return Err(Failure::Retry(self.source_error(&requested, error.to_string())));
+                }
+                None => {
+                    if self.write(id, &mut buffer).await? || received == wanted {
+                        return Ok(());
+                    }
+                    let problem = format!("the body ended after {received} of {wanted} bytes");
+                    return Err(Failure::Retry(self.source_error(&requested, problem)));
+                }
+            };
+            received += bytes.len() as u64;
+            if received > wanted {
+                return Err(Failure::Fatal(TargetError::Verification {
+                    digest: self.descriptor.digest.clone(),
+                    target: self.source.name(),
+                    problem: format!("more than the {wanted} bytes asked for at offset {}", requested.start),
+                }));
+            }
+            buffer.extend_from_slice(&bytes);
+            if buffer.len() >= WRITE_SIZE && self.write(id, &mut buffer).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes the buffer at worker `id`'s offset, cut at its piece's end (an idle
+    /// worker may have taken the rest), and empties it. True when the piece is
+    /// complete or everyone stops.
+    async fn write(&self, id: usize, buffer: &mut Vec<u8>) -> Result<bool, Failure> {
+        // Claim the bytes before writing them, so a split never lands inside them.
+        let claimed = {
+            let mut plan = self.shared.lock();
+            let stop = plan.stop;
+            match plan.active[id].as_mut() {
+                Some(piece) if !stop => {
+                    let len = (buffer.len() as u64).min(piece.end.saturating_sub(piece.start));
+                    piece.start += len;
+                    let claimed = (piece.start - len)..piece.start;
+                    plan.pace[id].bytes += len;
+                    claimed
+                }
+                _ => return Ok(true),
+            }
+        };
+        if !claimed.is_empty() {
+            let file = Arc::clone(self.partial.file());
+            let chunk = std::mem::take(buffer);
+            let (offset, len) = (claimed.start, (claimed.end - claimed.start) as usize);
+            let (chunk, written) = tokio::task::spawn_blocking(move || {
+                let written = write_at(&file, &chunk[..len], offset);
+                // As in ingest: the fsync before commit then finds little to do.
+                start_writeback(&file, offset, len as u64);
+                (chunk, written)
+            })
+            .await
+            .map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
+            *buffer = chunk;
+            written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
+            self.shared.lock().written.insert(claimed.clone());
+            self.shared.changed.notify_all();
+            self.progress.blob_progress(self.descriptor, claimed.end - claimed.start);
+        }
+        buffer.clear();
+        let plan = self.shared.lock();
+        Ok(plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty()))
+    }
+
+    /// Records the ranges written so far in the state file.
+    async fn save(&self) -> Result<(), TargetError> {
+        let (partial, shared) = (Arc::clone(&self.partial), Arc::clone(&self.shared));
+        tokio::task::spawn_blocking(move || partial.save(|| shared.lock().written.clone()))
+            .await
+            .map_err(|e| TargetError::backend(self.session.store().target_name(), e))?
+            .map_err(|e| self.store_error(e))
+    }
+
+    /// Syncs the partial file, checks its digest, and renames it into blobs/
+    /// through the same staging as every other blob. A mismatch removes the
+    /// partial file and its state: those bytes will not get better by resuming.
+    async fn commit(&self, digest: Digest) -> Result<(), TargetError> {
+        let store = self.session.store();
+        let file = Arc::clone(self.partial.file());
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(|e| TargetError::backend(store.target_name(), e))?
+            .map_err(|e| self.store_error(io_error("sync", self.partial.path())(e)))?;
+        let expected = (&self.descriptor.digest, self.descriptor.size);
+        let path = self.partial.path().to_path_buf();
+        let staged = match self.session.stage_file(path, (digest, self.descriptor.size), expected) {
+            Ok(staged) => staged,
+            Err(error) => {
+                // The partial file is gone with the refused stage; its state goes too.
+                let _ = self.partial.remove_state();
+                return Err(commit_error(store, &self.source.name())(error));
+            }
+        };
+        tokio::task::spawn_blocking(move || staged.commit())
+            .await
+            .map_err(|e| TargetError::backend(store.target_name(), e))?
+            .map_err(commit_error(store, &self.source.name()))?;
+        // The blob is in; a state file left behind is harmless (the next claim of
+        // this digest, or prune, removes it).
+        let _ = self.partial.remove_state();
+        Ok(())
+    }
+
+    fn store_error(&self, error: StoreError) -> TargetError {
+        self.session.store().target_error(error)
+    }
+
+    /// A failure of the source, naming the blob and the bytes asked for.
+    fn source_error(&self, range: &Range<u64>, problem: String) -> TargetError {
+        let error = StoreError::RangeFailed {
+            digest: self.descriptor.digest.clone(),
+            start: range.start,
+            end: range.end,
+            problem,
+        };
+        TargetError::backend(self.source.name(), error)
+    }
+}
+
+/// Hashes the blob in order as its contiguous prefix grows, reading the bytes
+/// back from the partial file. `None` when the download stopped first.
+fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Digest>> {
+    let mut hasher = DigestWriter::new(io::sink());
+    let mut buffer = vec![0; HASH_READ];
+    let mut hashed = 0u64;
+    while hashed < size {
+        let available = {
+            let mut plan = shared.lock();
+            loop {
+                if plan.stop {
+                    return Ok(None);
+                }
+                let end = plan.written.prefix_end().min(size);
+                if end > hashed {
+                    break end;
+                }
+                plan = shared.changed.wait(plan).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        while hashed < available {
+            let len = (available - hashed).min(HASH_READ as u64) as usize;
+            read_at(file, &mut buffer[..len], hashed)?;
+            hasher.write_all(&buffer[..len])?;
+            hashed += len as u64;
+        }
+    }
+    Ok(Some(hasher.finish().0))
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.seek_write(&bytes[done..], offset + done as u64)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => done += n,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    let mut done = 0;
+    while done < buffer.len() {
+        match file.seek_read(&mut buffer[done..], offset + done as u64)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => done += n,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Large blobs copied into the store in parallel ranges: stealing from a slow
+//! part, refusing a corrupt blob, resuming an interrupted copy, and two copies
+//! of one blob at once.
+
+use std::time::{Duration, Instant};
+
+use hoist_oci::{Descriptor, Destination, Digest, NoTransferReporter, TargetError};
+use hoist_store::{Store, StoreDestination};
+
+use crate::helpers::{ingest_names, new_store};
+use crate::tap::Tap;
+
+const MIB: u64 = 1 << 20;
+const PART: u64 = 16 * MIB;
+
+/// Bytes that differ everywhere (xorshift), so a misplaced range changes the digest.
+fn pseudo_random(len: u64, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut bytes = Vec::with_capacity(len as usize + 8);
+    while (bytes.len() as u64) < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len as usize);
+    bytes
+}
+
+/// A source store holding one blob of `len` bytes.
+fn source_with_blob(len: u64, seed: u64) -> (tempfile::TempDir, Store, Descriptor) {
+    let (dir, store) = new_store();
+    let session = store.write_session().unwrap();
+    let (digest, size) = session.put_bytes(&pseudo_random(len, seed)).unwrap();
+    (dir, store, Descriptor::new("application/vnd.example.weights", digest, size))
+}
+
+fn committed_digest(store: &Store, digest: &Digest) -> Digest {
+    let mut file = store.open_blob(digest).unwrap();
+    let mut writer = hoist_oci::DigestWriter::new(std::io::sink());
+    std::io::copy(&mut file, &mut writer).unwrap();
+    writer.finish().0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_blob_is_copied_between_stores_in_ranges() {
+    let (_a, source, blob) = source_with_blob(80 * MIB + 12_345, 1);
+    let tap = Tap::new(&source);
+    let (_b, target) = new_store();
+    let destination = StoreDestination::new(&target).unwrap();
+    destination.copy_blob(&tap, &blob, &NoTransferReporter).await.unwrap();
+    assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
+    assert!(tap.ranges() >= 6, "{} ranged reads for 6 parts", tap.ranges());
+    // A split can leave a few bytes read past the new end of the part it cut.
+    assert!((blob.size..blob.size + PART).contains(&tap.served()), "{} bytes served", tap.served());
+    assert!(ingest_names(&target).is_empty(), "{:?}", ingest_names(&target));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_without_ranges_is_read_as_one_stream() {
+    let (_a, source, blob) = source_with_blob(64 * MIB, 2);
+    let tap = Tap { no_ranges: true, ..Tap::new(&source) };
+    let (_b, target) = new_store();
+    let destination = StoreDestination::new(&target).unwrap();
+    destination.copy_blob(&tap, &blob, &NoTransferReporter).await.unwrap();
+    assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
+    assert_eq!(tap.ranges(), 1, "one probe, then a plain stream");
+    assert!(ingest_names(&target).is_empty(), "{:?}", ingest_names(&target));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_workers_take_over_a_slow_part() {
+    let (_a, source, blob) = source_with_blob(6 * PART, 3);
+    // The part at 0 delivers 1 MiB per 250 ms: alone it would take 4 s.
+    let pause = Duration::from_millis(250);
+    let tap = Tap { slow_start: Some((0, pause)), ..Tap::new(&source) };
+    let (_b, target) = new_store();
+    let destination = StoreDestination::new(&target).unwrap();
+    let started = Instant::now();
+    destination.copy_blob(&tap, &blob, &NoTransferReporter).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
+    assert!(tap.ranges() > 6, "{} ranged reads: nobody split the slow part", tap.ranges());
+    let alone = pause * (PART / MIB) as u32;
+    assert!(took < alone * 3 / 4, "took {took:?}; the slow part alone takes {alone:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_that_does_not_match_its_digest_is_refused_and_forgotten() {
+    let (_a, source, blob) = source_with_blob(72 * MIB, 4);
+    let tap = Tap { flip: Some(50 * MIB + 7), ..Tap::new(&source) };
+    let (_b, target) = new_store();
+    let destination = StoreDestination::new(&target).unwrap();
+    let error = destination.copy_blob(&tap, &blob, &NoTransferReporter).await.unwrap_err();
+    assert!(matches!(&error, TargetError::Verification { digest, .. } if *digest == blob.digest), "{error}");
+    assert!(error.to_string().contains(&blob.digest.to_string()), "{error}");
+    assert!(!target.has_blob(&blob.digest));
+    assert!(ingest_names(&target).is_empty(), "{:?}", ingest_names(&target));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_copy_resumes_with_only_the_missing_bytes() {
+    let (_a, source, blob) = source_with_blob(7 * PART + 1000, 5);
+    let (_b, target) = new_store();
+    // Every range from 3 parts on breaks after 300 KiB, retries included.
+    let broken = Tap { fail_from: Some((3 * PART, 300 << 10)), ..Tap::new(&source) };
+    let destination = StoreDestination::new(&target).unwrap();
+    let error = destination.copy_blob(&broken, &blob, &NoTransferReporter).await.unwrap_err();
+    drop(destination);
+    assert!(matches!(error, TargetError::Backend { .. }), "{error}");
+    let shown = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(shown.contains("tap") && shown.contains(&blob.digest.to_string()), "{shown}");
+    assert!(!target.has_blob(&blob.digest));
+
+    let hex = blob.digest.hex();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.root().join(format!("ingest/{hex}.state"))).unwrap()).unwrap();
+    assert_eq!(state["size"], blob.size);
+    let kept: u64 = state["completed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[1].as_u64().unwrap() - pair[0].as_u64().unwrap())
+        .sum();
+    assert!(kept >= 3 * PART, "only {kept} bytes kept");
+    assert!(kept <= broken.served(), "kept {kept} of {} served", broken.served());
+
+    let clean = Tap::new(&source);
+    let destination = StoreDestination::new(&target).unwrap();
+    destination.copy_blob(&clean, &blob, &NoTransferReporter).await.unwrap();
+    assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
+    let missing = blob.size - kept;
+    assert!((missing..missing + PART).contains(&clean.served()), "{} bytes served, {missing} missing", clean.served());
+    assert!(ingest_names(&target).is_empty(), "{:?}", ingest_names(&target));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_copies_of_one_blob_at_once_fetch_it_once() {
+    let (_a, source, blob) = source_with_blob(64 * MIB, 6);
+    let tap = Tap::new(&source);
+    let (_b, target) = new_store();
+    let one = StoreDestination::new(&target).unwrap().with_range_concurrency(2);
+    let two = StoreDestination::new(&target).unwrap();
+    let (a, b) =
+        tokio::join!(one.copy_blob(&tap, &blob, &NoTransferReporter), two.copy_blob(&tap, &blob, &NoTransferReporter));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
+    assert!(tap.served() < blob.size + PART, "{} bytes served: the second copy did not wait", tap.served());
+    assert!(ingest_names(&target).is_empty(), "{:?}", ingest_names(&target));
+}
