@@ -320,6 +320,9 @@ impl Download<'_> {
                     if attempts >= MAX_ATTEMPTS {
                         return Err(error);
                     }
+                    // Record what arrived before the break: if the process dies
+                    // while it waits, the next pull starts after those bytes.
+                    self.save().await?;
                     pause(attempts).await;
                 }
             }

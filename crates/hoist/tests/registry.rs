@@ -195,3 +195,59 @@ fn pull_platform_takes_one_manifest_of_an_index() {
     let missing = sandbox.hoist().args(["pull", "--platform", "linux/s390x", &remote]).output().unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no manifest for linux/s390x"));
 }
+
+#[test]
+fn a_pull_killed_mid_blob_resumes_where_it_stopped() {
+    use hoist_gguf::synth::TinyModel;
+    use hoist_testkit::{Fault, FaultProxy};
+    const MIB: u64 = 1024 * 1024;
+    let registry = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&registry);
+    let sandbox = Sandbox::new();
+    // Large enough for ranged downloads (64 MiB and up), whose progress is kept in ingest/.
+    let model = sandbox.path("big.gguf");
+    TinyModel { target_size: 96 * MIB, ..TinyModel::default() }.write_to_path(&model).unwrap();
+    sandbox.hoist().args(["pack", "-q", "--progress", "none", "-t", "big:1"]).arg(&model).assert().success();
+    let remote = format!("{}/team/big:1", proxy.host());
+    sandbox.hoist().args(["push", "--progress", "none", "big:1", &remote]).assert().success();
+    let layer = sandbox.json(&["inspect", "--json", "big:1"])["manifest"]["layers"][0].clone();
+    let layer_path = format!("/blobs/{}", layer["digest"].as_str().unwrap());
+    let size = layer["size"].as_u64().unwrap();
+
+    // The first part breaks 10 MiB in and every later request for the layer is
+    // refused: the pull keeps retrying, and is killed while it does.
+    proxy.set_faults(vec![
+        Fault::ResetMidBody { path: layer_path.clone(), after: 10 * MIB, times: 1 },
+        Fault::Status { path: layer_path.clone(), status: 500, retry_after: None, times: usize::MAX },
+    ]);
+    let puller = Sandbox::new();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("hoist"))
+        .arg("--store")
+        .arg(puller.store())
+        .args(["pull", "--progress", "none", &remote])
+        .spawn()
+        .unwrap();
+    let state_saved = || {
+        std::fs::read_dir(puller.store().join("ingest"))
+            .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".state")))
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(proxy.body_bytes_served_for(&layer_path) >= 10 * MIB && state_saved()) {
+        assert!(std::time::Instant::now() < deadline, "the pull never got 10 MiB in");
+        assert!(child.try_wait().unwrap().is_none(), "the pull ended before it was killed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    child.wait().unwrap();
+    let first = proxy.body_bytes_served_for(&layer_path);
+
+    proxy.set_faults(vec![]);
+    let out = puller.hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = proxy.body_bytes_served_for(&layer_path) - first;
+    assert!(second < size, "the resumed pull fetched {second} of {size} bytes again, after {first} before the kill");
+    puller.hoist().args(["verify", "--progress", "none"]).assert().success();
+    let entries: Vec<_> = std::fs::read_dir(puller.store().join("ingest")).unwrap().collect();
+    assert!(entries.is_empty(), "nothing is left in ingest/ after the pull");
+}
