@@ -251,3 +251,45 @@ fn a_pull_killed_mid_blob_resumes_where_it_stopped() {
     let entries: Vec<_> = std::fs::read_dir(puller.store().join("ingest")).unwrap().collect();
     assert!(entries.is_empty(), "nothing is left in ingest/ after the pull");
 }
+
+#[test]
+fn credentials_come_from_a_docker_credential_helper() {
+    let password = "helper-secret";
+    let registry = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Basic { user: "carol".into(), password: password.into() },
+        tls: false,
+    });
+    let sandbox = Sandbox::new();
+    // A credential helper as Docker runs them: `docker-credential-<name> get`,
+    // the server on standard input, JSON on standard output.
+    let bin = sandbox.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-hoisttest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"{password}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker_config = sandbox.path("docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let config = serde_json::json!({ "credHelpers": { registry.host(): "hoisttest" } });
+    std::fs::write(docker_config.join("config.json"), config.to_string()).unwrap();
+
+    sandbox.pack_tiny("tiny:q8");
+    let remote = format!("{}/team/tiny:1", registry.host());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = sandbox
+        .hoist()
+        .env("DOCKER_CONFIG", &docker_config)
+        .env("PATH", path)
+        .args(["push", "--progress", "none", "tiny:q8", &remote])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains(password), "{all}");
+}
