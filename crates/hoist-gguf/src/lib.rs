@@ -11,6 +11,14 @@
 //! - [`GgufHeader::summary`] gives a [`ModelSummary`]: architecture, parameters, bits per
 //!   weight, file type ([`file_type_name`]), context length; [`format_parameters`] prints
 //!   parameter counts the way users know them ("494.03M").
+//! - [`GgufHeader::report`] gives a [`GgufReport`] for `inspect`: metadata with long arrays
+//!   summarised, tensors, a histogram by [`GgmlType`], tokenizer facts, chat template,
+//!   split facts and the [`FileKind`] (model, projector, LoRA adapter, ...). It implements
+//!   `Display` (the text form) and `serde::Serialize` (the JSON form).
+//! - [`HeaderFetchPlan`] (and the bare rule [`next_fetch`]) reads a remote header through
+//!   ranged requests: it says which byte range to fetch next until the header parses.
+//! - [`estimate`] computes an [`Estimate`] of llama.cpp's memory use from the headers of a
+//!   model's files and [`EstimateOptions`] (see "Memory estimate" below).
 //! - [`GgufWriter`] writes files: header first, then tensor data streamed from a callback.
 //! - [`synth::TinyModel`] writes complete llama-style models of any size, single-file or split.
 //!
@@ -38,6 +46,93 @@
 //! assert_eq!(summary.file_type.as_deref(), Some("Q8_0"));
 //! ```
 //!
+//! # Memory estimate
+//!
+//! [`estimate`] follows what llama.cpp allocates (llama_model::load_tensors,
+//! llama_kv_cache, llama_memory_recurrent, llama_context), with gguf-parser's columns. In
+//! what follows `n_layer` = `{arch}.block_count`, `n_embd` = `{arch}.embedding_length`,
+//! per-layer `n_head(il)`, `n_head_kv(il)` and `n_ff(il)` come from scalar or per-layer
+//! array keys, `d_k` = `{arch}.attention.key_length` or `n_embd / n_head(0)`, `d_v`
+//! likewise with `value_length`, `n_seq` = `parallel`.
+//!
+//! - **Context.** `n_ctx` = `ctx_size` or `{arch}.context_length`, padded up to a
+//!   multiple of 256 with flash attention and 32 without: `kv_size = pad(n_ctx)`. Causal
+//!   models clamp `n_batch = min(batch, kv_size)`; `n_ubatch = min(ubatch, n_batch)`.
+//! - **Layer split.** With `ngl` = `gpu_layers` (default: all), layers
+//!   `il >= i_gpu_start = max(n_layer - ngl, 0)` are offloaded, `act = min(ngl, n_layer + 1)`.
+//!   Offloaded layer `il` goes to the first GPU whose cumulative normalised `tensor_split`
+//!   point exceeds `(il - i_gpu_start) / act` (an even split when none is given). The
+//!   output layer is layer `n_layer` under the same rule, so it is offloaded only when
+//!   `ngl > n_layer`; the input layer stays on the CPU. "OFFLOAD LAYERS" counts the output
+//!   layer: at most `n_layer + 1`, "FULL OFFLOADED" when all are.
+//! - **Weights.** Tensors `blk.N.*` belong to layer N; `token_embd`, `token_embd_norm`,
+//!   `position_embd`, `token_types` to the input layer; everything else (`output`,
+//!   `output_norm`, `cls*`, `rope_freqs`, ...) to the output layer. A model without
+//!   `output.weight` (tied embeddings) loads `token_embd` again as the output matrix,
+//!   counted on the output device when that is a GPU or mmap is off. All shards' tensors
+//!   count.
+//! - **KV cache** (exact, the figure llama.cpp prints): per attention layer,
+//!   `K = row_size(type_k, d_k * n_head_kv(il)) * n_kv(il)` and
+//!   `V = row_size(type_v, d_v * n_head_kv(il)) * n_kv(il)`, where `row_size` is the
+//!   block-quantized size (`Q8_0`: 34 bytes per 32 values) and `n_kv(il) = kv_size`, or for
+//!   sliding-window layers `min(kv_size, pad(sliding_window * n_seq + n_ubatch))`. For a
+//!   llama-style model that is `n_layer * kv_size * (d_k*n_head_kv*bytes_k + d_v*n_head_kv*bytes_v)`.
+//!   Sliding-window layers: `{arch}.attention.sliding_window` > 0 and either a per-layer
+//!   `{arch}.attention.sliding_window_pattern` (bool array, or an integer `n` meaning
+//!   llama.cpp's `set_swa_pattern(n)`: layer `il` slides when `il % n < n - 1`), or the
+//!   built-in pattern of gemma2 (2), gemma3 (6), gemma3n (5), cohere2 (4), gpt-oss (2),
+//!   exaone4 (4). Other architectures with a window key get no sliding layers (llama.cpp
+//!   ignores it for them). A quantized V cache without flash attention is an error, as in
+//!   llama.cpp. The cache of a layer sits on the layer's device, or on the CPU with
+//!   `kv_offload` off. Not modelled: Gemma 3n's KV sharing between layers, Llama 4's chunked
+//!   attention.
+//! - **Recurrent state** replaces the KV cache in recurrent layers: every layer of mamba,
+//!   mamba2, rwkv6, rwkv6qwen2, rwkv7, arwkv7; in hybrids (jamba, granite-hybrid, lfm2,
+//!   ...) the layers whose `n_head_kv(il)` is 0. Per layer and sequence, F32:
+//!   `4 * (n_embd_r + n_embd_s)` with Mamba `n_embd_r = (d_conv - 1) * (d_inner + 2 *
+//!   n_group * d_state)`, `n_embd_s = d_state * d_inner` (`{arch}.ssm.conv_kernel`,
+//!   `inner_size`, `state_size`, `group_count`); RWKV `n_embd_r = token_shift_count *
+//!   n_embd`, `n_embd_s = n_embd * {arch}.wkv.head_size`; LFM2 `n_embd_r = n_embd *
+//!   (shortconv.l_cache - 1)`. Times `max(1, n_seq)`.
+//! - **Output buffer** (host RAM): `n_vocab * n_outputs * 4` with `n_outputs = n_seq`, the
+//!   reservation llama.cpp makes when the context is created and what generation uses (a
+//!   prompt that asks for logits of every token grows it to `n_batch` outputs). Embedding
+//!   models (`{arch}.pooling_type` present, a BERT-family architecture, or
+//!   `{arch}.attention.causal` false) use `n_embd` instead of `n_vocab`.
+//! - **Compute buffer** (an approximation of ggml-alloc's peak for the graph llama.cpp
+//!   reserves at `n_tokens = min(kv_size, n_ubatch)`, all values F32): per device,
+//!   `max(layer, output) + mask`, where `layer` is the largest over the device's layers of
+//!   attention `4 * n_tokens * (2*n_embd + n_head*d_k + n_head_kv*(d_k + d_v) +
+//!   n_head*d_v + n_head*n_kv)` (the last term, the KQ scores, only without flash attention) and feed-
+//!   forward `4 * n_tokens * (2*n_embd + 3*n_ff + n_expert)` (MoE: `n_ff = n_expert_used *
+//!   expert_ff + n_shared * shared_ff`); `output = 4 * n_tokens * (n_embd + n_vocab)` on the
+//!   output layer's device; `mask = n_kv * pad(n_tokens, 64) * (2 with flash attention, else
+//!   4)`. The CPU adds the graph inputs `4 * n_tokens * (n_embd + 2)`. Expect it within
+//!   tens of percent of llama.cpp's "compute buffer size"; it is the least exact part.
+//! - **Columns.** RAM UMA = CPU KV + CPU compute + output buffer (+ CPU weights without
+//!   mmap; mmapped weights are page cache); RAM NONUMA = UMA + [`NONUMA_RAM_OVERHEAD`]
+//!   (150 MiB). VRAM UMA = KV (+ weights without mmap); VRAM NONUMA = weights + KV +
+//!   compute + [`NONUMA_VRAM_OVERHEAD`] (250 MiB). These are gguf-parser's definitions and
+//!   constants, so the numbers compare.
+//!
+//! ```
+//! use hoist_gguf::{EstimateOptions, GgmlType, GgufWriter, Value, estimate, parse_header};
+//!
+//! let mut w = GgufWriter::new();
+//! w.add_metadata("general.architecture", Value::String("llama".into()));
+//! for (k, v) in [("block_count", 2), ("embedding_length", 256), ("attention.head_count", 4),
+//!                ("attention.head_count_kv", 2), ("context_length", 4096)] {
+//!     w.add_metadata(format!("llama.{k}"), Value::U32(v));
+//! }
+//! let mut bytes = Vec::new();
+//! w.write_header(&mut bytes).unwrap();
+//! let header = parse_header(&bytes, None).unwrap();
+//! let e = estimate(&[&header], &EstimateOptions { ctx_size: Some(1000), ..Default::default() }).unwrap();
+//! // 2 layers * 1024 cells (1000 padded to 32) * (2 heads * 64) * 2 bytes, K and V.
+//! assert_eq!(e.kv_cache.total_bytes, 2 * 1024 * 128 * 2 * 2);
+//! assert!(e.full_offloaded);
+//! ```
+//!
 //! # Why it is built so
 //!
 //! Models are gigabytes; their headers are kilobytes to a few megabytes. The parser works
@@ -49,9 +144,12 @@
 //! before anything is allocated, and no input makes it panic.
 
 mod error;
+mod estimate;
+mod fetch;
 mod header;
 mod parse;
 mod read;
+mod report;
 mod summary;
 pub mod synth;
 mod types;
@@ -59,9 +157,18 @@ mod value;
 mod write;
 
 pub use error::GgufError;
+pub use estimate::{
+    DeviceEstimate, Estimate, EstimateOptions, KvCacheEstimate, MAX_LAYERS, NONUMA_RAM_OVERHEAD, NONUMA_VRAM_OVERHEAD,
+    estimate,
+};
+pub use fetch::{DEFAULT_MAX_HEADER_BYTES, HeaderFetchPlan, MIN_FETCH, next_fetch};
 pub use header::{GgufHeader, TensorInfo};
 pub use parse::parse_header;
 pub use read::{HeaderAccumulator, read_header_from_path};
+pub use report::{
+    ARRAY_INLINE_MAX, ARRAY_PREVIEW, FileKind, GgufReport, MetadataEntry, SpecialToken, SplitFacts, TensorRow,
+    TokenizerFacts, TypeStats, format_bytes,
+};
 pub use summary::{ModelSummary, format_parameters};
 pub use types::{GgmlType, file_type_id, file_type_name};
 pub use value::{Array, ByteOrder, Value, ValueType};

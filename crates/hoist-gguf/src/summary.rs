@@ -3,7 +3,7 @@
 use crate::{GgmlType, GgufError, GgufHeader, Value, file_type_name};
 
 /// Headline facts about a model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelSummary {
     pub architecture: Option<String>,
     pub name: Option<String>,

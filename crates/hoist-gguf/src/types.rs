@@ -41,6 +41,13 @@ pub enum GgmlType {
 
 use GgmlType::*;
 
+/// Serialises as the type's name ("Q4_K", "TYPE_77" for unknown ids).
+impl serde::Serialize for GgmlType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
 /// (type, ggml id, name, elements per block, bytes per block). Ids 4, 5, 31-33 and 36-38
 /// were removed from ggml and are not listed, so they parse as `Other`.
 const TYPES: [(GgmlType, u32, &str, u64, u64); 32] = [

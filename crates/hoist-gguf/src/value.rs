@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 /// Byte order of every number in a file. GGUF is little-endian unless the version
 /// field reads byte-swapped, which marks a big-endian file (s390x builds write those).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ByteOrder {
     #[default]
     Little,
@@ -43,7 +44,10 @@ impl ValueType {
 }
 
 /// One metadata value.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality is bitwise for floats, so a value (and a header) always equals itself, even
+/// holding NaN (tokenizer score arrays can).
+#[derive(Debug, Clone)]
 pub enum Value {
     U8(u8),
     I8(i8),
@@ -65,6 +69,28 @@ pub enum Value {
 pub struct Array {
     pub element_type: ValueType,
     pub values: Vec<Value>,
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (U8(a), U8(b)) => a == b,
+            (I8(a), I8(b)) => a == b,
+            (U16(a), U16(b)) => a == b,
+            (I16(a), I16(b)) => a == b,
+            (U32(a), U32(b)) => a == b,
+            (I32(a), I32(b)) => a == b,
+            (F32(a), F32(b)) => a.to_bits() == b.to_bits(),
+            (Bool(a), Bool(b)) => a == b,
+            (String(a), String(b)) => a == b,
+            (Array(a), Array(b)) => a == b,
+            (U64(a), U64(b)) => a == b,
+            (I64(a), I64(b)) => a == b,
+            (F64(a), F64(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
 }
 
 impl Value {
@@ -184,6 +210,18 @@ mod tests {
         }
         assert_eq!(ValueType::from_id(13), None);
         assert_eq!(ValueType::from_id(u32::MAX), None);
+    }
+
+    /// Fuzzing regression (header target): a header holding NaN scores compared unequal
+    /// to itself, so parses of the same bytes looked different.
+    #[test]
+    fn nan_values_equal_themselves() {
+        assert_eq!(Value::F32(f32::NAN), Value::F32(f32::NAN));
+        assert_eq!(Value::F64(f64::NAN), Value::F64(f64::NAN));
+        assert_ne!(Value::F32(0.0), Value::F32(-0.0));
+        assert_ne!(Value::F32(1.0), Value::F64(1.0));
+        let scores = Array { element_type: ValueType::F32, values: vec![Value::F32(f32::NAN)] };
+        assert_eq!(Value::Array(scores.clone()), Value::Array(scores));
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub enum ModelError {
         #[source]
         source: GgufError,
     },
+    #[error("{layer}: not a valid GGUF file")]
+    GgufLayer {
+        layer: String,
+        #[source]
+        error: GgufError,
+    },
     #[error("{}: not a valid safetensors file: {reason}", path.display())]
     Safetensors { path: PathBuf, reason: String },
     #[error("{}: not a valid DDUF file (a DDUF is a zip archive)", path.display())]

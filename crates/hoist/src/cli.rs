@@ -48,6 +48,8 @@ pub enum Command {
     Pull(PullArgs),
     /// Copy an artifact between registries and image-layout directories (oci:PATH[:TAG])
     Copy(CopyArgs),
+    /// Estimate the memory a model needs to run in llama.cpp (RAM and VRAM)
+    Estimate(Box<EstimateArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -145,6 +147,9 @@ pub struct InspectArgs {
     /// Print the manifest bytes exactly as stored
     #[arg(long)]
     pub raw: bool,
+    /// Show the GGUF files: metadata, tensors, types, tokenizer (remote: reads only the header bytes)
+    #[arg(long, conflicts_with_all = ["json", "raw"])]
+    pub gguf: bool,
 }
 
 #[derive(Debug, Args)]
@@ -252,4 +257,48 @@ pub struct CopyArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// A .gguf file, a model in the store, or REGISTRY/REPO[:TAG] (reads only the header bytes)
+    pub model: String,
+    /// Context size (default: the model's)
+    #[arg(long, short = 'c', value_name = "N")]
+    pub ctx_size: Option<u64>,
+    /// Logical batch size
+    #[arg(long, short = 'b', default_value_t = 2048, value_name = "N")]
+    pub batch_size: u64,
+    /// Physical batch size
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub ubatch_size: u64,
+    /// Sequences decoded in parallel
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub parallel: u64,
+    /// KV cache type for K (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1)
+    #[arg(long, default_value = "f16", value_name = "TYPE")]
+    pub cache_type_k: String,
+    /// KV cache type for V
+    #[arg(long, default_value = "f16", value_name = "TYPE")]
+    pub cache_type_v: String,
+    /// Flash attention
+    #[arg(long)]
+    pub flash_attn: bool,
+    /// Load the weights into memory instead of mapping the file
+    #[arg(long)]
+    pub no_mmap: bool,
+    /// Keep the KV cache in RAM
+    #[arg(long)]
+    pub no_kv_offload: bool,
+    /// Layers to offload to the GPU(s) (default: all)
+    #[arg(long, value_name = "N")]
+    pub gpu_layers: Option<u64>,
+    /// How to split the offloaded layers across GPUs, e.g. 3,1
+    #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
+    pub tensor_split: Vec<f64>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }

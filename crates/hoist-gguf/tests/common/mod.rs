@@ -71,3 +71,79 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// A model header (no tensor data): `general.architecture`, the given metadata and tensors.
+pub struct ModelBuilder {
+    pub writer: GgufWriter,
+    pub arch: String,
+}
+
+impl ModelBuilder {
+    pub fn new(arch: &str) -> Self {
+        let mut writer = GgufWriter::new();
+        writer.add_metadata("general.architecture", Value::String(arch.into()));
+        ModelBuilder { writer, arch: arch.into() }
+    }
+
+    /// `{arch}.<suffix>`.
+    pub fn hp(mut self, suffix: &str, v: Value) -> Self {
+        self.writer.add_metadata(format!("{}.{suffix}", self.arch), v);
+        self
+    }
+
+    pub fn kv(mut self, key: &str, v: Value) -> Self {
+        self.writer.add_metadata(key, v);
+        self
+    }
+
+    pub fn tensor(mut self, name: &str, dims: &[u64], ty: GgmlType) -> Self {
+        self.writer.add_tensor(name, dims, ty).unwrap();
+        self
+    }
+
+    /// Standard llama-style blocks: norms F32, matrices `ty`.
+    pub fn blocks(mut self, n_layer: u64, n_embd: u64, kv_width: &[u64], n_ff: u64, ty: GgmlType) -> Self {
+        for l in 0..n_layer {
+            let kv = kv_width.get(l as usize).copied().unwrap_or(kv_width[0]);
+            let b = |n: &str| format!("blk.{l}.{n}.weight");
+            self = self
+                .tensor(&b("attn_norm"), &[n_embd], GgmlType::F32)
+                .tensor(&b("attn_q"), &[n_embd, n_embd], ty)
+                .tensor(&b("attn_k"), &[n_embd, kv], ty)
+                .tensor(&b("attn_v"), &[n_embd, kv], ty)
+                .tensor(&b("attn_output"), &[n_embd, n_embd], ty)
+                .tensor(&b("ffn_norm"), &[n_embd], GgmlType::F32)
+                .tensor(&b("ffn_gate"), &[n_embd, n_ff], ty)
+                .tensor(&b("ffn_up"), &[n_embd, n_ff], ty)
+                .tensor(&b("ffn_down"), &[n_ff, n_embd], ty);
+        }
+        self
+    }
+
+    pub fn header_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.writer.write_header(&mut out).unwrap();
+        out
+    }
+
+    pub fn header(&self) -> hoist_gguf::GgufHeader {
+        let bytes = self.header_bytes();
+        hoist_gguf::parse_header(&bytes, None).unwrap()
+    }
+}
+
+/// Qwen2-0.5B's shape (24 layers, n_embd 896, 14 heads, 2 KV heads of 64, n_ff 4864,
+/// vocabulary 151936, context 32768, tied embeddings), Q8_0 matrices.
+pub fn qwen2_0_5b() -> ModelBuilder {
+    ModelBuilder::new("qwen2")
+        .hp("context_length", Value::U32(32768))
+        .hp("embedding_length", Value::U32(896))
+        .hp("block_count", Value::U32(24))
+        .hp("feed_forward_length", Value::U32(4864))
+        .hp("attention.head_count", Value::U32(14))
+        .hp("attention.head_count_kv", Value::U32(2))
+        .hp("vocab_size", Value::U32(151936))
+        .tensor("token_embd.weight", &[896, 151936], GgmlType::Q8_0)
+        .blocks(24, 896, &[128], 4864, GgmlType::Q8_0)
+        .tensor("output_norm.weight", &[896], GgmlType::F32)
+}

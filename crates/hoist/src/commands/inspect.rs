@@ -8,11 +8,23 @@ use hoist_registry::Repository;
 use hoist_store::Store;
 use serde_json::{Value, json};
 
+use super::gguf::model_headers;
 use super::remote::{block_on, client, registry_reference};
 use crate::cli::InspectArgs;
 use crate::output::Table;
 
 pub fn run(store: &Store, args: InspectArgs) -> Result<ExitCode> {
+    if args.gguf {
+        let model = model_headers(store, &args.reference, args.remote, &args.connect)?;
+        for (name, header) in &model.files {
+            println!("== {name}");
+            println!("{}", header.report()?);
+        }
+        if let Some(line) = model.remote_cost_line() {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (names, model) = if args.remote {
         let reference = registry_reference(&args.reference)?;
         let client = client(&args.connect, None)?;

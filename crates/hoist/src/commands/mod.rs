@@ -1,4 +1,6 @@
 mod copy;
+mod estimate;
+mod gguf;
 mod inspect;
 mod list;
 mod login;
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Push(args) => push::run(&store, args),
         Command::Pull(args) => pull::run(&store, args),
         Command::Copy(args) => copy::run(args),
+        Command::Estimate(args) => estimate::run(&store, *args),
     }
 }
 

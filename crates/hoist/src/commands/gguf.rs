@@ -1,0 +1,97 @@
+//! Finding a model's GGUF headers, wherever the model is: a file, the store, or
+//! a registry (then only the header bytes are read).
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use hoist_gguf::{GgufHeader, read_header_from_path};
+use hoist_model::{FileRole, PackSource, SourceOptions, StoredModel, format_size, gguf_layers, read_layer_header};
+use hoist_oci::{Reference, Source};
+use hoist_registry::Repository;
+use hoist_store::{Store, StoreError};
+
+use super::remote::{block_on, client};
+use crate::cli::ConnectArgs;
+
+/// The GGUF files of a model, with their headers.
+pub struct ModelHeaders {
+    /// (file name or layer digest, header)
+    pub files: Vec<(String, GgufHeader)>,
+    /// For a remote model: bytes read, the model's total bytes, requests made.
+    pub remote_cost: Option<(u64, u64, u32)>,
+}
+
+impl ModelHeaders {
+    pub fn headers(&self) -> Vec<&GgufHeader> {
+        self.files.iter().map(|(_, header)| header).collect()
+    }
+
+    /// "read 412.3kB of 1.06GB (0.04%) in 2 requests"
+    pub fn remote_cost_line(&self) -> Option<String> {
+        self.remote_cost.map(|(read, total, requests)| {
+            let share = if total == 0 { 0.0 } else { read as f64 * 100.0 / total as f64 };
+            format!("read {} of {} ({share:.3}%) in {requests} requests", format_size(read), format_size(total))
+        })
+    }
+}
+
+/// A `.gguf` path (with its sibling shards), a model in the store, or, with
+/// `remote` or a registry in the name when the store does not have it, a model
+/// in a registry.
+pub fn model_headers(store: &Store, query: &str, remote: bool, connect: &ConnectArgs) -> Result<ModelHeaders> {
+    let path = Path::new(query);
+    if !remote && path.is_file() {
+        return file_headers(path);
+    }
+    if !remote {
+        match store.resolve(query) {
+            Ok(resolved) => return block_on(artifact_headers(store, &resolved.descriptor, false))?,
+            Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let reference: Reference = query.parse()?;
+    if reference.registry().is_none() {
+        bail!("{query}: no such file, and no model of that name in store {}", store.root().display());
+    }
+    let client = client(connect, None)?;
+    let repository = Repository::from_reference(&client, &reference)?;
+    let wanted = reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()));
+    block_on(async {
+        let root = repository.resolve(wanted.as_deref().unwrap_or("latest")).await?;
+        artifact_headers(&repository, &root, true).await
+    })?
+}
+
+fn file_headers(path: &Path) -> Result<ModelHeaders> {
+    let source = PackSource::collect(path, &SourceOptions::default())?;
+    let mut files = Vec::new();
+    for file in source.files.iter().filter(|f| f.role == FileRole::Gguf) {
+        files.push((file.rel_path.clone(), read_header_from_path(&file.path)?));
+    }
+    if files.is_empty() {
+        bail!("{}: not a GGUF file", path.display());
+    }
+    Ok(ModelHeaders { files, remote_cost: None })
+}
+
+async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, remote: bool) -> Result<ModelHeaders> {
+    let model = StoredModel::fetch(source, root).await?;
+    let Some(manifest) = &model.manifest else {
+        bail!("{}: an index; pick one of its manifests (by digest or --platform)", root.digest);
+    };
+    let layers = gguf_layers(manifest);
+    if layers.is_empty() {
+        bail!("{}: the model holds no GGUF file", root.digest);
+    }
+    let (mut files, mut read, mut requests) = (Vec::new(), 0, 0);
+    for layer in layers {
+        let found = read_layer_header(source, layer).await?;
+        read += found.bytes_read;
+        requests += found.round_trips;
+        let name = model.info.layers.iter().find(|l| l.digest == layer.digest).and_then(|l| l.path.clone());
+        files.push((name.unwrap_or_else(|| layer.digest.to_string()), found.header));
+    }
+    let total = manifest.layers.iter().map(|l| l.size).sum();
+    Ok(ModelHeaders { files, remote_cost: remote.then_some((read, total, requests)) })
+}
