@@ -45,6 +45,9 @@ for run in $(seq "$runs"); do
   p=$(timed target/release/hoist --store "$src" push --progress none bench:1 "$registry/hoist/r$run:1")
   rss=$(cat "$work/rss")
   sync
+  # skopeo remembers where it saw each blob and would mount it from the repository
+  # hoist or curl just pushed; forget that, so it uploads like the others.
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.* "${XDG_DATA_HOME:-$HOME/.local/share}"/containers/cache/blob-info-cache-v1.*
   s=$(timed skopeo copy --dest-tls-verify=false --preserve-digests "oci:$src:$name" "docker://$registry/skopeo/r$run:1")
   echo "run $run: curl -T ${c}s, hoist push ${p}s (RSS $((rss / 1024)) MiB), skopeo copy ${s}s" >&2
   push=$(min "$p" "$push"); curl=$(min "$c" "$curl"); skopeo=$(min "$s" "$skopeo")
