@@ -43,7 +43,9 @@
 //! Reading is tolerant (an unknown config reads as an artifact without facts),
 //! writing is strict and canonical (same files, same options, same digest).
 
+mod bundle;
 mod classify;
+pub mod cog;
 mod describe;
 mod docker;
 mod error;
@@ -54,10 +56,15 @@ mod inspect_stream;
 pub mod media;
 mod modelpack;
 mod pack;
+mod runtime;
 mod safetensors;
 mod source;
 
+pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
+
+pub use bundle::{BUNDLE_MARKER, Bundle, unpack};
 pub use classify::{ClassOverrides, FileKind, FileRole, classify};
+pub use cog::{BundleFormat, BundleOutcome, Compression, LockOptions, WeightFile, WeightsLock};
 pub use describe::{ArtifactKind, LayerInfo, ModelInfo, StoredModel, describe};
 pub use docker::DockerModelConfig;
 pub use error::ModelError;

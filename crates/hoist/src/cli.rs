@@ -50,6 +50,14 @@ pub enum Command {
     Copy(CopyArgs),
     /// Estimate the memory a model needs to run in llama.cpp (RAM and VRAM)
     Estimate(Box<EstimateArgs>),
+    /// Write weights.lock files for Cog-style bundles (weights beside a runnable image)
+    Weights(crate::commands::weights::WeightsArgs),
+    /// Bundle a runnable image and its weights into one OCI index (Cog's bundle format)
+    Bundle(crate::commands::bundle::BundleArgs),
+    /// Run a model in its server (llama-server for GGUF, vLLM for safetensors)
+    Run(crate::commands::run::RunArgs),
+    /// Unpack a model into a runtime bundle directory (hardlinks to the store; tar layers extracted)
+    Unpack(crate::commands::unpack::UnpackArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,3 +1,4 @@
+pub(crate) mod bundle;
 mod copy;
 mod estimate;
 mod gguf;
@@ -10,8 +11,11 @@ mod pull;
 mod push;
 mod remote;
 mod rm;
+pub(crate) mod run;
 mod tag;
+pub(crate) mod unpack;
 mod verify;
+pub(crate) mod weights;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +41,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => pull::run(&store, args),
         Command::Copy(args) => copy::run(args),
         Command::Estimate(args) => estimate::run(&store, *args),
+        Command::Weights(args) => weights::run(&store, args),
+        Command::Bundle(args) => bundle::run(&store, args),
+        Command::Run(args) => run::run(&store, args),
+        Command::Unpack(args) => unpack::run(&store, args),
     }
 }
 

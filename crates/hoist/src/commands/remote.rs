@@ -88,14 +88,16 @@ pub async fn select_platform(source: &dyn Source, root: Descriptor, platform: Op
         bail!("--platform {platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64");
     }
     let index = ImageIndex::from_slice(&source.fetch_all(&root).await?)?;
-    let found = index.manifests.into_iter().find(|entry| {
+    // Images only: a Cog bundle's weights and other `unknown/unknown` artifacts
+    // are never a platform's manifest. Without --platform a bundle is copied whole.
+    let found = hoist_model::cog::image_entries(&index).find(|entry| {
         entry.platform.as_ref().is_some_and(|p| {
             Some(p.os.as_str()) == os
                 && Some(p.architecture.as_str()) == architecture
                 && (variant.is_none() || p.variant.as_deref() == variant)
         })
     });
-    found.with_context(|| format!("{}: the index has no manifest for {platform}", root.digest))
+    found.cloned().with_context(|| format!("{}: the index has no manifest for {platform}", root.digest))
 }
 
 /// Copies `root` from `source` to `destination`, drawing progress, and prints a summary.

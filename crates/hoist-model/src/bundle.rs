@@ -1,0 +1,484 @@
+//! Runtime bundles: a model artifact in the store unpacked into a directory a
+//! runtime (llama-server, vLLM) starts from.
+//!
+//! A bundle is `config.json` (the artifact's config blob) and `model/`, where
+//! every raw layer is a hardlink to its read-only blob (zero copy; a copy only
+//! across file systems) at the path its annotation names, and every tar layer
+//! (ModelPack `.tar`/`.tar+gzip`/`.tar+zstd`, Docker vLLM config and directory
+//! archives, OCI and Docker image layers) is extracted, streaming.
+//!
+//! Every path is checked component by component and written without ever
+//! following a symbolic link; `..`, absolute paths and links that would leave
+//! the bundle are refused with an error naming the layer and the entry. A
+//! bundle is built in a temp directory beside its target and renamed into
+//! place, with `.hoist-bundle.json` written last: it is complete or absent,
+//! and the second unpack only reads that marker.
+
+mod paths;
+mod tar;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hoist_oci::{Descriptor, Digest, ImageManifest, media_types};
+use hoist_store::{MAX_MANIFEST_SIZE, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing};
+use crate::media::{annotations, docker};
+use crate::{ModelError, describe};
+
+/// The file written last into a bundle: its manifest and roles.
+pub const BUNDLE_MARKER: &str = ".hoist-bundle.json";
+
+/// Configs larger than this are refused (GGUF metadata makes them large, never this large).
+const MAX_CONFIG_SIZE: u64 = 64 << 20;
+
+/// A runtime bundle: a directory a runtime can start from.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory.
+    pub root: PathBuf,
+    /// `root/config.json`: the artifact's config blob (hardlink).
+    pub config_path: PathBuf,
+    /// `root/model`: every file of the model at its relative path.
+    pub model_dir: PathBuf,
+    /// "gguf" | "safetensors" | "dduf" | other.
+    pub format: Option<String>,
+    /// The model GGUF (the first shard of a split model; the others beside it).
+    pub gguf: Option<PathBuf>,
+    pub mmproj: Option<PathBuf>,
+    pub chat_template: Option<PathBuf>,
+    /// The directory holding the safetensors files and their config.json (usually model_dir).
+    pub safetensors_dir: Option<PathBuf>,
+    pub dduf: Option<PathBuf>,
+    /// From the config.
+    pub context_size: Option<u64>,
+    /// The stored command, if the artifact has one (gguf-packer images: the
+    /// image config's Entrypoint + Cmd), else empty.
+    pub command: Vec<String>,
+}
+
+/// `.hoist-bundle.json`: the manifest digest and the Bundle's fields, paths
+/// relative to the bundle root.
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    manifest: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    gguf: Option<String>,
+    #[serde(default)]
+    mmproj: Option<String>,
+    #[serde(default)]
+    chat_template: Option<String>,
+    #[serde(default)]
+    safetensors_dir: Option<String>,
+    #[serde(default)]
+    dduf: Option<String>,
+    #[serde(default)]
+    context_size: Option<u64>,
+    #[serde(default)]
+    command: Vec<String>,
+}
+
+impl Marker {
+    fn bundle(&self, root: &Path) -> Bundle {
+        let at =
+            |rel: &Option<String>| rel.as_ref().map(|r| if r.is_empty() { root.to_path_buf() } else { root.join(r) });
+        Bundle {
+            root: root.to_path_buf(),
+            config_path: root.join("config.json"),
+            model_dir: root.join("model"),
+            format: self.format.clone(),
+            gguf: at(&self.gguf),
+            mmproj: at(&self.mmproj),
+            chat_template: at(&self.chat_template),
+            safetensors_dir: at(&self.safetensors_dir),
+            dduf: at(&self.dduf),
+            context_size: self.context_size,
+            command: self.command.clone(),
+        }
+    }
+}
+
+/// Unpacks the model `descriptor` (an image manifest in `store`) into `dir`,
+/// or by default into `<store root>/bundles/<manifest hex>`.
+///
+/// The second call with the same manifest reads the marker and touches no file.
+/// An existing `dir` must be empty or a hoist bundle (it is replaced).
+pub fn unpack(store: &Store, descriptor: &Descriptor, dir: Option<&Path>) -> Result<Bundle, ModelError> {
+    let target = match dir {
+        Some(dir) => std::path::absolute(dir).map_err(ModelError::io(dir))?,
+        None => {
+            let root = std::path::absolute(store.root()).map_err(ModelError::io(store.root()))?;
+            root.join("bundles").join(descriptor.digest.hex())
+        }
+    };
+    let existing = read_marker(&target);
+    if let Some(marker) = &existing
+        && marker.manifest == descriptor.digest.to_string()
+    {
+        return Ok(marker.bundle(&target));
+    }
+    if media_types::is_index(&descriptor.media_type) {
+        return Err(ModelError::InvalidArtifact {
+            what: descriptor.digest.to_string(),
+            reason: "an index of several manifests; unpack one of them (a model or an image for one platform)".into(),
+        });
+    }
+    let manifest_bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
+    let manifest = ImageManifest::from_slice(&manifest_bytes)
+        .map_err(|e| ModelError::InvalidArtifact { what: descriptor.digest.to_string(), reason: e.to_string() })?;
+    let config_bytes = store.read_blob(&manifest.config.digest, MAX_CONFIG_SIZE)?;
+
+    // Whatever is at the target must be ours to replace.
+    let replace = match fs::symlink_metadata(&target) {
+        Ok(_) if existing.is_some() => true,
+        Ok(meta) if meta.is_dir() && dir_is_empty(&target)? => true,
+        Ok(_) if dir.is_none() => true, // a leftover inside the store
+        Ok(_) => {
+            return Err(ModelError::BadInput {
+                path: target,
+                reason: "exists and is not a hoist bundle; choose a new or empty directory".into(),
+            });
+        }
+        Err(_) => false,
+    };
+
+    let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+    fs::create_dir_all(&parent).map_err(ModelError::io(&parent))?;
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    let temp = TempDir(Some(parent.join(format!(".{name}.partial-{}-{nanos}", std::process::id()))));
+    let temp_path = temp.path().to_path_buf();
+    fs::create_dir(&temp_path).map_err(ModelError::io(&temp_path))?;
+
+    let marker = build(store, descriptor, &manifest, &config_bytes, &temp_path)?;
+    let marker_path = temp_path.join(BUNDLE_MARKER);
+    let json = serde_json::to_vec_pretty(&marker).expect("the marker serialises");
+    fs::write(&marker_path, json).map_err(ModelError::io(&marker_path))?;
+
+    if replace {
+        paths_remove(&target)?;
+    }
+    if let Err(e) = fs::rename(&temp_path, &target) {
+        // Another unpack of the same model may have won the race.
+        if let Some(theirs) = read_marker(&target)
+            && theirs.manifest == marker.manifest
+        {
+            return Ok(theirs.bundle(&target));
+        }
+        return Err(ModelError::io(&target)(e));
+    }
+    temp.keep();
+    Ok(marker.bundle(&target))
+}
+
+fn paths_remove(path: &Path) -> Result<(), ModelError> {
+    remove_existing(path).map_err(|fail| fail_error(None, path.display().to_string(), fail))
+}
+
+fn dir_is_empty(path: &Path) -> Result<bool, ModelError> {
+    Ok(fs::read_dir(path).map_err(ModelError::io(path))?.next().is_none())
+}
+
+fn read_marker(root: &Path) -> Option<Marker> {
+    let bytes = fs::read(root.join(BUNDLE_MARKER)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A temp directory removed on drop unless kept.
+struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("not kept yet")
+    }
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// A file of the model and the media type of the raw layer it came from.
+struct ModelFile {
+    rel: PathBuf,
+    media_type: Option<String>,
+}
+
+fn fail_error(layer: Option<&Digest>, entry: String, fail: Fail) -> ModelError {
+    match fail {
+        Fail::Unsafe(reason) => ModelError::InvalidArtifact {
+            what: match layer {
+                Some(digest) => format!("layer {digest}"),
+                None => entry.clone(),
+            },
+            reason: format!("entry {entry:?}: {reason}; refused"),
+        },
+        Fail::Io(path, source) => ModelError::Io { path, source },
+    }
+}
+
+/// Fills `root` (a fresh directory) and returns the marker describing it.
+fn build(
+    store: &Store,
+    descriptor: &Descriptor,
+    manifest: &ImageManifest,
+    config_bytes: &[u8],
+    root: &Path,
+) -> Result<Marker, ModelError> {
+    let config_path = root.join("config.json");
+    link_or_copy(&store.blob_path(&manifest.config.digest), &config_path)
+        .map_err(|fail| fail_error(Some(&manifest.config.digest), "config.json".into(), fail))?;
+    let model_dir = root.join("model");
+    fs::create_dir(&model_dir).map_err(ModelError::io(&model_dir))?;
+
+    let mut files: Vec<ModelFile> = Vec::new();
+    let gguf_layers = manifest.layers.iter().filter(|l| raw_name(l).is_none() && l.media_type == docker::GGUF).count();
+    let mut unnamed_gguf = 0;
+    for layer in &manifest.layers {
+        if let Some(compression) = tar::tar_compression(&layer.media_type) {
+            let blob = store.open_blob(&layer.digest)?;
+            let mut extracted = Vec::new();
+            tar::extract(blob, compression, tar::is_image_layer(&layer.media_type), &model_dir, &mut extracted)
+                .map_err(|e| fail_error(Some(&layer.digest), e.entry, e.fail))?;
+            files.extend(extracted.into_iter().map(|rel| ModelFile { rel, media_type: None }));
+            continue;
+        }
+        let rel = match raw_name(layer) {
+            Some(path) => path.to_string(),
+            None if layer.media_type == docker::GGUF => {
+                unnamed_gguf += 1;
+                if gguf_layers > 1 {
+                    format!("model-{unnamed_gguf:05}-of-{gguf_layers:05}.gguf")
+                } else {
+                    "model.gguf".into()
+                }
+            }
+            None => role_name(&layer.media_type)
+                .filter(|name| !files.iter().any(|f| f.rel == Path::new(name)))
+                .map(str::to_string)
+                .unwrap_or_else(|| layer.digest.hex().to_string()),
+        };
+        let fail = |fail| fail_error(Some(&layer.digest), rel.clone(), fail);
+        let parts = rel_components(Path::new(&rel)).map_err(fail)?;
+        if parts.is_empty() {
+            return Err(fail(Fail::Unsafe("an empty path".into())));
+        }
+        let dst = prepare_parent(&model_dir, &parts).map_err(fail)?;
+        remove_existing(&dst).map_err(fail)?;
+        let blob = store.blob_path(&layer.digest);
+        if !blob.is_file() {
+            store.open_blob(&layer.digest)?; // the store's "blob not found" error
+        }
+        link_or_copy(&blob, &dst).map_err(fail)?;
+        files.push(ModelFile { rel: parts.iter().collect(), media_type: Some(layer.media_type.clone()) });
+    }
+    // Whiteouts and later layers may have removed files.
+    files.retain(|f| fs::symlink_metadata(model_dir.join(&f.rel)).is_ok());
+
+    let info = describe(manifest, config_bytes);
+    let config: Json = serde_json::from_slice(config_bytes).unwrap_or(Json::Null);
+    let command = stored_command(&config);
+    let rel = |path: PathBuf| Some(Path::new("model").join(path).to_string_lossy().into_owned());
+
+    let is_mmproj = |f: &ModelFile| {
+        f.media_type.as_deref() == Some(docker::MMPROJ) || {
+            let name = file_name(&f.rel).to_ascii_lowercase();
+            name.contains("mmproj") && name.ends_with(".gguf")
+        }
+    };
+    let ggufs: Vec<&ModelFile> = files
+        .iter()
+        .filter(|f| !is_mmproj(f) && (f.media_type.as_deref() == Some(docker::GGUF) || has_extension(&f.rel, "gguf")))
+        .collect();
+    let mut gguf = first_shard(&ggufs).map(|f| f.rel.clone());
+    let mut mmproj = files.iter().find(|f| is_mmproj(f)).map(|f| f.rel.clone());
+    let mut chat_template = files
+        .iter()
+        .find(|f| f.media_type.as_deref() == Some(docker::CHAT_TEMPLATE) || has_extension(&f.rel, "jinja"))
+        .map(|f| f.rel.clone());
+    let safetensors_dir = files
+        .iter()
+        .find(|f| f.media_type.as_deref() == Some(docker::SAFETENSORS) || has_extension(&f.rel, "safetensors"))
+        .map(|f| f.rel.parent().map(Path::to_path_buf).unwrap_or_default());
+    let dduf = files
+        .iter()
+        .find(|f| f.media_type.as_deref() == Some(docker::DDUF) || has_extension(&f.rel, "dduf"))
+        .map(|f| f.rel.clone());
+
+    // A stored command names the files inside the image: they win.
+    let working_dir = config.pointer("/config/WorkingDir").and_then(Json::as_str).unwrap_or("/");
+    let in_image = |flags: &[&str]| -> Option<PathBuf> {
+        let value = command_value(&command, flags)?;
+        let path = Path::new(working_dir).join(value);
+        let parts = rel_components(path.strip_prefix("/").unwrap_or(&path)).ok()?;
+        let rel: PathBuf = parts.iter().collect();
+        (!parts.is_empty() && fs::symlink_metadata(model_dir.join(&rel)).is_ok()).then_some(rel)
+    };
+    if let Some(found) = in_image(&["-m", "--model"]) {
+        gguf = Some(found);
+    }
+    if let Some(found) = in_image(&["--mmproj"]) {
+        mmproj = Some(found);
+    }
+    if let Some(found) = in_image(&["--chat-template-file"]) {
+        chat_template = Some(found);
+    }
+
+    let format = info.format.clone().or_else(|| {
+        if gguf.is_some() {
+            Some("gguf".into())
+        } else if safetensors_dir.is_some() {
+            Some("safetensors".into())
+        } else if dduf.is_some() {
+            Some("dduf".into())
+        } else {
+            None
+        }
+    });
+    Ok(Marker {
+        manifest: descriptor.digest.to_string(),
+        format,
+        gguf: gguf.and_then(rel),
+        mmproj: mmproj.and_then(rel),
+        chat_template: chat_template.and_then(rel),
+        safetensors_dir: safetensors_dir
+            .map(|dir| Path::new("model").join(dir).to_string_lossy().trim_end_matches('/').to_string()),
+        dduf: dduf.and_then(rel),
+        context_size: info.context_size,
+        command,
+    })
+}
+
+/// The path a raw layer's annotation gives it.
+fn raw_name(layer: &Descriptor) -> Option<&str> {
+    layer.annotation(annotations::FILEPATH).or_else(|| layer.annotation(annotations::LEGACY_FILEPATH))
+}
+
+/// The file name of a layer without a path annotation, by its Docker role.
+fn role_name(media_type: &str) -> Option<&'static str> {
+    match media_type {
+        docker::GGUF => Some("model.gguf"),
+        docker::MMPROJ => Some("mmproj.gguf"),
+        docker::LICENSE => Some("LICENSE"),
+        docker::CHAT_TEMPLATE => Some("template.jinja"),
+        docker::DDUF => Some("model.dduf"),
+        _ => None,
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn has_extension(path: &Path, extension: &str) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(extension))
+}
+
+/// The first GGUF, or for a split model (`name-0000k-of-0000N.gguf`) its first shard.
+fn first_shard<'a>(ggufs: &[&'a ModelFile]) -> Option<&'a ModelFile> {
+    let first = *ggufs.first()?;
+    let name = file_name(&first.rel);
+    let Some((stem, total)) = split_name(&name) else { return Some(first) };
+    let wanted = format!("{stem}-00001-of-{total}.gguf");
+    Some(
+        ggufs
+            .iter()
+            .copied()
+            .find(|f| file_name(&f.rel) == wanted && f.rel.parent() == first.rel.parent())
+            .unwrap_or(first),
+    )
+}
+
+/// `("name", "0000N")` for `name-0000k-of-0000N.gguf`.
+fn split_name(name: &str) -> Option<(&str, &str)> {
+    let base = name.strip_suffix(".gguf")?;
+    let (rest, total) = base.rsplit_once("-of-")?;
+    let (stem, index) = rest.rsplit_once('-')?;
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(index) && digits(total)).then_some((stem, total))
+}
+
+/// An OCI or Docker image config's Entrypoint + Cmd.
+fn stored_command(config: &Json) -> Vec<String> {
+    let list = |key: &str| -> Vec<String> {
+        config
+            .pointer(&format!("/config/{key}"))
+            .and_then(Json::as_array)
+            .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let mut command = list("Entrypoint");
+    command.extend(list("Cmd"));
+    command
+}
+
+/// The value after one of `flags` (`-m X`, `--model X` or `--model=X`).
+fn command_value<'a>(command: &'a [String], flags: &[&str]) -> Option<&'a str> {
+    let mut args = command.iter();
+    while let Some(arg) = args.next() {
+        if flags.contains(&arg.as_str()) {
+            return args.next().map(String::as_str);
+        }
+        if let Some((flag, value)) = arg.split_once('=')
+            && flag.starts_with("--")
+            && flags.contains(&flag)
+        {
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_names() {
+        assert_eq!(split_name("m-00002-of-00003.gguf"), Some(("m", "00003")));
+        assert_eq!(split_name("m.gguf"), None);
+        assert_eq!(split_name("m-2-of-3.gguf"), None);
+    }
+
+    #[test]
+    fn first_shard_is_found() {
+        let file = |rel: &str| ModelFile { rel: rel.into(), media_type: None };
+        let files = [file("a/m-00002-of-00002.gguf"), file("a/m-00001-of-00002.gguf")];
+        let refs: Vec<&ModelFile> = files.iter().collect();
+        assert_eq!(first_shard(&refs).unwrap().rel, Path::new("a/m-00001-of-00002.gguf"));
+    }
+
+    #[test]
+    fn command_values() {
+        let cmd: Vec<String> = ["llama-server", "-c", "8", "--model=/m.gguf", "--mmproj", "/p.gguf"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(command_value(&cmd, &["-m", "--model"]), Some("/m.gguf"));
+        assert_eq!(command_value(&cmd, &["--mmproj"]), Some("/p.gguf"));
+        assert_eq!(command_value(&cmd, &["--lora"]), None);
+    }
+
+    #[test]
+    fn tar_media_types() {
+        use super::tar::{Compression, tar_compression};
+        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.tar+gzip"), Some(Compression::Gzip));
+        assert_eq!(tar_compression("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
+        assert_eq!(tar_compression("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));
+        assert_eq!(tar_compression(docker::VLLM_CONFIG_TAR), Some(Compression::None));
+        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.raw"), None);
+        assert_eq!(tar_compression(docker::GGUF), None);
+    }
+}

@@ -1,0 +1,47 @@
+//! `hoist unpack REF [DIR]`: a model from the store as a runtime bundle.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use hoist_model::unpack;
+use hoist_store::Store;
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The model: a name, a digest or an ID prefix
+    pub reference: String,
+    /// Where to write the bundle (new or empty) [default: <store>/bundles/<manifest digest>]
+    pub dir: Option<PathBuf>,
+    /// Print the bundle's fields as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(store: &Store, args: UnpackArgs) -> Result<ExitCode> {
+    let resolved = store.resolve(&args.reference)?;
+    let bundle = unpack(store, &resolved.descriptor, args.dir.as_deref())?;
+    if args.json {
+        let path = |p: &Option<PathBuf>| p.as_deref().map(Path::display).map(|d| d.to_string());
+        let out = json!({
+            "manifest": resolved.descriptor.digest.to_string(),
+            "root": bundle.root.display().to_string(),
+            "config_path": bundle.config_path.display().to_string(),
+            "model_dir": bundle.model_dir.display().to_string(),
+            "format": bundle.format,
+            "gguf": path(&bundle.gguf),
+            "mmproj": path(&bundle.mmproj),
+            "chat_template": path(&bundle.chat_template),
+            "safetensors_dir": path(&bundle.safetensors_dir),
+            "dduf": path(&bundle.dduf),
+            "context_size": bundle.context_size,
+            "command": bundle.command,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", bundle.root.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
