@@ -6,7 +6,8 @@
 #   skopeo copy of the same artifact into a fresh oci: directory;
 #   the hash bound: `openssl dgst -sha256` of the model (a pull must hash every byte).
 # Goals: hoist at most 0.3x skopeo's time, at most 1.3x the hash bound.
-# Usage: bench/pull.sh [SIZE_MIB] [RUNS]      (BENCH_DIR: where stores go)
+# Usage: bench/pull.sh [SIZE_MIB] [RUNS]      (BENCH_DIR: where stores go;
+#        PULL_FLAGS: extra `hoist pull` flags, e.g. "--parts 8")
 set -euo pipefail
 size_mib="${1:-1024}"
 runs="${2:-3}"
@@ -26,7 +27,8 @@ hash=999; pull=999; skopeo=999
 for run in $(seq "$runs"); do
   rm -rf "$runs_dir"/*; sync
   h=$(timed openssl dgst -sha256 "$model")
-  p=$(timed target/release/hoist --store "$runs_dir/store" pull --progress none "$registry/bench/m:1")
+  # shellcheck disable=SC2086 # flags are words
+  p=$(timed target/release/hoist --store "$runs_dir/store" pull --progress none ${PULL_FLAGS:-} "$registry/bench/m:1")
   rss=$(cat "$work/rss")
   rm -rf "$runs_dir"/*; sync
   s=$(timed skopeo copy --src-tls-verify=false --preserve-digests "docker://$registry/bench/m:1" "oci:$runs_dir/skopeo:m")
