@@ -233,6 +233,7 @@ impl Quiet<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hoist_testkit::pseudo_random;
 
     #[test]
     fn ranges() {
@@ -278,19 +279,6 @@ mod tests {
             quiet.report(&descriptor, 10);
         }
         assert_eq!(count.0.load(Ordering::Relaxed), 15);
-    }
-
-    fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        let mut bytes = Vec::with_capacity(len + 8);
-        while bytes.len() < len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            bytes.extend_from_slice(&state.to_le_bytes());
-        }
-        bytes.truncate(len);
-        bytes
     }
 
     /// Counts the bytes reported.

@@ -59,6 +59,7 @@
 //! Certificates are generated per registry so that nothing on the machine has to be
 //! trusted or installed.
 
+mod bytes;
 mod probe;
 mod process;
 mod proxy;
@@ -66,6 +67,7 @@ mod server;
 mod tls;
 mod token;
 
+pub use bytes::pseudo_random;
 pub use process::require_tool;
 pub use proxy::{Fault, FaultProxy, ServedRequest};
 pub use server::{RegistryAuth, RegistryOptions, RegistryServer};

@@ -24,23 +24,9 @@ use hoist_oci::{
 };
 use hoist_registry::{ClientOptions, RegistryClient};
 use hoist_store::{Store, StoreDestination};
-use hoist_testkit::RegistryServer;
+use hoist_testkit::{RegistryServer, pseudo_random};
 
 const LAYER_TYPE: &str = "application/vnd.hoist.test.layer";
-
-/// Deterministic bytes that do not compress (xorshift).
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
 
 /// The graph every target receives, in a store of its own.
 struct Seed {

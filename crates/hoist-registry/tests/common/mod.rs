@@ -8,22 +8,9 @@ use hoist_oci::{
 };
 use hoist_registry::{ClientOptions, RegistryClient, Repository};
 use hoist_store::{Store, StoreDestination};
+pub use hoist_testkit::pseudo_random;
 
 pub const LAYER_TYPE: &str = "application/vnd.hoist.test.layer";
-
-/// Deterministic bytes that do not compress (xorshift), so sizes are real.
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
 
 /// A config and one layer per entry of `layers`, a manifest, tagged `name` in the store.
 pub fn artifact(store: &Store, name: &str, layers: &[Vec<u8>]) -> Descriptor {

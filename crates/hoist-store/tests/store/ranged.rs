@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use hoist_oci::{Descriptor, Destination, Digest, NoTransferReporter, TargetError};
 use hoist_store::{Store, StoreDestination};
+use hoist_testkit::pseudo_random;
 
 use crate::helpers::{ingest_names, new_store};
 use crate::tap::Tap;
@@ -13,25 +14,11 @@ use crate::tap::Tap;
 const MIB: u64 = 1 << 20;
 const PART: u64 = 16 * MIB;
 
-/// Bytes that differ everywhere (xorshift), so a misplaced range changes the digest.
-fn pseudo_random(len: u64, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut bytes = Vec::with_capacity(len as usize + 8);
-    while (bytes.len() as u64) < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len as usize);
-    bytes
-}
-
 /// A source store holding one blob of `len` bytes.
 fn source_with_blob(len: u64, seed: u64) -> (tempfile::TempDir, Store, Descriptor) {
     let (dir, store) = new_store();
     let session = store.write_session().unwrap();
-    let (digest, size) = session.put_bytes(&pseudo_random(len, seed)).unwrap();
+    let (digest, size) = session.put_bytes(&pseudo_random(len as usize, seed)).unwrap();
     (dir, store, Descriptor::new("application/vnd.example.weights", digest, size))
 }
 
