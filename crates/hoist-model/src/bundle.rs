@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing};
+use crate::command::{command_value, stored_command};
 use crate::media::{annotations, docker};
 use crate::{ModelError, describe};
 
@@ -410,37 +411,6 @@ fn split_name(name: &str) -> Option<(&str, &str)> {
     (digits(index) && digits(total)).then_some((stem, total))
 }
 
-/// An OCI or Docker image config's Entrypoint + Cmd.
-fn stored_command(config: &Json) -> Vec<String> {
-    let list = |key: &str| -> Vec<String> {
-        config
-            .pointer(&format!("/config/{key}"))
-            .and_then(Json::as_array)
-            .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
-    };
-    let mut command = list("Entrypoint");
-    command.extend(list("Cmd"));
-    command
-}
-
-/// The value after one of `flags` (`-m X`, `--model X` or `--model=X`).
-fn command_value<'a>(command: &'a [String], flags: &[&str]) -> Option<&'a str> {
-    let mut args = command.iter();
-    while let Some(arg) = args.next() {
-        if flags.contains(&arg.as_str()) {
-            return args.next().map(String::as_str);
-        }
-        if let Some((flag, value)) = arg.split_once('=')
-            && flag.starts_with("--")
-            && flags.contains(&flag)
-        {
-            return Some(value);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,17 +428,6 @@ mod tests {
         let files = [file("a/m-00002-of-00002.gguf"), file("a/m-00001-of-00002.gguf")];
         let refs: Vec<&ModelFile> = files.iter().collect();
         assert_eq!(first_shard(&refs).unwrap().rel, Path::new("a/m-00001-of-00002.gguf"));
-    }
-
-    #[test]
-    fn command_values() {
-        let cmd: Vec<String> = ["llama-server", "-c", "8", "--model=/m.gguf", "--mmproj", "/p.gguf"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(command_value(&cmd, &["-m", "--model"]), Some("/m.gguf"));
-        assert_eq!(command_value(&cmd, &["--mmproj"]), Some("/p.gguf"));
-        assert_eq!(command_value(&cmd, &["--lora"]), None);
     }
 
     #[test]

@@ -46,6 +46,7 @@
 mod bundle;
 mod classify;
 pub mod cog;
+mod command;
 mod describe;
 mod docker;
 mod error;
@@ -65,6 +66,7 @@ pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
 pub use bundle::{BUNDLE_MARKER, Bundle, unpack};
 pub use classify::{ClassOverrides, FileKind, FileRole, classify};
 pub use cog::{BundleFormat, BundleOutcome, Compression, LockOptions, WeightFile, WeightsLock};
+pub use command::{command_has, command_value, stored_command};
 pub use describe::{ArtifactKind, LayerInfo, ModelInfo, StoredModel, describe};
 pub use docker::DockerModelConfig;
 pub use error::ModelError;

@@ -269,26 +269,28 @@ pub struct CopyArgs {
 
 #[derive(Debug, Args)]
 pub struct EstimateArgs {
-    /// A .gguf file, a model in the store, or REGISTRY/REPO[:TAG] (reads only the header bytes)
+    /// A .gguf file, a model in the store, or REGISTRY/REPO[:TAG] (reads only the header bytes).
+    /// Options the artifact's stored command sets (-c -b -ub -np -fa -ngl -ctk -ctv -ts --no-mmap -nkvo)
+    /// are the defaults; the flags here override them
     pub model: String,
     /// Context size (default: the model's)
     #[arg(long, short = 'c', value_name = "N")]
     pub ctx_size: Option<u64>,
-    /// Logical batch size
-    #[arg(long, short = 'b', default_value_t = 2048, value_name = "N")]
-    pub batch_size: u64,
-    /// Physical batch size
-    #[arg(long, default_value_t = 512, value_name = "N")]
-    pub ubatch_size: u64,
-    /// Sequences decoded in parallel
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub parallel: u64,
-    /// KV cache type for K (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1)
-    #[arg(long, default_value = "f16", value_name = "TYPE")]
-    pub cache_type_k: String,
-    /// KV cache type for V
-    #[arg(long, default_value = "f16", value_name = "TYPE")]
-    pub cache_type_v: String,
+    /// Logical batch size [default: the stored command's, else 2048]
+    #[arg(long, short = 'b', value_name = "N")]
+    pub batch_size: Option<u64>,
+    /// Physical batch size [default: the stored command's, else 512]
+    #[arg(long, value_name = "N")]
+    pub ubatch_size: Option<u64>,
+    /// Sequences decoded in parallel [default: the stored command's, else 1]
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u64>,
+    /// KV cache type for K (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1) [default: f16]
+    #[arg(long, value_name = "TYPE")]
+    pub cache_type_k: Option<String>,
+    /// KV cache type for V [default: f16]
+    #[arg(long, value_name = "TYPE")]
+    pub cache_type_v: Option<String>,
     /// Flash attention
     #[arg(long)]
     pub flash_attn: bool,

@@ -363,3 +363,37 @@ fn unpacking_twice_reads_the_marker_and_touches_nothing() {
     assert!(!out.status.success());
     assert_eq!(std::fs::read(sandbox.path("busy/file")).unwrap(), b"mine");
 }
+
+#[test]
+fn estimate_takes_its_defaults_from_a_packer_images_command() {
+    let sandbox = Sandbox::new();
+    let gguf = std::fs::read(sandbox.tiny_gguf("tiny.gguf")).unwrap();
+    let layer_tar = gzip(&tar_bytes(&[Entry::Dir("models/"), Entry::File("models/tiny.gguf", &gguf)]));
+    let config = json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": ["llama-server"], "Cmd": ["-m", "/models/tiny.gguf", "-c", "4096", "-fa", "-ctk", "q8_0", "-np", "2"]},
+        "rootfs": {"type": "layers", "diff_ids": []}
+    });
+    put_artifact(
+        &sandbox.store(),
+        "packer:1",
+        media_types::OCI_IMAGE_CONFIG,
+        &config,
+        vec![layer("application/vnd.docker.image.rootfs.diff.tar.gzip", layer_tar, None)],
+    );
+    let estimate = |extra: &[&str]| -> Value {
+        let out = sandbox.hoist().args(["estimate", "--json", "packer:1"]).args(extra).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let stored = estimate(&[]);
+    // -c 4096 with flash attention (padded to 256), 2 sequences, a q8_0 K cache.
+    assert_eq!(stored["context_size"], 4096);
+    assert_eq!(stored["flash_attention"], true);
+    assert_eq!(stored["parallel"], 2);
+    assert_eq!(stored["kv_cache"]["k_bytes"], 4096 * 128 / 32 * 34);
+    // Flags override the stored command.
+    let given = estimate(&["-c", "1024", "--cache-type-k", "f16"]);
+    assert_eq!(given["context_size"], 1024);
+    assert_eq!(given["kv_cache"]["k_bytes"], 1024 * 128 * 2);
+}

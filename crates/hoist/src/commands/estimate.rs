@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use hoist_gguf::{DeviceEstimate, Estimate, EstimateOptions, GgmlType, estimate, format_bytes};
+use hoist_model::{command_has, command_value};
 use hoist_store::Store;
 
 use super::gguf::model_headers;
@@ -10,19 +11,7 @@ use crate::output::Table;
 
 pub fn run(store: &Store, args: EstimateArgs) -> Result<ExitCode> {
     let model = model_headers(store, &args.model, false, &args.connect)?;
-    let options = EstimateOptions {
-        ctx_size: args.ctx_size,
-        batch_size: args.batch_size,
-        ubatch_size: args.ubatch_size,
-        parallel: args.parallel,
-        cache_type_k: cache_type(&args.cache_type_k)?,
-        cache_type_v: cache_type(&args.cache_type_v)?,
-        flash_attention: args.flash_attn,
-        mmap: !args.no_mmap,
-        kv_offload: !args.no_kv_offload,
-        gpu_layers: args.gpu_layers,
-        tensor_split: args.tensor_split,
-    };
+    let options = options(&args, &model.command)?;
     let result = estimate(&model.headers(), &options).with_context(|| format!("estimating {}", args.model))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
@@ -33,6 +22,52 @@ pub fn run(store: &Store, args: EstimateArgs) -> Result<ExitCode> {
         eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options: the flags given, else what the artifact's stored command sets,
+/// else llama.cpp's defaults.
+fn options(args: &EstimateArgs, command: &[String]) -> Result<EstimateOptions> {
+    let defaults = EstimateOptions::default();
+    let stored = |flags: &[&str]| command_value(command, flags);
+    let number = |given: Option<u64>, flags: &[&str]| -> Result<Option<u64>> {
+        match (given, stored(flags)) {
+            (Some(value), _) => Ok(Some(value)),
+            (None, Some(text)) => {
+                Ok(Some(text.parse().with_context(|| format!("the stored command's {} {text:?}", flags[0]))?))
+            }
+            (None, None) => Ok(None),
+        }
+    };
+    let cache = |given: &Option<String>, flags: &[&str], default: GgmlType| match given.as_deref().or(stored(flags)) {
+        Some(name) => cache_type(name),
+        None => Ok(default),
+    };
+    let tensor_split = match (args.tensor_split.is_empty(), stored(&["-ts", "--tensor-split"])) {
+        (true, Some(text)) => text
+            .split([',', '/'])
+            .map(|part| part.trim().parse::<f64>().with_context(|| format!("the stored command's -ts {text:?}")))
+            .collect::<Result<Vec<_>>>()?,
+        _ => args.tensor_split.clone(),
+    };
+    // `-fa` alone, or `-fa on` in newer llama.cpp.
+    let flash_from_command = match stored(&["-fa", "--flash-attn"]) {
+        Some("off") => false,
+        Some(_) => true,
+        None => command_has(command, &["-fa", "--flash-attn"]),
+    };
+    Ok(EstimateOptions {
+        ctx_size: number(args.ctx_size, &["-c", "--ctx-size"])?,
+        batch_size: number(args.batch_size, &["-b", "--batch-size"])?.unwrap_or(defaults.batch_size),
+        ubatch_size: number(args.ubatch_size, &["-ub", "--ubatch-size"])?.unwrap_or(defaults.ubatch_size),
+        parallel: number(args.parallel, &["-np", "--parallel"])?.unwrap_or(defaults.parallel),
+        cache_type_k: cache(&args.cache_type_k, &["-ctk", "--cache-type-k"], defaults.cache_type_k)?,
+        cache_type_v: cache(&args.cache_type_v, &["-ctv", "--cache-type-v"], defaults.cache_type_v)?,
+        flash_attention: args.flash_attn || flash_from_command,
+        mmap: !(args.no_mmap || command_has(command, &["--no-mmap"])),
+        kv_offload: !(args.no_kv_offload || command_has(command, &["-nkvo", "--no-kv-offload"])),
+        gpu_layers: number(args.gpu_layers, &["-ngl", "--gpu-layers", "--n-gpu-layers"])?,
+        tensor_split,
+    })
 }
 
 fn cache_type(name: &str) -> Result<GgmlType> {

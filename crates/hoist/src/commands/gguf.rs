@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 use hoist_gguf::{GgufHeader, read_header_from_path};
-use hoist_model::{FileRole, PackSource, SourceOptions, StoredModel, format_size, gguf_layers, read_layer_header};
+use hoist_model::{
+    FileRole, PackSource, SourceOptions, StoredModel, format_size, gguf_layers, read_layer_header, stored_command,
+    unpack,
+};
 use hoist_oci::{Reference, Source};
 use hoist_registry::Repository;
 use hoist_store::{Store, StoreError};
@@ -19,6 +22,8 @@ pub struct ModelHeaders {
     pub files: Vec<(String, GgufHeader)>,
     /// For a remote model: bytes read, the model's total bytes, requests made.
     pub remote_cost: Option<(u64, u64, u32)>,
+    /// The artifact's stored command (image config Entrypoint + Cmd), if any.
+    pub command: Vec<String>,
 }
 
 impl ModelHeaders {
@@ -45,7 +50,7 @@ pub fn model_headers(store: &Store, query: &str, remote: bool, connect: &Connect
     }
     if !remote {
         match store.resolve(query) {
-            Ok(resolved) => return block_on(artifact_headers(store, &resolved.descriptor, false))?,
+            Ok(resolved) => return stored_headers(store, &resolved.descriptor),
             Err(StoreError::NotFound { .. }) => {}
             Err(error) => return Err(error.into()),
         }
@@ -72,8 +77,35 @@ fn file_headers(path: &Path) -> Result<ModelHeaders> {
     if files.is_empty() {
         bail!("{}: not a GGUF file", path.display());
     }
-    Ok(ModelHeaders { files, remote_cost: None })
+    Ok(ModelHeaders { files, remote_cost: None, command: Vec::new() })
 }
+
+/// A model in the store: its GGUF layers, or, for images whose layers are tar
+/// archives (gguf-packer), the GGUF files of its unpacked bundle.
+fn stored_headers(store: &Store, descriptor: &hoist_oci::Descriptor) -> Result<ModelHeaders> {
+    match block_on(artifact_headers(store, descriptor, false))? {
+        Err(error) if error.downcast_ref::<NoGgufLayer>().is_some() => {
+            let bundle = unpack(store, descriptor, None)?;
+            let Some(gguf) = bundle.gguf else { return Err(error) };
+            let mut model = file_headers(&gguf)?;
+            model.command = bundle.command;
+            Ok(model)
+        }
+        other => other,
+    }
+}
+
+/// The artifact has no raw GGUF layer (its GGUF files may sit in tar layers).
+#[derive(Debug)]
+struct NoGgufLayer(hoist_oci::Digest);
+
+impl std::fmt::Display for NoGgufLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: the model holds no GGUF file", self.0)
+    }
+}
+
+impl std::error::Error for NoGgufLayer {}
 
 async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, remote: bool) -> Result<ModelHeaders> {
     let model = StoredModel::fetch(source, root).await?;
@@ -82,7 +114,7 @@ async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, rem
     };
     let layers = gguf_layers(manifest);
     if layers.is_empty() {
-        bail!("{}: the model holds no GGUF file", root.digest);
+        return Err(NoGgufLayer(root.digest.clone()).into());
     }
     let (mut files, mut read, mut requests) = (Vec::new(), 0, 0);
     for layer in layers {
@@ -93,5 +125,6 @@ async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, rem
         files.push((name.unwrap_or_else(|| layer.digest.to_string()), found.header));
     }
     let total = manifest.layers.iter().map(|l| l.size).sum();
-    Ok(ModelHeaders { files, remote_cost: remote.then_some((read, total, requests)) })
+    let config = serde_json::from_slice(&model.config_bytes).unwrap_or_default();
+    Ok(ModelHeaders { files, remote_cost: remote.then_some((read, total, requests)), command: stored_command(&config) })
 }
