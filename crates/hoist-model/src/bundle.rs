@@ -29,6 +29,7 @@ use serde_json::Value as Json;
 use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing};
 use crate::command::{command_value, stored_command};
 use crate::media::{annotations, docker};
+use crate::source::shard_pattern;
 use crate::{ModelError, describe};
 
 /// The file written last into a bundle: its manifest and roles.
@@ -391,8 +392,8 @@ fn has_extension(path: &Path, extension: &str) -> bool {
 fn first_shard<'a>(ggufs: &[&'a ModelFile]) -> Option<&'a ModelFile> {
     let first = *ggufs.first()?;
     let name = file_name(&first.rel);
-    let Some((stem, total)) = split_name(&name) else { return Some(first) };
-    let wanted = format!("{stem}-00001-of-{total}.gguf");
+    let Some((stem, total)) = shard_pattern(&name) else { return Some(first) };
+    let wanted = format!("{stem}-00001-of-{total:05}.gguf");
     Some(
         ggufs
             .iter()
@@ -402,25 +403,9 @@ fn first_shard<'a>(ggufs: &[&'a ModelFile]) -> Option<&'a ModelFile> {
     )
 }
 
-/// `("name", "0000N")` for `name-0000k-of-0000N.gguf`.
-fn split_name(name: &str) -> Option<(&str, &str)> {
-    let base = name.strip_suffix(".gguf")?;
-    let (rest, total) = base.rsplit_once("-of-")?;
-    let (stem, index) = rest.rsplit_once('-')?;
-    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
-    (digits(index) && digits(total)).then_some((stem, total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_names() {
-        assert_eq!(split_name("m-00002-of-00003.gguf"), Some(("m", "00003")));
-        assert_eq!(split_name("m.gguf"), None);
-        assert_eq!(split_name("m-2-of-3.gguf"), None);
-    }
 
     #[test]
     fn first_shard_is_found() {

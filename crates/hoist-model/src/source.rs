@@ -103,7 +103,7 @@ fn collect_single(path: &Path, options: &SourceOptions) -> Result<(SourceLayout,
 }
 
 /// `name-00001-of-00003.gguf` -> ("name", 3).
-fn shard_pattern(name: &str) -> Option<(String, u32)> {
+pub(crate) fn shard_pattern(name: &str) -> Option<(String, u32)> {
     let stem = name.strip_suffix(".gguf")?;
     let (rest, count) = stem.rsplit_once("-of-")?;
     let (prefix, number) = rest.rsplit_once('-')?;
