@@ -13,7 +13,16 @@
 //!   the same bytes, gathers [`ModelFacts`], writes a [`DockerModelConfig`] or
 //!   [`ModelPackConfig`] and a manifest, and tags it.
 //! - [`StoredModel`] and [`describe`] read any of the formats back into one
-//!   [`ModelInfo`] for listing and inspection.
+//!   [`ModelInfo`] for listing and inspection; [`gguf_layers`] and
+//!   [`read_layer_header`] find a model's GGUF files and read their headers
+//!   from any source (over a registry, only the header's byte ranges).
+//! - [`unpack`] turns a stored model into a [`Bundle`]: a directory of
+//!   hardlinks to the read-only blobs (tar layers extracted, every path
+//!   checked) where a runtime finds its files; [`runtime_argv`] builds the
+//!   llama-server or vLLM command for it from the artifact's
+//!   [`stored_command`], the bundle and the user's arguments.
+//! - [`cog`] writes and reads Cog-style bundles: `weights.lock`, the weights
+//!   artifact and the OCI index that holds it beside a runnable image.
 //!
 //! # Example
 //!
@@ -42,6 +51,9 @@
 //! file has been read and checked, so bad input leaves the store unchanged.
 //! Reading is tolerant (an unknown config reads as an artifact without facts),
 //! writing is strict and canonical (same files, same options, same digest).
+//! Bundles are hardlinks, not copies: a runtime gets a directory in an instant
+//! and no extra disk, and the blobs' read-only mode keeps it from writing
+//! through them into the store.
 
 mod bundle;
 mod classify;
@@ -61,8 +73,6 @@ mod runtime;
 mod safetensors;
 mod source;
 
-pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
-
 pub use bundle::{BUNDLE_MARKER, Bundle, unpack};
 pub use classify::{ClassOverrides, FileKind, FileRole, classify};
 pub use cog::{BundleFormat, BundleOutcome, Compression, LockOptions, WeightFile, WeightsLock};
@@ -75,6 +85,7 @@ pub use gguf_layers::{LayerHeader, gguf_layers, read_layer_header};
 pub use glob::Glob;
 pub use modelpack::ModelPackConfig;
 pub use pack::{NoPackReporter, PackFormat, PackOptions, PackOutcome, PackReporter, pack};
+pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
 pub use safetensors::SafetensorsHeader;
 pub use source::{PackSource, SourceFile, SourceLayout, SourceOptions};
 
