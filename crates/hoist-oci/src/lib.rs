@@ -12,6 +12,12 @@
 //! - [`ImageManifest`] ties a config descriptor to layer descriptors;
 //!   [`ImageIndex`] lists manifests (an OCI image layout's `index.json` is one).
 //! - [`Reference`] parses `[registry/]repository[:tag][@digest]`.
+//! - [`Source`] and [`Destination`] are what every place that holds content
+//!   (the local store, a registry repository, an image-layout directory)
+//!   implements; [`copy_graph`] copies an artifact's graph from one to the
+//!   other, children before parents, skipping what the destination has and
+//!   mounting where it can, reporting through a [`TransferReporter`]. Push,
+//!   pull and copy are all this one function.
 //!
 //! # Example
 //!
@@ -30,6 +36,12 @@
 //! ```
 //!
 //! # Why it is built so
+//!
+//! Targets are two small async traits with default methods for optional
+//! abilities (ranged reads, mounts), so that one copy engine serves every pair
+//! of places and a new kind of place is one implementation, never a special
+//! case in the engine. This crate knows nothing about models and does no I/O of
+//! its own.
 //!
 //! The manifest and descriptor types are our own rather than `oci-spec`'s because a
 //! digest is only stable if serialization is: annotations live in a `BTreeMap` and
