@@ -11,7 +11,6 @@ use hoist_oci::{
     BlobStream, Descriptor, Destination, Digest, Reference, Source, TargetError, TransferReporter, media_types,
 };
 use reqwest::Method;
-use reqwest::header::HeaderMap;
 
 use crate::auth::Scopes;
 use crate::client::Call;
@@ -110,16 +109,7 @@ impl Repository {
         scopes: Scopes,
     ) -> Result<Call<'_>, RegistryError> {
         let url = self.client.url(&self.registry, &self.target, &format!("/v2/{}/{path}", self.repository))?;
-        Ok(Call {
-            registry: &self.registry,
-            target: &self.target,
-            operation,
-            method,
-            url,
-            scopes,
-            headers: HeaderMap::new(),
-            body: None,
-        })
+        Ok(self.call_to(method, url, operation, scopes))
     }
 
     /// `manifests/<digest>` for manifests and indexes, `blobs/<digest>` otherwise.
