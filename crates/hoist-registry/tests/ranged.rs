@@ -24,17 +24,18 @@ use hoist_testkit::RegistryServer;
 const MIB: u64 = 1 << 20;
 const PART: u64 = 16 * MIB;
 
-/// A repository whose ranged reads are counted, and on request broken: a range
-/// starting at or after `fail_from.0` fails after `fail_from.1` bytes.
+/// A repository whose ranged reads are counted, and on request broken: bytes
+/// at or past `fail_from` never arrive (a range breaks at the first chunk
+/// that reaches them).
 struct Counting {
     inner: Repository,
     ranges: AtomicUsize,
     served: Arc<AtomicU64>,
-    fail_from: Option<(u64, u64)>,
+    fail_from: Option<u64>,
 }
 
 impl Counting {
-    fn new(inner: &Repository, fail_from: Option<(u64, u64)>) -> Counting {
+    fn new(inner: &Repository, fail_from: Option<u64>) -> Counting {
         Counting { inner: inner.clone(), ranges: AtomicUsize::new(0), served: Arc::default(), fail_from }
     }
 
@@ -70,15 +71,15 @@ impl Source for Counting {
         self.ranges.fetch_add(1, Ordering::SeqCst);
         let Some(stream) = self.inner.fetch_range(descriptor, start, end).await? else { return Ok(None) };
         let limit = match self.fail_from {
-            Some((offset, limit)) if start >= offset => limit,
-            _ => u64::MAX,
+            Some(offset) => offset.saturating_sub(start),
+            None => u64::MAX,
         };
         let served = Arc::clone(&self.served);
         let mut sent = 0u64;
         // Pass whole chunks until the limit, then break the stream.
         let stream = stream.map(move |chunk| {
             let chunk = chunk?;
-            if sent >= limit {
+            if sent + chunk.len() as u64 > limit {
                 return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by the test"));
             }
             sent += chunk.len() as u64;
@@ -127,7 +128,7 @@ async fn collect(stream: BlobStream) -> std::io::Result<Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_200_mb_blob_is_pulled_in_parallel_ranges() {
+async fn a_200_mb_blob_is_pulled_in_ranges_without_waste() {
     let registry = RegistryServer::anonymous();
     let dir = tempfile::tempdir().unwrap();
     let size = 200_000_000;
@@ -140,7 +141,8 @@ async fn a_200_mb_blob_is_pulled_in_parallel_ranges() {
     let took = started.elapsed();
     assert_eq!(committed_digest(&target, &layer.digest), layer.digest);
     let ranges = counting.ranges.load(Ordering::SeqCst);
-    assert!(ranges >= size.div_ceil(PART) as usize, "{ranges} ranged requests for {size} bytes");
+    // A fast registry needs no split: one range, or a few on a slow machine.
+    assert!((1..=8).contains(&ranges), "{ranges} ranged requests for {size} bytes");
     assert!((size..size + PART).contains(&counting.served()), "{} bytes served", counting.served());
     assert!(std::fs::read_dir(target.root().join("ingest")).unwrap().next().is_none());
     assert!(took.as_secs() < 120, "{took:?}");
@@ -154,8 +156,8 @@ async fn a_failed_pull_resumes_with_only_the_missing_bytes() {
     let (repository, root, layer) = pushed_layer(&registry, dir.path(), size).await;
     let target = Store::new(dir.path().join("pulled"));
 
-    // From 2 parts on, every response breaks after its first 256 KiB.
-    let broken = Counting::new(&repository, Some((2 * PART, 256 << 10)));
+    // Nothing past 2 parts and 256 KiB arrives, retries included.
+    let broken = Counting::new(&repository, Some(2 * PART + (256 << 10)));
     let error = pull_from(&broken, &root, &target).await.unwrap_err();
     let shown = format!("{error}: {}", std::error::Error::source(&error).map(|s| s.to_string()).unwrap_or_default());
     assert!(shown.contains(&repository.name()) && shown.contains(&layer.digest.to_string()), "{shown}");

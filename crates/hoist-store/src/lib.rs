@@ -66,19 +66,21 @@
 //! - **Large blobs arrive in parallel ranges, hashed in order, resumable.**
 //!   [`StoreDestination`] copies a blob of 64 MiB or more from a source that
 //!   serves byte ranges (`Source::fetch_range`) with several workers (4 unless
-//!   [`StoreDestination::with_range_concurrency`] says otherwise). They take
-//!   16 MiB parts from a shared queue, so fast connections take more; once the
-//!   queue is empty an idle worker takes the second half of the largest
-//!   remainder (4 MiB or more) another is still fetching, so one slow connection
-//!   does not hold the tail. Each writes at its offsets into one file,
+//!   [`StoreDestination::with_range_concurrency`] says otherwise). The first
+//!   fetches each missing range as one stream; the others watch its pace, and
+//!   when the remainder would take more than a second at that pace an idle one
+//!   takes the second half of it (4 MiB or more), and so on: a fast link stays
+//!   one stream (no extra requests, nothing fetched twice), a slow or
+//!   per-connection-limited one ends with every worker busy, and one slow
+//!   connection never holds the tail. Each writes at its offsets into one file,
 //!   `ingest/<hex>.partial`, and one hasher thread follows the contiguous prefix
 //!   of written bytes, reading them back from the page cache: memory stays a few
 //!   MiB whatever the blob's size, and the digest is ready when the last byte
-//!   lands. A part whose stream fails is fetched again from the byte it reached
+//!   lands. A range whose stream fails is fetched again from the byte it reached
 //!   (5 attempts, backoff from 200 ms). Size and digest are checked before the
 //!   file is committed like any other staged blob; a mismatch is not retried: the
 //!   error names the blob and the partial file is removed.
-//! - **Resume.** After every part, the merged list of written ranges is saved
+//! - **Resume.** After every range, before every retry and every 64 MiB, the merged list of written ranges is saved
 //!   beside the partial file in `ingest/<hex>.state` (temp + rename), so a pull
 //!   interrupted by a crash, a kill or the network downloads only what is missing
 //!   the next time, after re-hashing what is there. The download that owns a

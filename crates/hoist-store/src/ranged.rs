@@ -1,15 +1,18 @@
 //! Parallel, resumable download of one large blob into the store.
 //!
-//! Workers take parts of [`PART_SIZE`] from a shared queue, fetch each with
-//! `Source::fetch_range` and write what arrives at its offset in the blob's
-//! partial file (see `partial.rs`). When the queue is empty, an idle worker
-//! takes the second half of the largest remainder still being fetched, so one
-//! slow connection does not hold the tail. One hasher thread follows the
+//! The first worker fetches each missing range of the blob as one stream
+//! (`Source::fetch_range`), writing what arrives at its offset in the blob's
+//! partial file (see `partial.rs`). The other workers watch its pace: when the
+//! remainder would take more than [`SPLIT_IF_SLOWER_THAN`] at that pace, an idle
+//! worker takes the second half of it, and so on, so a fast link is one
+//! stream (no request overhead, no split) and a slow or per-connection-limited
+//! one ends up with every worker busy; one slow connection never holds the tail. One hasher thread follows the
 //! contiguous prefix of written bytes, reading them back from the file (still in
 //! the page cache), so memory stays a few buffers whatever the blob's size and
 //! the digest is known moments after the last byte lands. A part whose stream
 //! fails is fetched again from the byte it reached; the ranges written are saved
-//! after every part, so a later pull resumes where this one stopped.
+//! after every piece, before every retry and every [`SAVE_EVERY`] bytes, so a
+//! later pull resumes where this one stopped.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -25,7 +28,7 @@ use hoist_oci::{BlobStream, Descriptor, Digest, DigestWriter, Source, TargetErro
 use crate::background::start_writeback;
 use crate::error::io_error;
 use crate::partial::{Claim, Partial};
-use crate::ranges::{RangeSet, parts, split_point};
+use crate::ranges::{RangeSet, split_point};
 use crate::retry::{MAX_ATTEMPTS, pause};
 use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
@@ -34,9 +37,9 @@ use crate::{StoreError, WriteSession};
 pub(crate) const RANGED_MIN_SIZE: u64 = 64 << 20;
 /// Ranges of one blob fetched at once, unless the destination is told otherwise.
 pub(crate) const DEFAULT_RANGE_CONCURRENCY: usize = 4;
-/// The unit of work: large enough that a request's cost vanishes, small enough
-/// that fast workers take more of the blob than slow ones.
-const PART_SIZE: u64 = 16 << 20;
+/// Bytes written between two saves of the resume state, so that a process
+/// killed in the middle of one long range loses at most this much.
+const SAVE_EVERY: u64 = 64 << 20;
 /// The least remainder an idle worker splits off a busy one (it takes half).
 const MIN_SPLIT: u64 = 4 << 20;
 /// A busy worker is split only if, at the pace it has shown, it would need
@@ -83,7 +86,7 @@ pub(crate) async fn download(
             Claim::Busy => tokio::time::sleep(CLAIM_POLL).await,
         }
     };
-    let mut queue: VecDeque<Range<u64>> = parts(&completed.missing(descriptor.size), PART_SIZE).into();
+    let mut queue: VecDeque<Range<u64>> = completed.missing(descriptor.size).into_iter().collect();
     let concurrency = concurrency.max(1);
     let mut active = vec![None; concurrency];
     let pace = vec![Pace::starting(); concurrency];
@@ -108,7 +111,7 @@ pub(crate) async fn download(
     // Bytes a previous attempt wrote count as arrived.
     progress.blob_progress(descriptor, completed.total());
     let shared = Arc::new(Shared {
-        plan: Mutex::new(Plan { queue, active, pace, written: completed, stop: false }),
+        plan: Mutex::new(Plan { queue, active, pace, written: completed, unsaved: 0, stop: false }),
         changed: Condvar::new(),
     });
     let partial = Arc::new(partial);
@@ -159,6 +162,8 @@ struct Plan {
     pace: Vec<Pace>,
     /// Bytes written to the partial file (in the page cache at least).
     written: RangeSet,
+    /// Bytes written since the resume state was last saved.
+    unsaved: u64,
     /// Set when any worker or the hasher failed: everyone stops.
     stop: bool,
 }
@@ -400,9 +405,21 @@ impl Download<'_> {
             .map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
             *buffer = chunk;
             written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
-            self.shared.lock().written.insert(claimed.clone());
+            let save_due = {
+                let mut plan = self.shared.lock();
+                plan.written.insert(claimed.clone());
+                plan.unsaved += claimed.end - claimed.start;
+                let due = plan.unsaved >= SAVE_EVERY;
+                if due {
+                    plan.unsaved = 0;
+                }
+                due
+            };
             self.shared.changed.notify_all();
             self.progress.blob_progress(self.descriptor, claimed.end - claimed.start);
+            if save_due {
+                self.save().await.map_err(Failure::Fatal)?;
+            }
         }
         buffer.clear();
         let plan = self.shared.lock();

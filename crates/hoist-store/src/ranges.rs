@@ -1,6 +1,6 @@
 //! Byte-range bookkeeping for ranged downloads: which bytes of a blob are on
-//! disk, which are missing, how missing bytes are cut into parts, and where an
-//! idle worker splits a busy worker's remainder.
+//! disk, which are missing, and where an idle worker splits a busy worker's
+//! remainder.
 
 use std::ops::Range;
 
@@ -71,21 +71,6 @@ impl RangeSet {
     }
 }
 
-/// Cuts ranges into parts of at most `part` bytes (`part` of 0 counts as 1).
-pub(crate) fn parts(ranges: &[Range<u64>], part: u64) -> Vec<Range<u64>> {
-    let part = part.max(1);
-    let mut parts = Vec::new();
-    for range in ranges {
-        let mut start = range.start;
-        while start < range.end {
-            let end = range.end.min(start.saturating_add(part));
-            parts.push(start..end);
-            start = end;
-        }
-    }
-    parts
-}
-
 /// Where to split a busy part whose bytes `position..end` are still to come, so
 /// an idle worker can take the second half: `None` when fewer than `min_remainder`
 /// bytes remain (splitting would cost a request for too little).
@@ -139,13 +124,6 @@ mod tests {
         assert_eq!(RangeSet::default().missing(7), [0..7]);
         assert!(RangeSet::from_ranges([0..7]).missing(7).is_empty());
         assert!(RangeSet::default().missing(0).is_empty());
-    }
-
-    #[test]
-    fn parts_cut_each_range() {
-        assert_eq!(parts(&[0..10, 20..25], 4), [0..4, 4..8, 8..10, 20..24, 24..25]);
-        assert_eq!(parts(&[0..3], 0), [0..1, 1..2, 2..3]);
-        assert!(parts(&[], 4).is_empty());
     }
 
     #[test]

@@ -30,15 +30,16 @@ fn committed_digest(store: &Store, digest: &Digest) -> Digest {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_large_blob_is_copied_between_stores_in_ranges() {
+async fn a_fast_source_is_read_in_few_ranges_without_waste() {
     let (_a, source, blob) = source_with_blob(80 * MIB + 12_345, 1);
     let tap = Tap::new(&source);
     let (_b, target) = new_store();
     let destination = StoreDestination::new(&target).unwrap();
     destination.copy_blob(&tap, &blob, &NoTransferReporter).await.unwrap();
     assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
-    assert!(tap.ranges() >= 6, "{} ranged reads for 6 parts", tap.ranges());
-    // A split can leave a few bytes read past the new end of the part it cut.
+    // A fast source needs no split: one range, or a few if the machine is slow.
+    assert!((1..=4).contains(&tap.ranges()), "{} ranged reads", tap.ranges());
+    // A split can leave a few bytes read past the new end of the piece it cut.
     assert!((blob.size..blob.size + PART).contains(&tap.served()), "{} bytes served", tap.served());
     assert!(ingest_names(&target).is_empty(), "{:?}", ingest_names(&target));
 }
@@ -58,7 +59,7 @@ async fn a_source_without_ranges_is_read_as_one_stream() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_workers_take_over_a_slow_part() {
     let (_a, source, blob) = source_with_blob(6 * PART, 3);
-    // The part at 0 delivers 1 MiB per 250 ms: alone it would take 4 s.
+    // Whatever range starts at 0 delivers 1 MiB per 250 ms: 16 MiB of it alone take 4 s.
     let pause = Duration::from_millis(250);
     let tap = Tap { slow_start: Some((0, pause)), ..Tap::new(&source) };
     let (_b, target) = new_store();
@@ -67,7 +68,7 @@ async fn idle_workers_take_over_a_slow_part() {
     destination.copy_blob(&tap, &blob, &NoTransferReporter).await.unwrap();
     let took = started.elapsed();
     assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
-    assert!(tap.ranges() > 6, "{} ranged reads: nobody split the slow part", tap.ranges());
+    assert!(tap.ranges() > 1, "{} ranged reads: nobody split the slow part", tap.ranges());
     let alone = pause * (PART / MIB) as u32;
     assert!(took < alone * 3 / 4, "took {took:?}; the slow part alone takes {alone:?}");
 }
@@ -89,8 +90,8 @@ async fn a_blob_that_does_not_match_its_digest_is_refused_and_forgotten() {
 async fn an_interrupted_copy_resumes_with_only_the_missing_bytes() {
     let (_a, source, blob) = source_with_blob(7 * PART + 1000, 5);
     let (_b, target) = new_store();
-    // Every range from 3 parts on breaks after 300 KiB, retries included.
-    let broken = Tap { fail_from: Some((3 * PART, 300 << 10)), ..Tap::new(&source) };
+    // Nothing past 3 parts and 300 KiB arrives, retries included.
+    let broken = Tap { fail_from: Some(3 * PART + (300 << 10)), ..Tap::new(&source) };
     let destination = StoreDestination::new(&target).unwrap();
     let error = destination.copy_blob(&broken, &blob, &NoTransferReporter).await.unwrap_err();
     drop(destination);

@@ -20,8 +20,9 @@ pub struct Tap {
     pub served: Arc<AtomicU64>,
     /// A range starting at this offset pauses this long before each chunk.
     pub slow_start: Option<(u64, Duration)>,
-    /// A range starting at or after the offset fails after this many bytes.
-    pub fail_from: Option<(u64, u64)>,
+    /// Bytes at or past this offset never arrive: a range that reaches it
+    /// breaks there, retries included.
+    pub fail_from: Option<u64>,
     /// The byte at this offset is delivered flipped.
     pub flip: Option<u64>,
     /// Answer `fetch_range` with `None`, like a server that ignores Range.
@@ -100,8 +101,8 @@ impl Source for Tap {
             }));
         }
         let limit = match self.fail_from {
-            Some((offset, limit)) if start >= offset => limit,
-            _ => u64::MAX,
+            Some(offset) => offset.saturating_sub(start),
+            None => u64::MAX,
         };
         let served = Arc::clone(&self.served);
         let stream = futures_util::stream::unfold((stream, 0u64, false), move |(mut stream, sent, failed)| {
