@@ -80,8 +80,9 @@
 //!   (5 attempts, backoff from 200 ms). Size and digest are checked before the
 //!   file is committed like any other staged blob; a mismatch is not retried: the
 //!   error names the blob and the partial file is removed.
-//! - **Resume.** After every range, before every retry and every 64 MiB, the merged list of written ranges is saved
-//!   beside the partial file in `ingest/<hex>.state` (temp + rename), so a pull
+//! - **Resume.** After every range, before every retry and every 64 MiB, the
+//!   merged list of written ranges is saved beside the partial file in
+//!   `ingest/<hex>.state` (temp + rename), so a pull
 //!   interrupted by a crash, a kill or the network downloads only what is missing
 //!   the next time, after re-hashing what is there. The download that owns a
 //!   partial file holds an exclusive `flock` on it; a second download of the same
