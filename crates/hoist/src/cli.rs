@@ -247,7 +247,7 @@ pub struct PullArgs {
     /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
-    /// Ranges of one large blob fetched at once (1: one after another)
+    /// Ranged requests one large blob may be split into at once when its stream is slow (1: never split)
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parts: usize,
     #[command(flatten)]
