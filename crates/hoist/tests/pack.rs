@@ -115,11 +115,7 @@ fn a_missing_shard_is_an_error_naming_it() {
 
 /// A Hugging Face style snapshot: weights, configs, tokenizer, docs, code, nested folders, hidden files.
 fn hf_snapshot(sandbox: &Sandbox) -> std::path::PathBuf {
-    let json = r#"{"__metadata__":{"format":"pt"},"w":{"dtype":"BF16","shape":[4,8],"data_offsets":[0,64]}}"#;
-    let mut weights = (json.len() as u64).to_le_bytes().to_vec();
-    weights.extend_from_slice(json.as_bytes());
-    weights.extend_from_slice(&[7u8; 64]);
-    sandbox.write("hf/model.safetensors", &weights);
+    sandbox.tiny_safetensors("hf/model.safetensors");
     sandbox.write(
         "hf/config.json",
         r#"{"architectures":["BertModel"],"model_type":"bert","torch_dtype":"float32","max_position_embeddings":512}"#,

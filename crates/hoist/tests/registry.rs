@@ -43,9 +43,8 @@ fn push_pull_round_trip_and_a_second_push_uploads_nothing() {
 fn inspect_remote_reads_the_manifest_and_config_only() {
     let registry = RegistryServer::anonymous();
     let sandbox = Sandbox::new();
-    sandbox.pack_tiny("tiny:q8");
     let remote = format!("{}/team/tiny:1", registry.host());
-    sandbox.hoist().args(["push", "--progress", "none", "tiny:q8", &remote]).assert().success();
+    sandbox.push_tiny("tiny:q8", &remote);
     let fresh = Sandbox::new();
     let text = stdout_of(fresh.hoist().args(["inspect", "--remote", &remote]));
     assert!(text.contains("Architecture: llama"), "{text}");

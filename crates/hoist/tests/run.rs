@@ -149,11 +149,7 @@ fn a_missing_runtime_is_an_error_with_an_install_hint() {
 
 /// A tiny Hugging Face style safetensors directory.
 fn safetensors_dir(sandbox: &Sandbox) -> PathBuf {
-    let json = r#"{"__metadata__":{"format":"pt"},"w":{"dtype":"BF16","shape":[4,8],"data_offsets":[0,64]}}"#;
-    let mut weights = (json.len() as u64).to_le_bytes().to_vec();
-    weights.extend_from_slice(json.as_bytes());
-    weights.extend_from_slice(&[7u8; 64]);
-    sandbox.write("hf/model.safetensors", &weights);
+    sandbox.tiny_safetensors("hf/model.safetensors");
     sandbox.write("hf/config.json", r#"{"architectures":["BertModel"],"model_type":"bert"}"#);
     sandbox.write("hf/tokenizer.json", "{}");
     sandbox.path("hf")
@@ -192,9 +188,8 @@ fn safetensors_run_in_vllm_serve() {
 fn a_registry_reference_missing_from_the_store_is_pulled_first() {
     let registry = RegistryServer::anonymous();
     let sandbox = Sandbox::new();
-    sandbox.pack_tiny("tiny:q8");
     let remote = format!("{}/team/tiny:1", registry.host());
-    sandbox.hoist().args(["push", "--progress", "none", "tiny:q8", &remote]).assert().success();
+    sandbox.push_tiny("tiny:q8", &remote);
 
     let fresh = Sandbox::new();
     let out = fresh.hoist().args(["run", "--progress", "none", "--dry-run", &remote]).output().unwrap();

@@ -66,6 +66,21 @@ impl Sandbox {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Writes a one-tensor safetensors file (BF16, 4x8) and returns its path.
+    pub fn tiny_safetensors(&self, rel: &str) -> PathBuf {
+        let json = r#"{"__metadata__":{"format":"pt"},"w":{"dtype":"BF16","shape":[4,8],"data_offsets":[0,64]}}"#;
+        let mut weights = (json.len() as u64).to_le_bytes().to_vec();
+        weights.extend_from_slice(json.as_bytes());
+        weights.extend_from_slice(&[7u8; 64]);
+        self.write(rel, &weights)
+    }
+
+    /// Packs a tiny GGUF as `local` and pushes it to `remote`.
+    pub fn push_tiny(&self, local: &str, remote: &str) {
+        self.pack_tiny(local);
+        self.hoist().args(["push", "--progress", "none", local, remote]).assert().success();
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.hoist().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
