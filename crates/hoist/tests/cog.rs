@@ -51,6 +51,13 @@ fn runnable_image(store: &Path, reference: &str, arch: &str) -> Digest {
     digest
 }
 
+/// `hoist bundle app:1 --weights LOCK -t TARGET EXTRA...`, which must succeed; its stdout.
+fn bundle(sandbox: &Sandbox, lock: &Path, target: &str, extra: &[&str]) -> String {
+    let mut cmd = sandbox.hoist();
+    cmd.args(["bundle", "app:1", "--weights"]).arg(lock).args(["-t", target]).args(extra);
+    stdout_of(&mut cmd)
+}
+
 /// `weights gen` into `dir` with sizes between min and max.
 fn gen_weights(sandbox: &Sandbox, dir: &str, count: usize, min: &str, max: &str, seed: u64) {
     let out_dir = sandbox.path(dir);
@@ -165,14 +172,7 @@ fn the_bundle_index_and_weights_manifest_are_as_formats_3_says() {
     let image = runnable_image(&sandbox.store(), "app:1", "amd64");
     gen_weights(&sandbox, "w", 2, "50kB", "60kB", 1);
     let lock_path = sandbox.path("w/weights.lock");
-    let out = stdout_of(sandbox.hoist().args([
-        "bundle",
-        "app:1",
-        "--weights",
-        lock_path.to_str().unwrap(),
-        "-t",
-        "app:bundle",
-    ]));
+    let out = bundle(&sandbox, &lock_path, "app:bundle", &[]);
     assert!(out.contains("bundle: image"), "{out}");
     let raw_index = stdout_of(sandbox.hoist().args(["inspect", "--raw", "app:bundle"]));
     let index: Value = serde_json::from_str(raw_index.trim_end()).unwrap();
@@ -225,17 +225,7 @@ fn a_pushed_bundle_pulls_back_identical_and_platform_picks_the_image() {
     gen_weights(&sandbox, "w", 3, "100kB", "150kB", 3);
     let remote = format!("{}/team/app:bundle", registry.host());
     let lock_path = sandbox.path("w/weights.lock");
-    let pushed = stdout_of(sandbox.hoist().args([
-        "bundle",
-        "app:1",
-        "--weights",
-        lock_path.to_str().unwrap(),
-        "-t",
-        &remote,
-        "--push",
-        "--progress",
-        "none",
-    ]));
+    let pushed = bundle(&sandbox, &lock_path, &remote, &["--push", "--progress", "none"]);
     // Image config + layer, the empty config, three weights.
     assert!(pushed.contains("Pushed") && pushed.contains("6 blobs copied"), "{pushed}");
     let ours = stdout_of(sandbox.hoist().args(["inspect", "--raw", &remote]));
@@ -283,17 +273,7 @@ fn a_second_version_sharing_two_of_three_weights_uploads_only_the_new_one() {
     ]));
     let push = |lock: &Path, tag: &str| {
         let remote = format!("{}/team/app:{tag}", registry.host());
-        stdout_of(sandbox.hoist().args([
-            "bundle",
-            "app:1",
-            "--weights",
-            lock.to_str().unwrap(),
-            "-t",
-            &remote,
-            "--push",
-            "--progress",
-            "none",
-        ]))
+        bundle(&sandbox, lock, &remote, &["--push", "--progress", "none"])
     };
     let v1_total: u64 =
         read_json(&v1_lock)["files"].as_array().unwrap().iter().map(|f| f["size"].as_u64().unwrap()).sum();
@@ -321,19 +301,7 @@ fn standalone_pushes_the_plain_image_only() {
     gen_weights(&sandbox, "w", 2, "50kB", "60kB", 5);
     let remote = format!("{}/team/app:plain", registry.host());
     let lock_path = sandbox.path("w/weights.lock");
-    let out = stdout_of(sandbox.hoist().args([
-        "bundle",
-        "app:1",
-        "--weights",
-        lock_path.to_str().unwrap(),
-        "-t",
-        &remote,
-        "--push",
-        "--format",
-        "standalone",
-        "--progress",
-        "none",
-    ]));
+    let out = bundle(&sandbox, &lock_path, &remote, &["--push", "--format", "standalone", "--progress", "none"]);
     assert!(out.contains(&format!("Pushed {remote} {image}: 2 blobs copied")), "{out}");
     let fresh = Sandbox::new();
     let pulled = stdout_of(fresh.hoist().args(["pull", "--progress", "none", &remote]));

@@ -115,19 +115,17 @@ fn a_missing_shard_is_an_error_naming_it() {
 
 /// A Hugging Face style snapshot: weights, configs, tokenizer, docs, code, nested folders, hidden files.
 fn hf_snapshot(sandbox: &Sandbox) -> std::path::PathBuf {
-    sandbox.tiny_safetensors("hf/model.safetensors");
-    sandbox.write(
-        "hf/config.json",
+    let dir = sandbox.hf_model(
+        "hf",
         r#"{"architectures":["BertModel"],"model_type":"bert","torch_dtype":"float32","max_position_embeddings":512}"#,
     );
-    sandbox.write("hf/tokenizer.json", "{}");
     sandbox.write("hf/1_Pooling/config.json", r#"{"word_embedding_dimension":384}"#);
     sandbox.write("hf/README.md", "# MiniLM\n");
     sandbox.write("hf/LICENSE", "Apache-2.0\n");
     sandbox.write("hf/train_script.py", "print('hi')\n");
     sandbox.write("hf/.cache/huggingface/download.lock", "");
     sandbox.write("hf/.gitattributes", "*.safetensors filter=lfs\n");
-    sandbox.path("hf")
+    dir
 }
 
 #[test]

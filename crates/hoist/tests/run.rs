@@ -149,10 +149,7 @@ fn a_missing_runtime_is_an_error_with_an_install_hint() {
 
 /// A tiny Hugging Face style safetensors directory.
 fn safetensors_dir(sandbox: &Sandbox) -> PathBuf {
-    sandbox.tiny_safetensors("hf/model.safetensors");
-    sandbox.write("hf/config.json", r#"{"architectures":["BertModel"],"model_type":"bert"}"#);
-    sandbox.write("hf/tokenizer.json", "{}");
-    sandbox.path("hf")
+    sandbox.hf_model("hf", r#"{"architectures":["BertModel"],"model_type":"bert"}"#)
 }
 
 #[test]

@@ -75,6 +75,15 @@ impl Sandbox {
         self.write(rel, &weights)
     }
 
+    /// A tiny Hugging Face style model directory `dir`: one safetensors file,
+    /// `config.json` with `config`, and a tokenizer.
+    pub fn hf_model(&self, dir: &str, config: &str) -> PathBuf {
+        self.tiny_safetensors(&format!("{dir}/model.safetensors"));
+        self.write(&format!("{dir}/config.json"), config);
+        self.write(&format!("{dir}/tokenizer.json"), "{}");
+        self.path(dir)
+    }
+
     /// Packs a tiny GGUF as `local` and pushes it to `remote`.
     pub fn push_tiny(&self, local: &str, remote: &str) {
         self.pack_tiny(local);
