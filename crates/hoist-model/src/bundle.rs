@@ -21,14 +21,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hoist_oci::{Descriptor, Digest, ImageManifest, media_types};
-use hoist_store::{MAX_MANIFEST_SIZE, Store};
+use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, media_types};
+use hoist_store::{ANNOTATION_PARTIAL, MAX_MANIFEST_SIZE, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing};
+use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing, write_read_only};
+use crate::cog::{self, Compression};
 use crate::command::{command_value, stored_command};
-use crate::media::{annotations, docker};
+use crate::media::docker;
+use crate::select::{PlatformSpec, annotated_path, image_for_platform, role_name};
 use crate::source::shard_pattern;
 use crate::{ModelError, describe};
 
@@ -68,6 +70,12 @@ pub struct Bundle {
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     manifest: String,
+    /// A Cog bundle's weights manifest, placed over the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights: Option<String>,
+    /// Layers of a partial model that were not in the store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    absent: Vec<String>,
     #[serde(default)]
     format: Option<String>,
     #[serde(default)]
@@ -106,35 +114,94 @@ impl Marker {
     }
 }
 
-/// Unpacks the model `descriptor` (an image manifest in `store`) into `dir`,
-/// or by default into `<store root>/bundles/<manifest hex>`.
+/// How to unpack.
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    /// Where to write the bundle (new, empty, or a hoist bundle, which is
+    /// replaced) [default: `<store root>/bundles/<manifest hex>`].
+    pub dir: Option<PathBuf>,
+    /// From an index, the image for this platform [default: the host's, or
+    /// the index's only image].
+    pub platform: Option<PlatformSpec>,
+}
+
+/// What one unpack writes: a manifest's layers, and for a Cog bundle the
+/// weights placed over the image at their destinations.
+struct Plan {
+    manifest_digest: Digest,
+    manifest: ImageManifest,
+    weights: Option<(Digest, ImageManifest)>,
+    /// The default directory's name: the index for a Cog bundle (image and
+    /// weights together), else the manifest.
+    key: Digest,
+    /// Layers absent from the store are left out (a `pull --include` model).
+    partial: bool,
+}
+
+impl Plan {
+    fn new(store: &Store, descriptor: &Descriptor, platform: Option<&PlatformSpec>) -> Result<Plan, ModelError> {
+        let partial = descriptor.annotation(ANNOTATION_PARTIAL).is_some();
+        if !media_types::is_index(&descriptor.media_type) {
+            let manifest = read_manifest(store, &descriptor.digest)?;
+            return Ok(Plan {
+                manifest_digest: descriptor.digest.clone(),
+                manifest,
+                weights: None,
+                key: descriptor.digest.clone(),
+                partial,
+            });
+        }
+        let what = descriptor.digest.to_string();
+        let bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
+        let index = ImageIndex::from_slice(&bytes)
+            .map_err(|e| ModelError::InvalidArtifact { what: what.clone(), reason: e.to_string() })?;
+        let image = image_for_platform(&index, &what, platform)?;
+        let weights = match cog::weights_entry(&index) {
+            Some(entry) => Some((entry.digest.clone(), read_manifest(store, &entry.digest)?)),
+            None => None,
+        };
+        let key = if weights.is_some() { descriptor.digest.clone() } else { image.digest.clone() };
+        let manifest = read_manifest(store, &image.digest)?;
+        Ok(Plan { manifest_digest: image.digest.clone(), manifest, weights, key, partial })
+    }
+
+    /// Whether an existing bundle's marker is this plan's, with no layer it
+    /// left out now in the store.
+    fn is_built_by(&self, store: &Store, marker: &Marker) -> bool {
+        marker.manifest == self.manifest_digest.to_string()
+            && marker.weights == self.weights.as_ref().map(|(digest, _)| digest.to_string())
+            && marker.absent.iter().all(|d| d.parse::<Digest>().is_ok_and(|d| !store.has_blob(&d)))
+    }
+}
+
+fn read_manifest(store: &Store, digest: &Digest) -> Result<ImageManifest, ModelError> {
+    let bytes = store.read_blob(digest, MAX_MANIFEST_SIZE)?;
+    ImageManifest::from_slice(&bytes)
+        .map_err(|e| ModelError::InvalidArtifact { what: digest.to_string(), reason: e.to_string() })
+}
+
+/// Unpacks the model `descriptor` (a manifest in `store`, or an index: see
+/// [`UnpackOptions::platform`]; a Cog bundle's weights land at their
+/// destinations inside the image) into a bundle.
 ///
 /// The second call with the same manifest reads the marker and touches no file.
-/// An existing `dir` must be empty or a hoist bundle (it is replaced).
-pub fn unpack(store: &Store, descriptor: &Descriptor, dir: Option<&Path>) -> Result<Bundle, ModelError> {
-    let target = match dir {
+pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -> Result<Bundle, ModelError> {
+    let plan = Plan::new(store, descriptor, options.platform.as_ref())?;
+    let target = match &options.dir {
         Some(dir) => std::path::absolute(dir).map_err(ModelError::io(dir))?,
         None => {
             let root = std::path::absolute(store.root()).map_err(ModelError::io(store.root()))?;
-            root.join("bundles").join(descriptor.digest.hex())
+            root.join("bundles").join(plan.key.hex())
         }
     };
+    let dir = options.dir.as_deref();
     let existing = read_marker(&target);
     if let Some(marker) = &existing
-        && marker.manifest == descriptor.digest.to_string()
+        && plan.is_built_by(store, marker)
     {
         return Ok(marker.bundle(&target));
     }
-    if media_types::is_index(&descriptor.media_type) {
-        return Err(ModelError::InvalidArtifact {
-            what: descriptor.digest.to_string(),
-            reason: "an index of several manifests; unpack one of them (a model or an image for one platform)".into(),
-        });
-    }
-    let manifest_bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
-    let manifest = ImageManifest::from_slice(&manifest_bytes)
-        .map_err(|e| ModelError::InvalidArtifact { what: descriptor.digest.to_string(), reason: e.to_string() })?;
-    let config_bytes = store.read_blob(&manifest.config.digest, MAX_CONFIG_SIZE)?;
+    let config_bytes = store.read_blob(&plan.manifest.config.digest, MAX_CONFIG_SIZE)?;
 
     // Whatever is at the target must be ours to replace.
     let replace = match fs::symlink_metadata(&target) {
@@ -158,7 +225,7 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, dir: Option<&Path>) -> Res
     let temp_path = temp.path().to_path_buf();
     fs::create_dir(&temp_path).map_err(ModelError::io(&temp_path))?;
 
-    let marker = build(store, descriptor, &manifest, &config_bytes, &temp_path)?;
+    let marker = build(store, &plan, &config_bytes, &temp_path)?;
     let marker_path = temp_path.join(BUNDLE_MARKER);
     let json = serde_json::to_vec_pretty(&marker).expect("the marker serialises");
     fs::write(&marker_path, json).map_err(ModelError::io(&marker_path))?;
@@ -169,7 +236,7 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, dir: Option<&Path>) -> Res
     if let Err(e) = fs::rename(&temp_path, &target) {
         // Another unpack of the same model may have won the race.
         if let Some(theirs) = read_marker(&target)
-            && theirs.manifest == marker.manifest
+            && plan.is_built_by(store, &theirs)
         {
             return Ok(theirs.bundle(&target));
         }
@@ -232,13 +299,8 @@ fn fail_error(layer: Option<&Digest>, entry: String, fail: Fail) -> ModelError {
 }
 
 /// Fills `root` (a fresh directory) and returns the marker describing it.
-fn build(
-    store: &Store,
-    descriptor: &Descriptor,
-    manifest: &ImageManifest,
-    config_bytes: &[u8],
-    root: &Path,
-) -> Result<Marker, ModelError> {
+fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result<Marker, ModelError> {
+    let manifest = &plan.manifest;
     let config_path = root.join("config.json");
     link_or_copy(&store.blob_path(&manifest.config.digest), &config_path)
         .map_err(|fail| fail_error(Some(&manifest.config.digest), "config.json".into(), fail))?;
@@ -246,9 +308,16 @@ fn build(
     fs::create_dir(&model_dir).map_err(ModelError::io(&model_dir))?;
 
     let mut files: Vec<ModelFile> = Vec::new();
-    let gguf_layers = manifest.layers.iter().filter(|l| raw_name(l).is_none() && l.media_type == docker::GGUF).count();
+    let gguf_layers =
+        manifest.layers.iter().filter(|l| annotated_path(l).is_none() && l.media_type == docker::GGUF).count();
     let mut unnamed_gguf = 0;
-    for layer in &manifest.layers {
+    let mut absent = Vec::new();
+    let weights_layers = plan.weights.iter().flat_map(|(_, weights)| &weights.layers);
+    for layer in manifest.layers.iter().chain(weights_layers) {
+        if plan.partial && !store.has_blob(&layer.digest) {
+            absent.push(layer.digest.to_string());
+            continue;
+        }
         if let Some(compression) = tar::tar_compression(&layer.media_type) {
             let blob = store.open_blob(&layer.digest)?;
             let mut extracted = Vec::new();
@@ -257,7 +326,7 @@ fn build(
             files.extend(extracted.into_iter().map(|rel| ModelFile { rel, media_type: None }));
             continue;
         }
-        let rel = match raw_name(layer) {
+        let rel = match annotated_path(layer) {
             Some(path) => path.to_string(),
             None if layer.media_type == docker::GGUF => {
                 unnamed_gguf += 1;
@@ -279,11 +348,20 @@ fn build(
         }
         let dst = prepare_parent(&model_dir, &parts).map_err(fail)?;
         remove_existing(&dst).map_err(fail)?;
-        let blob = store.blob_path(&layer.digest);
-        if !blob.is_file() {
-            store.open_blob(&layer.digest)?; // the store's "blob not found" error
+        match Compression::of_weights_layer(&layer.media_type) {
+            Some(compression @ (Compression::Gzip | Compression::Zstd)) => {
+                let mut content = tar::decompressed(store.open_blob(&layer.digest)?, compression)
+                    .map_err(|e| fail(Fail::Io(dst.clone(), e)))?;
+                write_read_only(&mut content, &dst).map_err(fail)?;
+            }
+            _ => {
+                let blob = store.blob_path(&layer.digest);
+                if !blob.is_file() {
+                    store.open_blob(&layer.digest)?; // the store's "blob not found" error
+                }
+                link_or_copy(&blob, &dst).map_err(fail)?;
+            }
         }
-        link_or_copy(&blob, &dst).map_err(fail)?;
         files.push(ModelFile { rel: parts.iter().collect(), media_type: Some(layer.media_type.clone()) });
     }
     // Whiteouts and later layers may have removed files.
@@ -350,7 +428,9 @@ fn build(
         }
     });
     Ok(Marker {
-        manifest: descriptor.digest.to_string(),
+        manifest: plan.manifest_digest.to_string(),
+        weights: plan.weights.as_ref().map(|(digest, _)| digest.to_string()),
+        absent,
         format,
         gguf: gguf.and_then(rel),
         mmproj: mmproj.and_then(rel),
@@ -361,23 +441,6 @@ fn build(
         context_size: info.context_size,
         command,
     })
-}
-
-/// The path a raw layer's annotation gives it.
-fn raw_name(layer: &Descriptor) -> Option<&str> {
-    layer.annotation(annotations::FILEPATH).or_else(|| layer.annotation(annotations::LEGACY_FILEPATH))
-}
-
-/// The file name of a layer without a path annotation, by its Docker role.
-fn role_name(media_type: &str) -> Option<&'static str> {
-    match media_type {
-        docker::GGUF => Some("model.gguf"),
-        docker::MMPROJ => Some("mmproj.gguf"),
-        docker::LICENSE => Some("LICENSE"),
-        docker::CHAT_TEMPLATE => Some("template.jinja"),
-        docker::DDUF => Some("model.dduf"),
-        _ => None,
-    }
 }
 
 fn file_name(path: &Path) -> String {
@@ -417,7 +480,7 @@ mod tests {
 
     #[test]
     fn tar_media_types() {
-        use super::tar::{Compression, tar_compression};
+        use super::tar::tar_compression;
         assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.tar+gzip"), Some(Compression::Gzip));
         assert_eq!(tar_compression("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
         assert_eq!(tar_compression("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));

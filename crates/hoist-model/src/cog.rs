@@ -134,6 +134,11 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The compression of a Cog weights layer media type; `None` for other media types.
+    pub fn of_weights_layer(media_type: &str) -> Option<Compression> {
+        [Compression::None, Compression::Gzip, Compression::Zstd].into_iter().find(|c| c.media_type() == media_type)
+    }
+
     pub fn media_type(self) -> &'static str {
         match self {
             Compression::None => WEIGHTS_LAYER,

@@ -146,7 +146,7 @@ impl ModelFacts {
         self.quantization = summary.file_type.clone();
         self.context_size = summary.context_length;
         for (key, value) in &main.metadata {
-            if matches!(value, Value::Array(a) if a.values.len() > MAX_ARRAY_IN_CONFIG) {
+            if matches!(value, Value::Array(a) if a.len() > MAX_ARRAY_IN_CONFIG) {
                 continue;
             }
             self.metadata.insert(key.clone(), value.to_display_string());

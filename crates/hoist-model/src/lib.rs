@@ -71,9 +71,10 @@ mod modelpack;
 mod pack;
 mod runtime;
 mod safetensors;
+mod select;
 mod source;
 
-pub use bundle::{BUNDLE_MARKER, Bundle, unpack};
+pub use bundle::{BUNDLE_MARKER, Bundle, UnpackOptions, unpack};
 pub use classify::{ClassOverrides, FileKind, FileRole, classify};
 pub use cog::{BundleFormat, BundleOutcome, Compression, LockOptions, WeightFile, WeightsLock};
 pub use command::{command_has, command_value, stored_command};
@@ -87,6 +88,7 @@ pub use modelpack::ModelPackConfig;
 pub use pack::{NoPackReporter, PackFormat, PackOptions, PackOutcome, PackReporter, pack};
 pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
 pub use safetensors::SafetensorsHeader;
+pub use select::{LayerSelection, PlatformSpec, annotated_path, image_for_platform};
 pub use source::{PackSource, SourceFile, SourceLayout, SourceOptions};
 
 /// Sizes as Docker shows them: decimal units, two decimals ("1.06GB").

@@ -1,6 +1,8 @@
 //! `copy_graph`: push, pull and copy as one walk over an artifact's graph.
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -13,11 +15,36 @@ use crate::{Descriptor, ImageIndex, ImageManifest, media_types};
 pub struct CopyOptions {
     /// Blobs transferred at once.
     pub concurrency: usize,
+    /// Which layers to copy; all when `None`. Configs and manifests are always
+    /// copied, so a filtered copy leaves a manifest whose skipped layers the
+    /// destination lacks: only a destination that knows it holds partial
+    /// artifacts (the store, for `pull --include`) should be given one.
+    pub layer_filter: Option<LayerFilter>,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { concurrency: 4 }
+        CopyOptions { concurrency: 4, layer_filter: None }
+    }
+}
+
+/// A predicate over layer descriptors: true copies the layer.
+#[derive(Clone)]
+pub struct LayerFilter(Arc<dyn Fn(&Descriptor) -> bool + Send + Sync>);
+
+impl LayerFilter {
+    pub fn new(keep: impl Fn(&Descriptor) -> bool + Send + Sync + 'static) -> LayerFilter {
+        LayerFilter(Arc::new(keep))
+    }
+
+    pub fn keeps(&self, layer: &Descriptor) -> bool {
+        (self.0)(layer)
+    }
+}
+
+impl fmt::Debug for LayerFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LayerFilter")
     }
 }
 
@@ -30,6 +57,8 @@ pub struct CopyReport {
     pub blobs_mounted: AtomicUsize,
     pub manifests_pushed: AtomicUsize,
     pub manifests_skipped: AtomicUsize,
+    /// Layers the layer filter left out.
+    pub layers_filtered: AtomicUsize,
 }
 
 /// Copies the graph under `root` (an index, its manifests, their configs and
@@ -84,8 +113,16 @@ impl Walk<'_> {
         } else {
             let manifest = ImageManifest::from_slice(&bytes).map_err(invalid)?;
             let mut seen = BTreeSet::new();
+            let filter = self.options.layer_filter.as_ref();
+            let layers = manifest.layers.iter().filter(|layer| {
+                let keep = filter.is_none_or(|f| f.keeps(layer));
+                if !keep {
+                    self.report.layers_filtered.fetch_add(1, Ordering::Relaxed);
+                }
+                keep
+            });
             let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
-                .chain(&manifest.layers)
+                .chain(layers)
                 .filter(|blob| seen.insert(blob.digest.clone()))
                 .collect();
             stream::iter(blobs.into_iter().map(|blob| self.copy_blob(blob)))

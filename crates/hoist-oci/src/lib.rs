@@ -60,7 +60,7 @@ pub mod media_types;
 mod reference;
 mod target;
 
-pub use copy::{CopyOptions, CopyReport, copy_graph};
+pub use copy::{CopyOptions, CopyReport, LayerFilter, copy_graph};
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Digest, DigestWriter};
 pub use error::OciError;

@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use hoist_oci::{Digest, ImageIndex};
+use hoist_oci::{Descriptor, Digest, ImageIndex};
 use serde_json::Value;
 
 use crate::error::io_error;
@@ -98,10 +98,33 @@ impl Store {
     /// index -> its manifests, recursively. Only blobs in manifest position are read,
     /// never layers. Missing, oversized or unparseable manifests are leaves.
     pub(crate) fn reachable(&self, index: &ImageIndex) -> BTreeMap<Digest, Option<u64>> {
+        self.reachable_from(index.manifests.iter())
+    }
+
+    /// Blobs under `root` (itself included) that the store does not hold: the
+    /// layers a `pull --include` left out, or damage. Empty means complete.
+    pub fn missing_blobs(&self, root: &Descriptor) -> Vec<Digest> {
+        self.reachable_from(std::iter::once(root)).into_keys().filter(|digest| !self.has_blob(digest)).collect()
+    }
+
+    /// The layer digests of every manifest reachable from `roots`.
+    pub(crate) fn layers_under<'a>(&self, roots: impl Iterator<Item = &'a Descriptor>) -> BTreeSet<Digest> {
+        self.reachable_from(roots)
+            .into_keys()
+            .filter_map(|digest| self.read_blob_unverified(&digest, MAX_MANIFEST_SIZE).ok())
+            .flat_map(|bytes| children_at(&bytes, &[("layers", false)]))
+            .map(|(digest, _, _)| digest)
+            .collect()
+    }
+
+    /// [`reachable`](Self::reachable) from the given roots.
+    pub(crate) fn reachable_from<'a>(
+        &self,
+        roots: impl Iterator<Item = &'a Descriptor>,
+    ) -> BTreeMap<Digest, Option<u64>> {
         let mut reached = BTreeMap::new();
         let mut walked = BTreeSet::new();
-        let mut to_walk: Vec<(Digest, Option<u64>)> =
-            index.manifests.iter().map(|d| (d.digest.clone(), Some(d.size))).collect();
+        let mut to_walk: Vec<(Digest, Option<u64>)> = roots.map(|d| (d.digest.clone(), Some(d.size))).collect();
         while let Some((digest, size)) = to_walk.pop() {
             reached.entry(digest.clone()).or_insert(size);
             if !walked.insert(digest.clone()) {
@@ -143,10 +166,18 @@ impl Store {
 /// itself a manifest to walk. Read as loose JSON, descriptor by descriptor, so that
 /// one odd field does not orphan the rest.
 fn children(bytes: &[u8]) -> Vec<(Digest, Option<u64>, bool)> {
+    children_at(
+        bytes,
+        &[("config", false), ("layers", false), ("blobs", false), ("manifests", true), ("subject", true)],
+    )
+}
+
+/// The digests (and sizes) under the given keys of a manifest or index, each
+/// with the flag given for its key.
+fn children_at(bytes: &[u8], keys: &[(&str, bool)]) -> Vec<(Digest, Option<u64>, bool)> {
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else { return Vec::new() };
     let mut found = Vec::new();
-    for (key, walk) in [("config", false), ("layers", false), ("blobs", false), ("manifests", true), ("subject", true)]
-    {
+    for &(key, walk) in keys {
         let values = match object.get(key) {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(item) => vec![item],

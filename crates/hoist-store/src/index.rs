@@ -7,7 +7,7 @@ use hoist_oci::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, Reference};
 
 use crate::error::io_error;
 use crate::lock::LockFile;
-use crate::{Store, StoreError, WriteSession};
+use crate::{ANNOTATION_PARTIAL, Store, StoreError, WriteSession};
 
 /// One entry of index.json that has a reference.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,4 +115,10 @@ impl WriteSession {
 /// The reference an index entry carries, if any.
 pub(crate) fn ref_name(descriptor: &Descriptor) -> Option<&str> {
     descriptor.annotation(ANNOTATION_REF_NAME)
+}
+
+/// Whether an index entry names a partial model: one pulled with a layer
+/// filter, whose left-out layers are absent on purpose.
+pub(crate) fn is_partial(descriptor: &Descriptor) -> bool {
+    descriptor.annotation(ANNOTATION_PARTIAL).is_some()
 }

@@ -122,6 +122,12 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 pub use blob::MAX_MANIFEST_SIZE;
+
+/// The index.json annotation marking a partial model: one pulled with a layer
+/// filter (`pull --include/--exclude`). Its value says which filter. `verify`
+/// reports the layers such a model leaves out as not pulled, not missing; a
+/// later full pull replaces the entry.
+pub const ANNOTATION_PARTIAL: &str = "io.hoist.partial";
 pub use error::StoreError;
 pub use gc::PruneReport;
 pub use index::Tagged;

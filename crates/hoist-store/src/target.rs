@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use hoist_oci::{
     ANNOTATION_REF_NAME, BlobStream, Descriptor, Destination, Digest, Reference, Source, TargetError, TransferReporter,
+    media_types,
 };
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
@@ -41,8 +42,9 @@ impl Source for Store {
 
     async fn resolve(&self, reference: &str) -> Result<Descriptor, TargetError> {
         let mut descriptor = Store::resolve(self, reference).map_err(|e| self.target_error(e))?.descriptor;
-        // The name belongs to this store's index, not to the manifest.
+        // The name and partial mark belong to this store's index, not to the manifest.
         descriptor.annotations.remove(ANNOTATION_REF_NAME);
+        descriptor.annotations.remove(crate::ANNOTATION_PARTIAL);
         Ok(descriptor)
     }
 
@@ -134,7 +136,15 @@ impl Destination for StoreDestination {
     }
 
     async fn exists(&self, descriptor: &Descriptor) -> Result<bool, TargetError> {
-        Ok(self.store().has_blob(&descriptor.digest))
+        let store = self.store();
+        if !store.has_blob(&descriptor.digest) {
+            return Ok(false);
+        }
+        // A manifest counts as there only with everything under it, so a full
+        // pull after `pull --include` fetches the layers left out.
+        let is_manifest =
+            media_types::is_manifest(&descriptor.media_type) || media_types::is_index(&descriptor.media_type);
+        Ok(!is_manifest || store.missing_blobs(descriptor).is_empty())
     }
 
     async fn copy_blob(

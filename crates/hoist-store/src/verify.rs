@@ -6,6 +6,7 @@ use std::path::Path;
 
 use hoist_oci::{Digest, DigestWriter, ImageIndex};
 
+use crate::index::is_partial;
 use crate::lock::LockFile;
 use crate::{Store, StoreError};
 
@@ -22,6 +23,9 @@ pub struct VerifyReport {
     pub corrupt: Vec<(Digest, String)>,
     /// Blobs reachable from index.json that are not in the store.
     pub missing: Vec<Digest>,
+    /// Blobs absent on purpose: layers only partial models (`pull --include`,
+    /// marked with [`ANNOTATION_PARTIAL`](crate::ANNOTATION_PARTIAL)) reach.
+    pub not_pulled: Vec<Digest>,
 }
 
 impl VerifyReport {
@@ -79,7 +83,13 @@ impl Store {
             report.bytes_checked += size;
             reporter.blob_checked(digest, *size);
         }
-        report.missing = reachable.into_keys().filter(|digest| !self.has_blob(digest)).collect();
+        let absent: Vec<Digest> = reachable.into_keys().filter(|digest| !self.has_blob(digest)).collect();
+        let entries = self.index_entries()?;
+        let complete = self.reachable_from(entries.iter().filter(|entry| !is_partial(entry)));
+        // A partial model's manifests and config are always there; only its layers may be absent.
+        let partial_layers = self.layers_under(entries.iter().filter(|entry| is_partial(entry)));
+        let is_partial_layer = |digest: &Digest| !complete.contains_key(digest) && partial_layers.contains(digest);
+        (report.not_pulled, report.missing) = absent.into_iter().partition(is_partial_layer);
         Ok(report)
     }
 }

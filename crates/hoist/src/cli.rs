@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hoist_model::PlatformSpec;
 
 /// Package AI models as OCI artifacts, keep them in a local store, and move them
 /// through any OCI registry.
@@ -246,7 +247,14 @@ pub struct PullArgs {
     pub reference: String,
     /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
     #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<String>,
+    pub platform: Option<PlatformSpec>,
+    /// Fetch only the layers whose file path matches this glob (repeatable; `*.gguf`, `q4/**`):
+    /// the model is stored as partial, and a later pull without filters fetches the rest
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out the layers whose file path matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Ranged requests one large blob may be split into at once when its stream is slow (1: never split)
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parts: usize,
@@ -262,7 +270,7 @@ pub struct CopyArgs {
     pub target: String,
     /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
     #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<String>,
+    pub platform: Option<PlatformSpec>,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }

@@ -2,7 +2,7 @@
 //! components and walked one directory at a time, never through a symbolic
 //! link, so nothing is ever written outside the bundle.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -129,6 +129,37 @@ pub(super) fn check_link_target(target: &Path, depth: usize) -> Result<(), Fail>
     Ok(())
 }
 
+/// A container image's symbolic link made relative: in an image, `/usr/lib/x`
+/// and `..` past the top mean the image's root (as inside a chroot), so the
+/// target is resolved by name against the link's directory (`link_dir`, from
+/// the root), clamped at the root, and written as `..`s up to the root plus
+/// the path down. Absolute links such as `/usr/bin/python3` then point into the
+/// bundle instead of the host, and pass [`check_link_target`].
+pub(super) fn rootfs_link_target(target: &Path, link_dir: &[OsString]) -> PathBuf {
+    let mut resolved: Vec<OsString> = if target.has_root() { Vec::new() } else { link_dir.to_vec() };
+    for component in target.components() {
+        match component {
+            Component::Normal(name) => resolved.push(name.to_os_string()),
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+        }
+    }
+    let mut relative: PathBuf = std::iter::repeat_n(OsStr::new(".."), link_dir.len()).collect();
+    relative.extend(&resolved);
+    if relative.as_os_str().is_empty() { PathBuf::from(".") } else { relative }
+}
+
+/// Writes `content` to a new read-only file at `dst`: a compressed layer has
+/// no blob holding the file to link.
+pub(super) fn write_read_only(content: &mut dyn io::Read, dst: &Path) -> Result<(), Fail> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(dst).map_err(Fail::io(dst))?;
+    io::copy(content, &mut file).map_err(Fail::io(dst))?;
+    Ok(())
+}
+
 /// Hardlinks `src` at `dst` (zero copy); copies only across file systems.
 pub(super) fn link_or_copy(src: &Path, dst: &Path) -> Result<(), Fail> {
     match fs::hard_link(src, dst) {
@@ -163,6 +194,19 @@ mod tests {
         assert!(check_link_target(Path::new("/etc"), 3).is_err());
         assert!(check_link_target(Path::new("s/../.."), 3).is_err());
         assert!(check_link_target(Path::new(""), 3).is_err());
+    }
+
+    #[test]
+    fn image_links_stay_in_the_root() {
+        let dir: Vec<OsString> = ["usr", "bin"].iter().map(OsString::from).collect();
+        let at = |target: &str| rootfs_link_target(Path::new(target), &dir);
+        assert_eq!(at("/usr/bin/python3.11"), Path::new("../../usr/bin/python3.11"));
+        assert_eq!(at("python3.11"), Path::new("../../usr/bin/python3.11"));
+        assert_eq!(at("../../../../etc/passwd"), Path::new("../../etc/passwd"));
+        assert_eq!(rootfs_link_target(Path::new("/"), &[]), Path::new("."));
+        for target in ["/usr/bin/python3.11", "../../../../etc/passwd", "/", "a/../../.."] {
+            assert!(check_link_target(&at(target), dir.len()).is_ok(), "{target}");
+        }
     }
 
     #[test]

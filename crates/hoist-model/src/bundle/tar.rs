@@ -9,16 +9,11 @@ use std::path::{Path, PathBuf};
 
 use ::tar::{Archive, EntryType};
 
-use super::paths::{Fail, check_link_target, ensure_dir, existing, prepare_parent, rel_components, remove_existing};
+use super::paths::{
+    Fail, check_link_target, ensure_dir, existing, prepare_parent, rel_components, remove_existing, rootfs_link_target,
+};
+use crate::cog::Compression;
 use crate::media::docker;
-
-/// How a tar layer is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
 
 /// Whether a layer media type is a tar archive, and how it is compressed.
 pub(super) fn tar_compression(media_type: &str) -> Option<Compression> {
@@ -31,6 +26,16 @@ pub(super) fn tar_compression(media_type: &str) -> Option<Compression> {
     } else {
         None
     }
+}
+
+/// A blob's content, decompressed as it is read.
+pub(super) fn decompressed(blob: fs::File, compression: Compression) -> io::Result<Box<dyn Read>> {
+    let reader = BufReader::with_capacity(1 << 20, blob);
+    Ok(match compression {
+        Compression::None => Box::new(reader),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+    })
 }
 
 /// Whether a layer is a container image layer (whiteouts apply).
@@ -54,14 +59,7 @@ pub(super) fn extract(
     root: &Path,
     files: &mut Vec<PathBuf>,
 ) -> Result<(), EntryFail> {
-    let reader = BufReader::with_capacity(1 << 20, blob);
-    let reader: Box<dyn Read> = match compression {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| archive_fail(root, e))?)
-        }
-    };
+    let reader = decompressed(blob, compression).map_err(|e| archive_fail(root, e))?;
     let mut archive = Archive::new(reader);
     let mut written: HashSet<PathBuf> = HashSet::new();
     for entry in archive.entries().map_err(|e| archive_fail(root, e))? {
@@ -104,6 +102,7 @@ pub(super) fn extract(
             EntryType::Symlink => {
                 let target = entry.link_name().map_err(|e| archive_fail(root, e))?.map(|t| t.into_owned());
                 let target = target.unwrap_or_default();
+                let target = if image_layer { rootfs_link_target(&target, &parts[..parts.len() - 1]) } else { target };
                 check_link_target(&target, parts.len() - 1).map_err(fail)?;
                 let dst = prepare_parent(root, &parts).map_err(fail)?;
                 remove_existing(&dst).map_err(fail)?;

@@ -74,7 +74,8 @@ pub fn run(store: &Store, args: BundleArgs) -> Result<ExitCode> {
         let client = client(&args.transfer.connect, None)?;
         let repository = Repository::from_reference(&client, &reference)?;
         let tag = reference.tag().map(str::to_string);
-        let report = block_on(transfer(store, &repository, &outcome.descriptor, tag.as_deref(), &args.transfer))??;
+        let report =
+            block_on(transfer(store, &repository, &outcome.descriptor, tag.as_deref(), &args.transfer, None))??;
         println!("Pushed {reference} {}: {}", outcome.descriptor.digest, summary(&report));
     }
     Ok(ExitCode::SUCCESS)

@@ -33,9 +33,9 @@ pub fn run(args: CopyArgs) -> Result<ExitCode> {
     };
     let root = block_on(async {
         let root = source.resolve(&wanted).await?;
-        select_platform(source, root, args.platform.as_deref()).await
+        select_platform(source, root, args.platform.as_ref()).await
     })??;
-    let report = block_on(transfer(source, destination, &root, tag.as_deref(), &args.transfer))??;
+    let report = block_on(transfer(source, destination, &root, tag.as_deref(), &args.transfer, None))??;
     println!("Copied {} to {} {}: {}", args.source, args.target, root.digest, summary(&report));
     Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use hoist_gguf::{GgufHeader, read_header_from_path};
 use hoist_model::{
-    FileRole, PackSource, SourceOptions, StoredModel, format_size, gguf_layers, read_layer_header, stored_command,
-    unpack,
+    FileRole, PackSource, SourceOptions, StoredModel, UnpackOptions, format_size, gguf_layers, read_layer_header,
+    stored_command, unpack,
 };
 use hoist_oci::{Reference, Source};
 use hoist_registry::Repository;
@@ -85,7 +85,7 @@ fn file_headers(path: &Path) -> Result<ModelHeaders> {
 fn stored_headers(store: &Store, descriptor: &hoist_oci::Descriptor) -> Result<ModelHeaders> {
     match block_on(artifact_headers(store, descriptor, false))? {
         Err(error) if error.downcast_ref::<NoGgufLayer>().is_some() => {
-            let bundle = unpack(store, descriptor, None)?;
+            let bundle = unpack(store, descriptor, &UnpackOptions::default())?;
             let Some(gguf) = bundle.gguf else { return Err(error) };
             let mut model = file_headers(&gguf)?;
             model.command = bundle.command;

@@ -1,16 +1,23 @@
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
-use anyhow::Result;
-use hoist_oci::{CopyReport, Descriptor, Source};
+use anyhow::{Result, bail};
+use hoist_model::{LayerSelection, PlatformSpec, annotated_path};
+use hoist_oci::{CopyReport, Descriptor, Destination, ImageIndex, ImageManifest, Source, media_types};
 use hoist_registry::Repository;
-use hoist_store::{Store, StoreDestination};
+use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination};
 
 use super::remote::{block_on, client, registry_reference, select_platform, summary, transfer};
 use crate::cli::{PullArgs, TransferArgs};
 
 pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
-    let pulled = pull(store, &args.reference, args.platform.as_deref(), args.parts, &args.transfer)?;
+    let selection = LayerSelection::new(args.include, args.exclude);
+    let pulled = pull(store, &args.reference, args.platform.as_ref(), &selection, args.parts, &args.transfer)?;
     println!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
+    let left_out = pulled.report.layers_filtered.load(Ordering::Relaxed);
+    if left_out > 0 {
+        println!("Partial: {left_out} layers not pulled ({selection}); `hoist pull {}` fetches them", pulled.name);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -22,13 +29,14 @@ pub struct Pulled {
     pub report: CopyReport,
 }
 
-/// Fetches `reference` (from an index, the manifest for `platform` if given)
-/// into the store and tags it with its full reference: what `pull` and `run` of
-/// a model not yet in the store share.
+/// Fetches `reference` (from an index, the manifest for `platform` if given;
+/// only the layers `selection` selects) into the store and tags it with its
+/// full reference: what `pull` and `run` of a model not yet in the store share.
 pub fn pull(
     store: &Store,
     reference: &str,
-    platform: Option<&str>,
+    platform: Option<&PlatformSpec>,
+    selection: &LayerSelection,
     parts: usize,
     transfer_args: &TransferArgs,
 ) -> Result<Pulled> {
@@ -38,11 +46,43 @@ pub fn pull(
     let wanted = reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()));
     let root = block_on(async {
         let root = repository.resolve(wanted.as_deref().unwrap_or("latest")).await?;
-        select_platform(&repository, root, platform).await
+        let root = select_platform(&repository, root, platform).await?;
+        if !selection.is_everything() {
+            check_selection(&repository, &root, selection).await?;
+        }
+        anyhow::Ok(root)
     })??;
     let destination = StoreDestination::new(store)?.with_range_concurrency(parts);
-    // The store names the model by its full reference.
+    // The store names the model by its full reference; tagging after the copy
+    // lets the entry record whether layers were left out.
     let name = reference.to_string();
-    let report = block_on(transfer(&repository, &destination, &root, Some(&name), transfer_args))??;
+    let filter = (!selection.is_everything()).then(|| selection.filter());
+    let report = block_on(transfer(&repository, &destination, &root, None, transfer_args, filter))??;
+    let mut entry = root.clone();
+    if report.layers_filtered.load(Ordering::Relaxed) > 0 {
+        entry.annotations.insert(ANNOTATION_PARTIAL.to_string(), selection.to_string());
+    }
+    block_on(destination.tag(&entry, &name))??;
     Ok(Pulled { name, root, report })
+}
+
+/// Fails, before anything is stored, when the selection matches no layer of
+/// the model, naming the layers there are.
+async fn check_selection(source: &dyn Source, root: &Descriptor, selection: &LayerSelection) -> Result<()> {
+    let mut manifests = vec![root.clone()];
+    let mut paths = Vec::new();
+    while let Some(node) = manifests.pop() {
+        let bytes = source.fetch_all(&node).await?;
+        if media_types::is_index(&node.media_type) {
+            manifests.extend(ImageIndex::from_slice(&bytes)?.manifests);
+            continue;
+        }
+        for layer in ImageManifest::from_slice(&bytes)?.layers {
+            if selection.selects(&layer) {
+                return Ok(());
+            }
+            paths.push(annotated_path(&layer).map_or_else(|| layer.media_type.clone(), str::to_string));
+        }
+    }
+    bail!("{selection} selects none of the layers of {}: {}", root.digest, paths.join(", "))
 }

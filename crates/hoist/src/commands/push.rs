@@ -1,9 +1,9 @@
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use hoist_oci::Source;
 use hoist_registry::Repository;
-use hoist_store::Store;
+use hoist_store::{ANNOTATION_PARTIAL, Store};
 
 use super::remote::{block_on, client, registry_reference, summary, transfer};
 use crate::cli::PushArgs;
@@ -13,8 +13,17 @@ pub fn run(store: &Store, args: PushArgs) -> Result<ExitCode> {
     let client = client(&args.transfer.connect, None)?;
     let repository = Repository::from_reference(&client, &target)?;
     let root = block_on(Source::resolve(store, &args.source))??;
+    let missing = store.missing_blobs(&root);
+    if !missing.is_empty() {
+        let entry = store.resolve(&args.source)?.descriptor;
+        let why = match entry.annotation(ANNOTATION_PARTIAL) {
+            Some(filter) => format!("it was pulled with {filter}; `hoist pull` it without filters first"),
+            None => "`hoist verify` checks the store".to_string(),
+        };
+        bail!("{} lacks {} blobs ({}, ...): {why}", args.source, missing.len(), missing[0]);
+    }
     let tag = target.tag().map(str::to_string);
-    let report = block_on(transfer(store, &repository, &root, tag.as_deref(), &args.transfer))??;
+    let report = block_on(transfer(store, &repository, &root, tag.as_deref(), &args.transfer, None))??;
     println!("Pushed {target} {}: {}", root.digest, summary(&report));
     Ok(ExitCode::SUCCESS)
 }

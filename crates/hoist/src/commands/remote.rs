@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
-use hoist_model::format_size;
-use hoist_oci::{CopyOptions, CopyReport, Descriptor, Destination, ImageIndex, Reference, Source, copy_graph};
+use hoist_model::{PlatformSpec, format_size, image_for_platform};
+use hoist_oci::{
+    CopyOptions, CopyReport, Descriptor, Destination, ImageIndex, LayerFilter, Reference, Source, copy_graph,
+};
 use hoist_registry::{ClientOptions, RegistryClient, Repository};
 use hoist_store::{Store, StoreDestination};
 
@@ -76,28 +78,18 @@ impl Endpoint {
 }
 
 /// The root to copy: `root` itself, or, given a platform and an index, the
-/// index entry for that platform.
-pub async fn select_platform(source: &dyn Source, root: Descriptor, platform: Option<&str>) -> Result<Descriptor> {
+/// index entry for that platform. Without a platform an index is copied whole.
+pub async fn select_platform(
+    source: &dyn Source,
+    root: Descriptor,
+    platform: Option<&PlatformSpec>,
+) -> Result<Descriptor> {
     let Some(platform) = platform else { return Ok(root) };
     if !hoist_oci::media_types::is_index(&root.media_type) {
         return Ok(root);
     }
-    let mut wanted = platform.split('/');
-    let (os, architecture, variant) = (wanted.next(), wanted.next(), wanted.next());
-    if os.is_none() || architecture.is_none() {
-        bail!("--platform {platform}: expected OS/ARCH[/VARIANT], e.g. linux/amd64");
-    }
     let index = ImageIndex::from_slice(&source.fetch_all(&root).await?)?;
-    // Images only: a Cog bundle's weights and other `unknown/unknown` artifacts
-    // are never a platform's manifest. Without --platform a bundle is copied whole.
-    let found = hoist_model::cog::image_entries(&index).find(|entry| {
-        entry.platform.as_ref().is_some_and(|p| {
-            Some(p.os.as_str()) == os
-                && Some(p.architecture.as_str()) == architecture
-                && (variant.is_none() || p.variant.as_deref() == variant)
-        })
-    });
-    found.cloned().with_context(|| format!("{}: the index has no manifest for {platform}", root.digest))
+    Ok(image_for_platform(&index, &root.digest.to_string(), Some(platform))?.clone())
 }
 
 /// Copies `root` from `source` to `destination`, drawing progress, and prints a summary.
@@ -107,9 +99,10 @@ pub async fn transfer(
     root: &Descriptor,
     tag: Option<&str>,
     args: &TransferArgs,
+    layer_filter: Option<LayerFilter>,
 ) -> Result<CopyReport> {
     let drawer = TransferDrawer::new(args.progress);
-    let options = CopyOptions { concurrency: args.concurrency };
+    let options = CopyOptions { concurrency: args.concurrency, layer_filter };
     let report = copy_graph(source, destination, root, tag, &options, &drawer).await;
     drawer.finish();
     let report = report?;

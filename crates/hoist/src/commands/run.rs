@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use hoist_model::{RunOptions, Runtime, runtime_argv, shell_join, unpack};
+use hoist_model::{LayerSelection, PlatformSpec, RunOptions, Runtime, UnpackOptions, runtime_argv, shell_join, unpack};
 use hoist_oci::{Descriptor, Reference};
 use hoist_store::{Store, StoreError};
 
@@ -27,6 +27,9 @@ pub struct RunArgs {
     /// The port the server listens on
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
+    /// From an index, the image for this platform (OS/ARCH[/VARIANT]) [default: this machine's, or the only one]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<PlatformSpec>,
     /// Print the command, shell-quoted, instead of running it
     #[arg(long)]
     pub dry_run: bool,
@@ -39,7 +42,8 @@ pub struct RunArgs {
 
 pub fn run(store: &Store, args: RunArgs) -> Result<ExitCode> {
     let descriptor = find_or_pull(store, &args)?;
-    let bundle = unpack(store, &descriptor, None)?;
+    let options = UnpackOptions { dir: None, platform: args.platform.clone() };
+    let bundle = unpack(store, &descriptor, &options)?;
     let (program, runtime) = match args.by.as_deref() {
         None => {
             let runtime = Runtime::default_for(&bundle)?;
@@ -72,7 +76,7 @@ fn find_or_pull(store: &Store, args: &RunArgs) -> Result<Descriptor> {
             if args.reference.parse::<Reference>().is_ok_and(|r| r.registry().is_some()) =>
         {
             eprintln!("{} is not in the store; pulling it", args.reference);
-            let pulled = pull(store, &args.reference, None, 4, &args.transfer)?;
+            let pulled = pull(store, &args.reference, None, &LayerSelection::default(), 4, &args.transfer)?;
             eprintln!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
             Ok(store.resolve(&pulled.name)?.descriptor)
         }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use hoist_model::unpack;
+use hoist_model::{PlatformSpec, UnpackOptions, unpack};
 use hoist_store::Store;
 use serde_json::json;
 
@@ -15,6 +15,9 @@ pub struct UnpackArgs {
     pub reference: String,
     /// Where to write the bundle (new or empty) [default: <store>/bundles/<manifest digest>]
     pub dir: Option<PathBuf>,
+    /// From an index, the image for this platform (OS/ARCH[/VARIANT]) [default: this machine's, or the only one]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<PlatformSpec>,
     /// Print the bundle's fields as JSON
     #[arg(long)]
     pub json: bool,
@@ -22,7 +25,8 @@ pub struct UnpackArgs {
 
 pub fn run(store: &Store, args: UnpackArgs) -> Result<ExitCode> {
     let resolved = store.resolve(&args.reference)?;
-    let bundle = unpack(store, &resolved.descriptor, args.dir.as_deref())?;
+    let options = UnpackOptions { dir: args.dir, platform: args.platform };
+    let bundle = unpack(store, &resolved.descriptor, &options)?;
     if args.json {
         let path = |p: &Option<PathBuf>| p.as_deref().map(Path::display).map(|d| d.to_string());
         let out = json!({

@@ -18,6 +18,9 @@ pub fn run(store: &Store, args: VerifyArgs) -> Result<ExitCode> {
         println!("missing: {digest} is referenced but not in the store");
     }
     println!("Checked {} blobs ({})", report.blobs_checked, format_size(report.bytes_checked));
+    if !report.not_pulled.is_empty() {
+        println!("{} layers of partial models not pulled (pull --include/--exclude)", report.not_pulled.len());
+    }
     if report.is_ok() {
         Ok(ExitCode::SUCCESS)
     } else {
