@@ -30,13 +30,32 @@ fn blob(store: &Path, digest: &str) -> Vec<u8> {
     std::fs::read(store.join("blobs/sha256").join(digest.hex())).unwrap()
 }
 
-/// A minimal runnable image (OCI image config with os/architecture, one layer)
-/// tagged `reference`; returns its manifest digest.
+/// A tar of a tiny python app for `arch`, with the absolute symbolic link
+/// images are full of.
+fn app_layer(arch: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>| {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o755);
+        if let Some(link) = link {
+            header.set_link_name(link).unwrap();
+        }
+        builder.append_data(&mut header, name, data).unwrap();
+    };
+    add("src/predict.py", tar::EntryType::Regular, format!("print('{arch}')\n").as_bytes(), None);
+    add("usr/bin/python3", tar::EntryType::Regular, b"#!/bin/sh\n", None);
+    add("usr/bin/python", tar::EntryType::Symlink, b"", Some("/usr/bin/python3"));
+    builder.into_inner().unwrap()
+}
+
+/// A minimal runnable image (OCI image config with os/architecture, one tar
+/// layer) tagged `reference`; returns its manifest digest.
 fn runnable_image(store: &Path, reference: &str, arch: &str) -> Digest {
     let store = Store::new(store);
     let session = store.write_session().unwrap();
-    let layer_bytes = format!("pretend this is a tar of a python app for {arch}").into_bytes();
-    let (digest, size) = session.put_bytes(&layer_bytes).unwrap();
+    let (digest, size) = session.put_bytes(&app_layer(arch)).unwrap();
     let layer = Descriptor::new(media_types::OCI_LAYER_TAR, digest.clone(), size);
     let config = json!({
         "architecture": arch, "os": "linux",
@@ -328,4 +347,50 @@ fn a_bundle_of_weights_missing_from_the_store_fails_naming_them() {
     assert!(!out.status.success());
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("weights-000") && error.contains("not in the store"), "{error}");
+}
+
+#[test]
+fn unpacking_a_bundle_puts_the_weights_where_the_image_expects_them() {
+    let sandbox = Sandbox::new();
+    runnable_image(&sandbox.store(), "app:1", "amd64");
+    let weights = sandbox.tiny_safetensors("files/model.safetensors");
+    let config = sandbox.write("files/config.json", r#"{"architectures":["BertModel"]}"#);
+    let lock_path = sandbox.path("weights.lock");
+    stdout_of(sandbox.hoist().args([
+        "weights",
+        "lock",
+        &format!("bert={}", weights.display()),
+        &format!("config={}", config.display()),
+        "--compress",
+        "gzip",
+        "-o",
+        lock_path.to_str().unwrap(),
+    ]));
+    bundle(&sandbox, &lock_path, "app:b", &[]);
+
+    let out = sandbox.json(&["unpack", "--json", "app:b", sandbox.path("bundle").to_str().unwrap()]);
+    let model_dir = Path::new(out["model_dir"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(model_dir.join("src/weights/model.safetensors")).unwrap(),
+        std::fs::read(&weights).unwrap()
+    );
+    assert_eq!(std::fs::read(model_dir.join("src/weights/config.json")).unwrap(), std::fs::read(&config).unwrap());
+    assert_eq!(std::fs::read_to_string(model_dir.join("src/predict.py")).unwrap(), "print('amd64')\n");
+    // The image's absolute link now points at the bundle's own file.
+    let link = model_dir.join("usr/bin/python");
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../../usr/bin/python3"));
+    assert_eq!(
+        std::fs::canonicalize(&link).unwrap(),
+        std::fs::canonicalize(model_dir.join("usr/bin/python3")).unwrap()
+    );
+    assert_eq!(out["safetensors_dir"], model_dir.join("src/weights").display().to_string());
+    assert_eq!(out["format"], "safetensors");
+
+    let dry_run = stdout_of(sandbox.hoist().args(["run", "app:b", "--by", "vllm", "--dry-run"]));
+    assert!(dry_run.contains("vllm serve") && dry_run.contains("/model/src/weights"), "{dry_run}");
+
+    let out = sandbox.hoist().args(["unpack", "app:b", "--platform", "linux/s390x"]).output().unwrap();
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("no manifest for linux/s390x") && error.contains("it has linux/amd64"), "{error}");
 }

@@ -397,3 +397,28 @@ fn estimate_takes_its_defaults_from_a_packer_images_command() {
     assert_eq!(given["context_size"], 1024);
     assert_eq!(given["kv_cache"]["k_bytes"], 1024 * 128 * 2);
 }
+
+#[test]
+fn a_bundle_on_another_file_system_gets_read_only_copies() {
+    let sandbox = Sandbox::new();
+    let model = sandbox.tiny_gguf("src/tiny.gguf");
+    pack(&sandbox, &["-t", "tiny:1"], &model);
+    // /dev/shm is a tmpfs on Linux: a file system other than the store's.
+    let other_fs = tempfile::tempdir_in("/dev/shm").expect("a directory in /dev/shm");
+    let store_dev = std::fs::metadata(sandbox.store()).unwrap().dev();
+    assert_ne!(
+        std::fs::metadata(other_fs.path()).unwrap().dev(),
+        store_dev,
+        "this test needs /dev/shm on a file system other than {}",
+        sandbox.store().display()
+    );
+    let dir = other_fs.path().join("bundle");
+    let bundle = unpack_json(&sandbox, &["tiny:1", dir.to_str().unwrap()]);
+    let gguf = path(&bundle, "gguf");
+    assert!(gguf.starts_with(&dir), "{gguf:?}");
+    assert_eq!(std::fs::read(&gguf).unwrap(), std::fs::read(&model).unwrap());
+    let meta = std::fs::metadata(&gguf).unwrap();
+    assert_eq!((meta.nlink(), meta.mode() & 0o777), (1, 0o444), "a read-only copy, not a link");
+    let blob = blob_for(&sandbox, &gguf);
+    assert_eq!(std::fs::metadata(&blob).unwrap().nlink(), 1, "the blob gained no link");
+}
