@@ -6,21 +6,26 @@
 //! remainder would take more than [`SPLIT_IF_SLOWER_THAN`] at that pace, an idle
 //! worker takes the second half of it, and so on, so a fast link is one
 //! stream (no request overhead, no split) and a slow or per-connection-limited
-//! one ends up with every worker busy; one slow connection never holds the tail. One hasher thread follows the
-//! contiguous prefix of written bytes, reading them back from the file (still in
-//! the page cache), so memory stays a few buffers whatever the blob's size and
-//! the digest is known moments after the last byte lands. A part whose stream
+//! one ends up with every worker busy; one slow connection never holds the tail.
+//! The bytes received are written as they came (one vectored write per
+//! [`WRITE_SIZE`], no copy into a buffer of ours) and handed, still in memory,
+//! to one hasher thread that follows the contiguous prefix of written bytes; a
+//! piece that arrives ahead of the prefix while the hand-off is full is read
+//! back from the file (still in the page cache) instead. Memory stays bounded
+//! by [`HANDOFF_LIMIT`] whatever the blob's size, and the digest is known
+//! moments after the last byte lands. A part whose stream
 //! fails is fetched again from the byte it reached; the ranges written are saved
 //! after every piece, before every retry and every [`SAVE_EVERY`] bytes, so a
 //! later pull resumes where this one stopped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hoist_oci::{BlobStream, Descriptor, Digest, DigestWriter, Source, TargetError, TransferReporter};
@@ -54,6 +59,8 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const WRITE_SIZE: usize = 1 << 20;
 /// Bytes the hasher reads back at once.
 const HASH_READ: usize = 4 << 20;
+/// Written bytes kept in memory for the hasher at most; beyond, it reads them back.
+const HANDOFF_LIMIT: u64 = 64 << 20;
 /// How often to look again while another download holds the blob's partial file.
 const CLAIM_POLL: Duration = Duration::from_millis(250);
 
@@ -111,7 +118,16 @@ pub(crate) async fn download(
     // Bytes a previous attempt wrote count as arrived.
     progress.blob_progress(descriptor, completed.total());
     let shared = Arc::new(Shared {
-        plan: Mutex::new(Plan { queue, active, pace, written: completed, unsaved: 0, stop: false }),
+        plan: Mutex::new(Plan {
+            queue,
+            active,
+            pace,
+            written: completed,
+            handoff: BTreeMap::new(),
+            handoff_bytes: 0,
+            unsaved: 0,
+            stop: false,
+        }),
         changed: Condvar::new(),
     });
     let partial = Arc::new(partial);
@@ -162,6 +178,10 @@ struct Plan {
     pace: Vec<Pace>,
     /// Bytes written to the partial file (in the page cache at least).
     written: RangeSet,
+    /// Written pieces the hasher has not reached, kept in memory by offset, so
+    /// it need not read them back; at most [`HANDOFF_LIMIT`] bytes.
+    handoff: BTreeMap<u64, Vec<Bytes>>,
+    handoff_bytes: u64,
     /// Bytes written since the resume state was last saved.
     unsaved: u64,
     /// Set when any worker or the hasher failed: everyone stops.
@@ -340,7 +360,7 @@ impl Download<'_> {
     async fn pump(&self, id: usize, mut stream: BlobStream, requested: Range<u64>) -> Result<(), Failure> {
         let wanted = requested.end - requested.start;
         let mut received = 0u64;
-        let mut buffer = Vec::with_capacity(WRITE_SIZE);
+        let mut buffer = Received::default();
         loop {
             let bytes = match stream.next().await {
                 Some(Ok(bytes)) => bytes,
@@ -365,8 +385,8 @@ impl Download<'_> {
                     problem: format!("more than the {wanted} bytes asked for at offset {}", requested.start),
                 }));
             }
-            buffer.extend_from_slice(&bytes);
-            if buffer.len() >= WRITE_SIZE && self.write(id, &mut buffer).await? {
+            buffer.push(bytes);
+            if buffer.len >= WRITE_SIZE as u64 && self.write(id, &mut buffer).await? {
                 return Ok(());
             }
         }
@@ -375,14 +395,14 @@ impl Download<'_> {
     /// Writes the buffer at worker `id`'s offset, cut at its piece's end (an idle
     /// worker may have taken the rest), and empties it. True when the piece is
     /// complete or everyone stops.
-    async fn write(&self, id: usize, buffer: &mut Vec<u8>) -> Result<bool, Failure> {
+    async fn write(&self, id: usize, buffer: &mut Received) -> Result<bool, Failure> {
         // Claim the bytes before writing them, so a split never lands inside them.
         let claimed = {
             let mut plan = self.shared.lock();
             let stop = plan.stop;
             match plan.active[id].as_mut() {
                 Some(piece) if !stop => {
-                    let len = (buffer.len() as u64).min(piece.end.saturating_sub(piece.start));
+                    let len = buffer.len.min(piece.end.saturating_sub(piece.start));
                     piece.start += len;
                     let claimed = (piece.start - len)..piece.start;
                     plan.pace[id].bytes += len;
@@ -393,21 +413,25 @@ impl Download<'_> {
         };
         if !claimed.is_empty() {
             let file = Arc::clone(self.partial.file());
-            let chunk = std::mem::take(buffer);
-            let (offset, len) = (claimed.start, (claimed.end - claimed.start) as usize);
-            let (chunk, written) = tokio::task::spawn_blocking(move || {
-                let written = write_at(&file, &chunk[..len], offset);
+            let (offset, len) = (claimed.start, claimed.end - claimed.start);
+            // Past the claimed end the bytes belong to the worker that split this piece.
+            let chunks = std::mem::take(buffer).cut(len);
+            let (chunks, written) = tokio::task::spawn_blocking(move || {
+                let written = write_all_vectored_at(&file, &chunks, offset);
                 // As in ingest: the fsync before commit then finds little to do.
-                start_writeback(&file, offset, len as u64);
-                (chunk, written)
+                start_writeback(&file, offset, len);
+                (chunks, written)
             })
             .await
             .map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
-            *buffer = chunk;
             written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
             let save_due = {
                 let mut plan = self.shared.lock();
                 plan.written.insert(claimed.clone());
+                if plan.handoff_bytes + len <= HANDOFF_LIMIT {
+                    plan.handoff_bytes += len;
+                    plan.handoff.insert(offset, chunks);
+                }
                 plan.unsaved += claimed.end - claimed.start;
                 let due = plan.unsaved >= SAVE_EVERY;
                 if due {
@@ -421,7 +445,7 @@ impl Download<'_> {
                 self.save().await.map_err(Failure::Fatal)?;
             }
         }
-        buffer.clear();
+        *buffer = Received::default();
         let plan = self.shared.lock();
         Ok(plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty()))
     }
@@ -481,14 +505,23 @@ impl Download<'_> {
     }
 }
 
-/// Hashes the blob in order as its contiguous prefix grows, reading the bytes
-/// back from the partial file. `None` when the download stopped first.
+/// What the hasher does next.
+enum HashStep {
+    /// Hash these written bytes, handed over in memory.
+    Handed(Vec<Bytes>),
+    /// Read back this many written bytes from the file and hash them.
+    ReadBack(u64),
+}
+
+/// Hashes the blob in order as its contiguous prefix grows: pieces handed over
+/// in memory as they are, the rest read back from the partial file. `None`
+/// when the download stopped first.
 fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Digest>> {
     let mut hasher = DigestWriter::new(io::sink());
-    let mut buffer = vec![0; HASH_READ];
+    let mut buffer = Vec::new();
     let mut hashed = 0u64;
     while hashed < size {
-        let available = {
+        let step = {
             let mut plan = shared.lock();
             loop {
                 if plan.stop {
@@ -496,24 +529,116 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
                 }
                 let end = plan.written.prefix_end().min(size);
                 if end > hashed {
-                    break end;
+                    break next_hash_step(&mut plan, hashed, end);
                 }
                 plan = shared.changed.wait(plan).unwrap_or_else(|p| p.into_inner());
             }
         };
-        while hashed < available {
-            let len = (available - hashed).min(HASH_READ as u64) as usize;
-            read_at(file, &mut buffer[..len], hashed)?;
-            hasher.write_all(&buffer[..len])?;
-            hashed += len as u64;
+        match step {
+            HashStep::Handed(chunks) => {
+                for chunk in &chunks {
+                    hasher.write_all(chunk)?;
+                    hashed += chunk.len() as u64;
+                }
+            }
+            HashStep::ReadBack(len) => {
+                let len = len.min(HASH_READ as u64) as usize;
+                buffer.resize(len, 0);
+                read_at(file, &mut buffer, hashed)?;
+                hasher.write_all(&buffer)?;
+                hashed += len as u64;
+            }
         }
     }
     Ok(Some(hasher.finish().0))
 }
 
+/// The hasher's next step at `hashed`, with bytes written up to `end`: the
+/// piece handed over at that offset, else a read-back up to the next piece
+/// handed over (a read-back never crosses one, so pieces start where the
+/// hasher will be).
+fn next_hash_step(plan: &mut Plan, hashed: u64, end: u64) -> HashStep {
+    if let Some(chunks) = plan.handoff.remove(&hashed) {
+        plan.handoff_bytes -= chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        return HashStep::Handed(chunks);
+    }
+    let next_piece = plan.handoff.range(hashed..).next().map_or(end, |(&offset, _)| offset);
+    HashStep::ReadBack(next_piece.min(end) - hashed)
+}
+
+/// Bytes received for a worker's piece and not yet written, as they came.
+#[derive(Default)]
+struct Received {
+    chunks: Vec<Bytes>,
+    len: u64,
+}
+
+impl Received {
+    fn push(&mut self, bytes: Bytes) {
+        self.len += bytes.len() as u64;
+        self.chunks.push(bytes);
+    }
+
+    /// The first `len` bytes (cutting a chunk if need be).
+    fn cut(mut self, len: u64) -> Vec<Bytes> {
+        let mut kept = 0u64;
+        let mut count = 0;
+        for chunk in &mut self.chunks {
+            if kept == len {
+                break;
+            }
+            let room = len - kept;
+            if chunk.len() as u64 > room {
+                chunk.truncate(room as usize);
+            }
+            kept += chunk.len() as u64;
+            count += 1;
+        }
+        self.chunks.truncate(count);
+        self.chunks
+    }
+}
+
+/// Writes `chunks` one after another from `offset`, in as few system calls as
+/// the kernel allows.
 #[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+fn write_all_vectored_at(file: &File, chunks: &[Bytes], offset: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// The kernel's IOV_MAX on Linux and the BSDs.
+    const MAX_SLICES: usize = 1024;
+    let mut slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).filter(|c| !c.is_empty()).collect();
+    let mut first = 0;
+    let mut offset = offset;
+    while first < slices.len() {
+        let batch = &slices[first..slices.len().min(first + MAX_SLICES)];
+        let iovecs: Vec<libc::iovec> =
+            batch.iter().map(|s| libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() }).collect();
+        // SAFETY: every iovec points into a slice borrowed for the whole call,
+        // and the kernel only reads through them.
+        let written = unsafe {
+            libc::pwritev(file.as_raw_fd(), iovecs.as_ptr(), iovecs.len() as libc::c_int, offset as libc::off_t)
+        };
+        let mut written = match written {
+            -1 => match io::Error::last_os_error() {
+                e if e.kind() == io::ErrorKind::Interrupted => continue,
+                e => return Err(e),
+            },
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => n as usize,
+        };
+        offset += written as u64;
+        // Drop the slices written; a slice written in part keeps its rest.
+        while written > 0 {
+            let slice = &mut slices[first];
+            let done = written.min(slice.len());
+            *slice = &slice[done..];
+            written -= done;
+            if slice.is_empty() {
+                first += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -522,14 +647,18 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
 }
 
 #[cfg(windows)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+fn write_all_vectored_at(file: &File, chunks: &[Bytes], offset: u64) -> io::Result<()> {
     use std::os::windows::fs::FileExt;
-    let mut done = 0;
-    while done < bytes.len() {
-        match file.seek_write(&bytes[done..], offset + done as u64)? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n => done += n,
+    let mut offset = offset;
+    for chunk in chunks {
+        let mut done = 0;
+        while done < chunk.len() {
+            match file.seek_write(&chunk[done..], offset + done as u64)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => done += n,
+            }
         }
+        offset += chunk.len() as u64;
     }
     Ok(())
 }
