@@ -19,7 +19,7 @@ use hoist_oci::{
 };
 use hoist_registry::{ClientOptions, Repository};
 use hoist_store::{Store, StoreDestination};
-use hoist_testkit::RegistryServer;
+use hoist_testkit::{Fault, FaultProxy, RegistryAuth, RegistryOptions, RegistryServer};
 
 const MIB: u64 = 1 << 20;
 const PART: u64 = 16 * MIB;
@@ -256,4 +256,42 @@ async fn ranged_answers_are_checked() {
         Connection: close\r\n\r\n01234";
     let error = range_from(short).await.unwrap_err();
     assert!(error.contains("short"), "{error}");
+}
+
+/// A registry that sends blob reads to its storage (as one backed by S3 or a
+/// CDN does): the ranged requests follow the redirect with their `Range`, and
+/// the registry's credentials stay behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn redirected_ranges_keep_their_range_and_leave_credentials_behind() {
+    let auth = RegistryAuth::Basic { user: "alice".into(), password: "correct-horse".into() };
+    let private = RegistryServer::start(RegistryOptions { auth, tls: false });
+    // Stands in for the storage: it holds the same blob and needs no credentials.
+    let storage = RegistryServer::anonymous();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("source"));
+    let root = artifact(&store, "m:1", &[pseudo_random(70 * MIB as usize, 7)]);
+    let layer = ImageManifest::from_slice(&blob(&store, &root)).unwrap().layers[0].clone();
+    let alice =
+        client(ClientOptions { credentials: Some(("alice".into(), "correct-horse".into())), ..Default::default() });
+    push(&store, &alice.repository(&private.host(), "team/m"), &root, "1").await;
+    push(&store, &anonymous_client().repository(&storage.host(), "team/m"), &root, "1").await;
+
+    let front = FaultProxy::start(&private);
+    let cdn = FaultProxy::start(&storage);
+    let blob_path = format!("/blobs/{}", layer.digest);
+    front.set_faults(vec![Fault::Redirect { path: blob_path.clone(), to: cdn.host(), times: usize::MAX }]);
+    let target = Store::new(dir.path().join("pulled"));
+    pull_from(&alice.repository(&front.host(), "team/m"), &root, &target).await.unwrap();
+    assert_eq!(committed_digest(&target, &layer.digest), layer.digest);
+
+    let asked: Vec<_> = front.requests().into_iter().filter(|r| r.path.contains(&blob_path)).collect();
+    assert!(!asked.is_empty() && asked.iter().all(|r| r.status == 307 && r.authorization), "{asked:?}");
+    let followed: Vec<_> = cdn.requests().into_iter().filter(|r| r.path.contains(&blob_path)).collect();
+    assert_eq!(followed.len(), asked.len(), "{followed:?}");
+    for request in &followed {
+        assert!(request.range.as_deref().is_some_and(|r| r.starts_with("bytes=")), "{request:?}");
+        assert!(!request.authorization, "credentials followed the redirect: {request:?}");
+        assert_eq!(request.status, 206, "{request:?}");
+    }
+    assert_eq!(cdn.body_bytes_served_for(&blob_path), layer.size);
 }

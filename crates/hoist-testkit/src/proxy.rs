@@ -46,6 +46,10 @@ pub enum Fault {
     /// Flip every bit of the body byte at `offset` (counted from the start of
     /// the response body, so of the range for a ranged request), every time.
     FlipByte { path: String, offset: u64 },
+    /// Answer `307 Temporary Redirect` to the same path and query on
+    /// `http://{to}` (another proxy, say: storage a registry sends clients to),
+    /// `times` times.
+    Redirect { path: String, to: String, times: usize },
 }
 
 impl Fault {
@@ -54,18 +58,23 @@ impl Fault {
             Fault::ResetMidBody { path, .. }
             | Fault::Status { path, .. }
             | Fault::Truncate { path, .. }
-            | Fault::FlipByte { path, .. } => path,
+            | Fault::FlipByte { path, .. }
+            | Fault::Redirect { path, .. } => path,
         }
     }
 
+    /// Whether the rule answers instead of the upstream (so it applies to HEAD too).
     fn is_status(&self) -> bool {
-        matches!(self, Fault::Status { .. })
+        matches!(self, Fault::Status { .. } | Fault::Redirect { .. })
     }
 
     /// Uses one of the rule's `times`; false when none is left.
     fn take(&mut self) -> bool {
         let times = match self {
-            Fault::ResetMidBody { times, .. } | Fault::Status { times, .. } | Fault::Truncate { times, .. } => times,
+            Fault::ResetMidBody { times, .. }
+            | Fault::Status { times, .. }
+            | Fault::Truncate { times, .. }
+            | Fault::Redirect { times, .. } => times,
             Fault::FlipByte { .. } => return true,
         };
         if *times == 0 {
@@ -85,6 +94,8 @@ pub struct ServedRequest {
     pub path: String,
     /// The request's `Range` header.
     pub range: Option<String>,
+    /// Whether the request carried an `Authorization` header (never its value).
+    pub authorization: bool,
     /// The status sent to the client (502 when the upstream could not be reached;
     /// 0 while the upstream has not answered, or when it never did).
     pub status: u16,
@@ -471,6 +482,7 @@ fn serve_request(client: &mut Conn, request: &Head, id: u64, proxy_host: &str, s
         method: method.clone(),
         path: path.clone(),
         range,
+        authorization: request.get("authorization").is_some(),
         status: 0,
         body_bytes: 0,
         fault: None,
@@ -483,6 +495,21 @@ fn serve_request(client: &mut Conn, request: &Head, id: u64, proxy_host: &str, s
         "HEAD" => shared.take_fault(&path, Fault::is_status),
         _ => None,
     };
+    if let Some((_, fault)) = &taken
+        && let Fault::Redirect { to, .. } = fault
+    {
+        discard_body(client, body)?;
+        let response = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{to}{target}\r\nContent-Length: 0\r\n{}\r\n",
+            if keep_alive { "" } else { "Connection: close\r\n" }
+        );
+        shared.update(slot, |r| {
+            r.status = 307;
+            r.fault = Some(fault.clone());
+        });
+        client.write_all(response.as_bytes())?;
+        return Ok(keep_alive);
+    }
     if let Some((_, fault @ Fault::Status { status, retry_after, .. })) = taken {
         if expects_continue {
             keep_alive = false; // the client may or may not send the body now
