@@ -132,10 +132,46 @@ impl Repository {
     }
 
     /// Sends one chunk starting at `offset`; returns where the next goes. A
-    /// failed PATCH is repeated by the request path (the chunk is in memory); a
-    /// registry that took it the first time then refuses the repeat (416), so
-    /// no byte is ever written twice.
+    /// failed PATCH is repeated by the request path (the chunk is in memory). A
+    /// registry that took the first try, whose answer was lost, refuses the
+    /// repeat (416): then the upload's status says how much it holds, and only
+    /// what it lacks of the chunk is sent, so no byte is written twice.
     async fn patch(&self, session: &Url, offset: u64, chunk: Bytes, scopes: &Scopes) -> Result<Url, RegistryError> {
+        let end = offset + chunk.len() as u64 - 1;
+        let operation = format!("upload bytes {offset}-{end}");
+        match self.send_chunk(session, offset, chunk.clone(), scopes).await {
+            Err(RegistryError::Status { status: 416, .. }) => {}
+            sent => return sent,
+        }
+        let (held_end, session) = self.upload_status(session, &operation, scopes).await?;
+        match held_end {
+            Some(held) if held >= end => Ok(session),
+            // Distribution writes `0-0` for an empty upload as well.
+            Some(0) if offset == 0 => self.send_chunk(&session, 0, chunk, scopes).await,
+            Some(held) if held + 1 >= offset => {
+                let rest = chunk.slice(usize::try_from(held + 1 - offset).unwrap_or(usize::MAX)..);
+                self.send_chunk(&session, held + 1, rest, scopes).await
+            }
+            _ => Err(RegistryError::InvalidResponse {
+                target: self.target.clone(),
+                operation,
+                problem: format!(
+                    "the registry refused the chunk (416) and holds {} of the upload, not up to byte {}",
+                    held_end.map_or("nothing".to_string(), |held| format!("bytes 0-{held}")),
+                    offset.saturating_sub(1)
+                ),
+            }),
+        }
+    }
+
+    /// One PATCH of `chunk` at `offset`; where the next goes.
+    async fn send_chunk(
+        &self,
+        session: &Url,
+        offset: u64,
+        chunk: Bytes,
+        scopes: &Scopes,
+    ) -> Result<Url, RegistryError> {
         let end = offset + chunk.len() as u64 - 1;
         let operation = format!("upload bytes {offset}-{end}");
         let mut call = self.call_to(Method::PATCH, session.clone(), operation.clone(), scopes.clone());
@@ -149,6 +185,22 @@ impl Repository {
         let response = self.client.send(call).await?;
         self.check_range(&response, end, &operation)?;
         self.location(&response, &operation)
+    }
+
+    /// The upload's status (`GET` on its session): the last byte the registry
+    /// holds (`None`: nothing) and the session's Location.
+    async fn upload_status(
+        &self,
+        session: &Url,
+        operation: &str,
+        scopes: &Scopes,
+    ) -> Result<(Option<u64>, Url), RegistryError> {
+        let status_operation = format!("{operation}: ask the registry how much of the upload it holds");
+        let call = self.call_to(Method::GET, session.clone(), status_operation.clone(), scopes.clone());
+        let response = self.client.send(call).await?;
+        let held = response.headers().get(RANGE).and_then(|r| r.to_str().ok()).and_then(parse_range);
+        let location = self.location(&response, &status_operation).unwrap_or_else(|_| session.clone());
+        Ok((held, location))
     }
 
     /// Checks the `Range: 0-end` a registry answers a chunk with (where it sends one).
@@ -346,6 +398,9 @@ mod tests {
             pub refused_monolithic: usize,
             pub committed: Option<String>,
             pub cancelled: usize,
+            /// PATCHes refused with 416 for starting elsewhere than the bytes held.
+            pub refused_ranges: usize,
+            pub status_queries: usize,
         }
 
         pub struct Fake {
@@ -353,7 +408,9 @@ mod tests {
             pub seen: Arc<Mutex<Seen>>,
         }
 
-        pub fn start(min: u64, bad_range: bool) -> Fake {
+        /// `lose_first_answer`: take the first PATCH's bytes, then close the
+        /// connection without answering (the answer lost on the way back).
+        pub fn start(min: u64, bad_range: bool, lose_first_answer: bool) -> Fake {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let host = listener.local_addr().unwrap().to_string();
             let seen = Arc::new(Mutex::new(Seen::default()));
@@ -361,13 +418,13 @@ mod tests {
             std::thread::spawn(move || {
                 for stream in listener.incoming().flatten() {
                     let (state, base) = (state.clone(), base.clone());
-                    std::thread::spawn(move || serve(stream, &state, &base, min, bad_range));
+                    std::thread::spawn(move || serve(stream, &state, &base, min, bad_range, lose_first_answer));
                 }
             });
             Fake { host, seen }
         }
 
-        fn serve(stream: TcpStream, seen: &Mutex<Seen>, host: &str, min: u64, bad_range: bool) {
+        fn serve(stream: TcpStream, seen: &Mutex<Seen>, host: &str, min: u64, bad_range: bool, lose_first: bool) {
             let mut writer = stream.try_clone().unwrap();
             let mut reader = BufReader::new(stream);
             loop {
@@ -401,6 +458,14 @@ mod tests {
                         seen.refused_monolithic += 1;
                         "413 Payload Too Large".to_string()
                     }
+                    "PATCH"
+                        if !headers
+                            .get("content-range")
+                            .is_some_and(|r| r.starts_with(&format!("{}-", seen.received.len()))) =>
+                    {
+                        seen.refused_ranges += 1;
+                        "416 Range Not Satisfiable".to_string()
+                    }
                     "PATCH" => {
                         let range = headers.get("content-range").cloned().unwrap_or_default();
                         let start = seen.received.len();
@@ -408,6 +473,9 @@ mod tests {
                         assert_eq!(headers.get("content-type").map(String::as_str), Some("application/octet-stream"));
                         seen.received.extend_from_slice(&body);
                         seen.patches.push(range);
+                        if lose_first && seen.patches.len() == 1 {
+                            return;
+                        }
                         let end = seen.received.len() - 1 + usize::from(bad_range);
                         let location = if n.is_multiple_of(2) {
                             format!("http://{host}/v2/t/m/blobs/uploads/u?n={}", n + 1)
@@ -422,6 +490,11 @@ mod tests {
                         assert_eq!(digest, hoist_oci::Digest::of(&seen.received).to_string());
                         seen.committed = Some(digest);
                         "201 Created".to_string()
+                    }
+                    "GET" => {
+                        seen.status_queries += 1;
+                        let held = seen.received.len().saturating_sub(1);
+                        format!("204 No Content\r\nLocation: /v2/t/m/blobs/uploads/u?n={n}\r\nRange: 0-{held}")
                     }
                     "DELETE" => {
                         seen.cancelled += 1;
@@ -444,7 +517,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_413_retries_the_blob_in_chunks_from_the_start() {
-        let fake = fake::start(0, false);
+        let fake = fake::start(0, false, false);
         let dir = tempfile::tempdir().unwrap();
         let store = hoist_store::Store::new(dir.path());
         let bytes = pseudo_random(100_000, 9);
@@ -464,7 +537,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn chunks_honour_the_registrys_minimum_and_follow_every_location() {
-        let fake = fake::start(40_000, false);
+        let fake = fake::start(40_000, false, false);
         let dir = tempfile::tempdir().unwrap();
         let store = hoist_store::Store::new(dir.path());
         let bytes = pseudo_random(100_000, 10);
@@ -480,7 +553,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_wrong_range_is_an_error_and_nothing_is_committed() {
-        let fake = fake::start(0, true);
+        let fake = fake::start(0, true, false);
         let dir = tempfile::tempdir().unwrap();
         let store = hoist_store::Store::new(dir.path());
         let descriptor = put(&store, &pseudo_random(1000, 11));
@@ -491,5 +564,22 @@ mod tests {
         let seen = fake.seen.lock().unwrap();
         assert!(seen.committed.is_none());
         assert_eq!(seen.cancelled, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_chunk_whose_answer_was_lost_is_not_sent_twice() {
+        let fake = fake::start(0, false, true);
+        let dir = tempfile::tempdir().unwrap();
+        let store = hoist_store::Store::new(dir.path());
+        let bytes = pseudo_random(1000, 12);
+        let descriptor = put(&store, &bytes);
+        let repository = plain_client().repository(&fake.host, "t/m");
+        repository.upload_chunked(&store, &descriptor, Some(400), &Count::default()).await.unwrap();
+        let seen = fake.seen.lock().unwrap();
+        // The repeat of the first chunk was refused; the status said it had arrived.
+        assert_eq!((seen.refused_ranges, seen.status_queries), (1, 1));
+        assert_eq!(seen.patches, ["0-399", "400-799", "800-999"]);
+        assert_eq!(seen.received, bytes);
+        assert_eq!(seen.committed.as_deref(), Some(descriptor.digest.to_string().as_str()));
     }
 }
