@@ -72,7 +72,8 @@ fn an_included_subset_is_a_partial_model_that_a_full_pull_completes() {
     let verified = stdout_of(other.hoist().args(["verify", "--progress", "none"]));
     assert!(verified.contains("2 layers of partial models not pulled"), "{verified}");
     // A partial model cannot be pushed: the registry would get a manifest without its blobs.
-    let push = stderr_of_failure(other.hoist().args(["push", "--progress", "none", &remote, &format!("{remote}-copy")]));
+    let push =
+        stderr_of_failure(other.hoist().args(["push", "--progress", "none", &remote, &format!("{remote}-copy")]));
     assert!(push.contains("lacks 2 blobs") && push.contains("--include '*.json'"), "{push}");
 
     let out = stdout_of(other.hoist().args(["pull", "--progress", "none", &remote]));
