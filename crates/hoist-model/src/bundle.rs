@@ -17,6 +17,8 @@
 mod paths;
 mod tar;
 
+pub(crate) use self::tar::{is_image_layer, tar_compression};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -34,6 +34,18 @@ pub enum ModelError {
         #[source]
         error: GgufError,
     },
+    /// A tar layer's entry (or header, named by its offset) that cannot be read.
+    #[error("layer {layer}, {entry}: {reason}")]
+    TarEntry { layer: String, entry: String, reason: String },
+    #[error(
+        "layer {layer}: gave up after {entries} entries ({} read in {requests} requests), too many to walk \
+         remotely; pull the image to read it",
+        crate::format_size(*bytes)
+    )]
+    TarWalkLimit { layer: String, entries: u64, bytes: u64, requests: u32 },
+    /// The model files were looked for in an image's tar layers and not found.
+    #[error("{what}: {missing} in its {layers} tar layers ({entries} entries read)")]
+    NotInTarLayers { what: String, missing: String, layers: usize, entries: u64 },
     #[error("{}: not a valid safetensors file: {reason}", path.display())]
     Safetensors { path: PathBuf, reason: String },
     #[error("{}: not a valid DDUF file (a DDUF is a zip archive)", path.display())]

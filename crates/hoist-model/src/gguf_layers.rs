@@ -59,7 +59,7 @@ pub async fn read_layer_header(source: &dyn Source, layer: &Descriptor) -> Resul
 }
 
 /// The first `limit` bytes of a stream (fewer if it ends first).
-async fn read_up_to(mut stream: hoist_oci::BlobStream, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn read_up_to(mut stream: hoist_oci::BlobStream, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(limit.min(1 << 20) as usize);
     while (bytes.len() as u64) < limit {
         let Some(chunk) = stream.next().await else { break };

@@ -15,7 +15,11 @@
 //! - [`StoredModel`] and [`describe`] read any of the formats back into one
 //!   [`ModelInfo`] for listing and inspection; [`gguf_layers`] and
 //!   [`read_layer_header`] find a model's GGUF files and read their headers
-//!   from any source (over a registry, only the header's byte ranges).
+//!   from any source (over a registry, only the header's byte ranges);
+//!   [`read_tar_headers`] does the same for GGUF files inside an image's tar
+//!   layers (gguf-packer images): plain tars walked by ranged reads that jump
+//!   over file data, gzip and zstd tars streamed and dropped once the headers
+//!   are in.
 //! - [`unpack`] turns a stored model into a [`Bundle`]: a directory of
 //!   hardlinks to the read-only blobs (tar layers extracted, every path
 //!   checked) where a runtime finds its files; [`runtime_argv`] builds the
@@ -73,6 +77,7 @@ mod runtime;
 mod safetensors;
 mod select;
 mod source;
+mod tar_headers;
 
 pub use bundle::{BUNDLE_MARKER, Bundle, UnpackOptions, unpack};
 pub use classify::{ClassOverrides, FileKind, FileRole, classify};
@@ -90,6 +95,7 @@ pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
 pub use safetensors::SafetensorsHeader;
 pub use select::{LayerSelection, PlatformSpec, annotated_path, image_for_platform};
 pub use source::{PackSource, SourceFile, SourceLayout, SourceOptions};
+pub use tar_headers::{TarGguf, TarHeaders, has_tar_layers, read_tar_headers};
 
 /// Sizes as Docker shows them: decimal units, two decimals ("1.06GB").
 pub fn format_size(bytes: u64) -> String {

@@ -16,7 +16,7 @@ use crate::cog::Compression;
 use crate::media::docker;
 
 /// Whether a layer media type is a tar archive, and how it is compressed.
-pub(super) fn tar_compression(media_type: &str) -> Option<Compression> {
+pub(crate) fn tar_compression(media_type: &str) -> Option<Compression> {
     if media_type == docker::VLLM_CONFIG_TAR || media_type == docker::DIR_TAR || media_type.ends_with(".tar") {
         Some(Compression::None)
     } else if media_type.ends_with(".tar+gzip") || media_type.ends_with(".tar.gzip") {
@@ -39,7 +39,7 @@ pub(super) fn decompressed(blob: fs::File, compression: Compression) -> io::Resu
 }
 
 /// Whether a layer is a container image layer (whiteouts apply).
-pub(super) fn is_image_layer(media_type: &str) -> bool {
+pub(crate) fn is_image_layer(media_type: &str) -> bool {
     media_type.starts_with("application/vnd.oci.image.layer.")
         || media_type.starts_with("application/vnd.docker.image.rootfs.")
 }

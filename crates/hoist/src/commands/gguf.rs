@@ -1,13 +1,14 @@
 //! Finding a model's GGUF headers, wherever the model is: a file, the store, or
-//! a registry (then only the header bytes are read).
+//! a registry (then only the header bytes are read, and for an image with the
+//! GGUF files in tar layers, the tar headers before them).
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 use hoist_gguf::{GgufHeader, read_header_from_path};
 use hoist_model::{
-    FileRole, PackSource, SourceOptions, StoredModel, UnpackOptions, format_size, gguf_layers, read_layer_header,
-    stored_command, unpack,
+    FileRole, PackSource, SourceOptions, StoredModel, UnpackOptions, format_size, gguf_layers, has_tar_layers,
+    read_layer_header, read_tar_headers, stored_command, unpack,
 };
 use hoist_oci::{Reference, Source};
 use hoist_registry::Repository;
@@ -112,8 +113,18 @@ async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, rem
     let Some(manifest) = &model.manifest else {
         bail!("{}: an index; pick one of its manifests (by digest or --platform)", root.digest);
     };
+    let total = manifest.layers.iter().map(|l| l.size).sum();
+    let config = serde_json::from_slice(&model.config_bytes).unwrap_or_default();
     let layers = gguf_layers(manifest);
     if layers.is_empty() {
+        // An image (gguf-packer): the GGUF files are inside its tar layers,
+        // whose walk and header ranges are all that is read of a remote one.
+        if remote && has_tar_layers(manifest) {
+            let found = read_tar_headers(source, manifest, &config).await?;
+            let files = found.files.into_iter().map(|f| (f.path, f.header)).collect();
+            let remote_cost = Some((found.bytes_read, total, found.requests));
+            return Ok(ModelHeaders { files, remote_cost, command: stored_command(&config) });
+        }
         return Err(NoGgufLayer(root.digest.clone()).into());
     }
     let (mut files, mut read, mut requests) = (Vec::new(), 0, 0);
@@ -124,7 +135,5 @@ async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, rem
         let name = model.info.layers.iter().find(|l| l.digest == layer.digest).and_then(|l| l.path.clone());
         files.push((name.unwrap_or_else(|| layer.digest.to_string()), found.header));
     }
-    let total = manifest.layers.iter().map(|l| l.size).sum();
-    let config = serde_json::from_slice(&model.config_bytes).unwrap_or_default();
     Ok(ModelHeaders { files, remote_cost: remote.then_some((read, total, requests)), command: stored_command(&config) })
 }
