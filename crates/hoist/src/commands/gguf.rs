@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use hoist_gguf::{GgufHeader, read_header_from_path};
 use hoist_model::{
-    FileRole, PackSource, SourceOptions, StoredModel, UnpackOptions, format_size, gguf_layers, has_tar_layers,
-    read_layer_header, read_tar_headers, stored_command, unpack,
+    FileRole, PackSource, SourceOptions, StoredModel, format_size, gguf_layers, has_tar_layers, read_layer_header,
+    read_tar_headers, stored_command,
 };
 use hoist_oci::{Reference, Source};
 use hoist_registry::Repository;
@@ -81,32 +81,10 @@ fn file_headers(path: &Path) -> Result<ModelHeaders> {
     Ok(ModelHeaders { files, remote_cost: None, command: Vec::new() })
 }
 
-/// A model in the store: its GGUF layers, or, for images whose layers are tar
-/// archives (gguf-packer), the GGUF files of its unpacked bundle.
+/// A model in the store: its GGUF layers, or the GGUF files in its tar layers.
 fn stored_headers(store: &Store, descriptor: &hoist_oci::Descriptor) -> Result<ModelHeaders> {
-    match block_on(artifact_headers(store, descriptor, false))? {
-        Err(error) if error.downcast_ref::<NoGgufLayer>().is_some() => {
-            let bundle = unpack(store, descriptor, &UnpackOptions::default())?;
-            let Some(gguf) = bundle.gguf else { return Err(error) };
-            let mut model = file_headers(&gguf)?;
-            model.command = bundle.command;
-            Ok(model)
-        }
-        other => other,
-    }
+    block_on(artifact_headers(store, descriptor, false))?
 }
-
-/// The artifact has no raw GGUF layer (its GGUF files may sit in tar layers).
-#[derive(Debug)]
-struct NoGgufLayer(hoist_oci::Digest);
-
-impl std::fmt::Display for NoGgufLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: the model holds no GGUF file", self.0)
-    }
-}
-
-impl std::error::Error for NoGgufLayer {}
 
 async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, remote: bool) -> Result<ModelHeaders> {
     let model = StoredModel::fetch(source, root).await?;
@@ -118,14 +96,14 @@ async fn artifact_headers(source: &dyn Source, root: &hoist_oci::Descriptor, rem
     let layers = gguf_layers(manifest);
     if layers.is_empty() {
         // An image (gguf-packer): the GGUF files are inside its tar layers,
-        // whose walk and header ranges are all that is read of a remote one.
-        if remote && has_tar_layers(manifest) {
+        // whose walk and header ranges are all that is read of them.
+        if has_tar_layers(manifest) {
             let found = read_tar_headers(source, manifest, &config).await?;
             let files = found.files.into_iter().map(|f| (f.path, f.header)).collect();
-            let remote_cost = Some((found.bytes_read, total, found.requests));
+            let remote_cost = remote.then_some((found.bytes_read, total, found.requests));
             return Ok(ModelHeaders { files, remote_cost, command: stored_command(&config) });
         }
-        return Err(NoGgufLayer(root.digest.clone()).into());
+        bail!("{}: the model holds no GGUF file", root.digest);
     }
     let (mut files, mut read, mut requests) = (Vec::new(), 0, 0);
     for layer in layers {
