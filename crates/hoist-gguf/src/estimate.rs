@@ -11,8 +11,8 @@ pub const NONUMA_RAM_OVERHEAD: u64 = 150 << 20;
 pub const NONUMA_VRAM_OVERHEAD: u64 = 250 << 20;
 /// llama.cpp's LLAMA_MAX_LAYERS is 512; headers claiming more layers than this are refused.
 pub const MAX_LAYERS: u64 = 4096;
-/// KQ mask rows are padded to this (GGML_KQ_MASK_PAD).
-const KQ_MASK_PAD: u64 = 64;
+/// llama.cpp pads the context (and the sliding-window cache) to a multiple of this.
+const CTX_PAD: u64 = 256;
 
 /// llama.cpp's run options that change memory use; `Default` is llama.cpp's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,7 +90,8 @@ pub struct DeviceEstimate {
     pub output_layer: bool,
     pub weights: u64,
     pub kv_cache: u64,
-    /// Compute buffer (graph scratch at n_tokens = min(n_ctx, ubatch)); an approximation.
+    /// Compute buffer: ggml-alloc's peak for the graph reserved at n_tokens = min(n_ctx, ubatch)
+    /// (the crate docs give the formula).
     pub compute: u64,
     /// Logits/embeddings output buffer (host memory, so RAM only).
     pub output_buffer: u64,
@@ -105,7 +106,7 @@ pub struct DeviceEstimate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {
     pub architecture: String,
-    /// n_ctx as llama.cpp uses it (padded: 256 with flash attention, 32 without).
+    /// n_ctx as llama.cpp uses it (padded to a multiple of 256).
     pub context_size: u64,
     /// n_batch after llama.cpp's clamp (min(n_ctx, batch) for causal models).
     pub batch_size: u64,
@@ -247,8 +248,7 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
     if opts.batch_size == 0 || opts.ubatch_size == 0 || opts.parallel == 0 {
         return Err(invalid("batch size, ubatch size and parallel must be at least 1".into()));
     }
-    let n_pad = if opts.flash_attention { 256 } else { 32 };
-    let kv_size = pad(n_ctx, n_pad);
+    let kv_size = pad(n_ctx, CTX_PAD);
     let embedding_only = hp.key("pooling_type").is_some()
         || EMBEDDING_ARCHS.contains(&arch.as_str())
         || matches!(hp.key("attention.causal"), Some(Value::Bool(false)));
@@ -309,7 +309,7 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
             },
         }
     };
-    let swa_kv_size = kv_size.min(pad(n_swa.saturating_mul(n_seq).saturating_add(n_ubatch), n_pad));
+    let swa_kv_size = kv_size.min(pad(n_swa.saturating_mul(n_seq).saturating_add(n_ubatch), CTX_PAD));
 
     // Devices: index 0 is the CPU, 1.. the GPUs (llama.cpp's layer split).
     let n_gpus = opts.tensor_split.len().max(1);
@@ -365,8 +365,10 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
 
     // KV cache and recurrent state, per layer, on the layer's device when offloaded.
     let mut kv = KvCacheEstimate { kv_size, ..KvCacheEstimate::default() };
+    // Compute buffer, per device: the largest layer peak, and the graph inputs the device's
+    // attention reads (the KQ mask of each cache size, KV-cache row indices, positions).
     let mut layer_compute = vec![0u64; n_dev];
-    let mut mask_cells = vec![0u64; n_dev];
+    let mut attn_inputs = vec![AttnInputs::default(); n_dev];
     let ff = hp.per_layer("feed_forward_length")?.unwrap_or_else(|| vec![0; layers]);
     let n_expert = hp.u64("expert_count").unwrap_or(0);
     let n_expert_used = hp.u64("expert_used_count").unwrap_or(0);
@@ -374,7 +376,15 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
     let n_shared = hp.u64("expert_shared_count").unwrap_or(0);
     let ff_shared = hp.u64("expert_shared_feed_forward_length");
     let mul = |a: u64, b: u64| a.saturating_mul(b);
-    let f32_bytes = |elements: u64| mul(mul(elements, n_tokens), 4);
+    // An F32 tensor of `width` values for each token of the reserved ubatch.
+    let f32_bytes = |width: u64| mul(mul(width, n_tokens), 4);
+    let sum = |xs: &[u64]| xs.iter().fold(0u64, |a, &b| a.saturating_add(b));
+    let fa = opts.flash_attention;
+    let e = f32_bytes(n_embd);
+    // Tokens whose logits (or embeddings) the reserved graph computes: one per sequence for
+    // generation (llama-server's n_outputs_max), every token for embedding models. The last
+    // layer narrows the batch to them before its FFN.
+    let n_outputs = if embedding_only { n_tokens } else { n_seq.min(n_tokens) };
     for il in 0..layers {
         let dev = device_of(il as u64);
         let kv_dev = if opts.kv_offload { dev } else { 0 };
@@ -387,15 +397,14 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
         } else {
             ff.get(il).copied().unwrap_or(0)
         };
-        // Residual + norm, gate/up/activation of width n_ff, and the router's logits.
-        let ffn = f32_bytes(mul(n_embd, 2).saturating_add(mul(n_ff, 3)).saturating_add(n_expert));
-        let attn = if recurrent_layer(il) {
+        // `below`: bytes the allocator keeps below the FFN's input (see `ffn_peak`).
+        let (attn, below) = if recurrent_layer(il) {
             kv.recurrent_layers += 1;
             let state = mul(mul(n_embd_r.saturating_add(n_embd_s), 4), n_seq);
             kv.recurrent_bytes = kv.recurrent_bytes.saturating_add(state);
             devs[kv_dev].kv_cache = devs[kv_dev].kv_cache.saturating_add(state);
             let inner = d_inner.max(n_embd);
-            f32_bytes(mul(n_embd, 2).saturating_add(mul(inner, 4)).saturating_add(mul(mul(n_group, d_state), 2)))
+            (f32_bytes(mul(n_embd, 2).saturating_add(mul(inner, 4)).saturating_add(mul(mul(n_group, d_state), 2))), e)
         } else if heads_kv > 0 {
             let swa = swa_layer.get(il).copied().unwrap_or(false);
             let cells = if swa { swa_kv_size } else { kv_size };
@@ -406,17 +415,37 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
             kv.k_bytes = kv.k_bytes.saturating_add(k);
             kv.v_bytes = kv.v_bytes.saturating_add(v);
             devs[kv_dev].kv_cache = devs[kv_dev].kv_cache.saturating_add(k.saturating_add(v));
-            mask_cells[kv_dev] = mask_cells[kv_dev].max(cells);
-            // Residual + norm, Q, K, V, attention output; plus KQ scores without flash attention.
-            let proj = mul(n_embd, 2)
-                .saturating_add(mul(heads, d_k))
-                .saturating_add(mul(heads_kv, d_k.saturating_add(d_v)))
-                .saturating_add(mul(heads, d_v));
-            let scores = if opts.flash_attention { 0 } else { mul(heads, cells) };
-            f32_bytes(proj.saturating_add(scores))
+            // The attention core (KQ scores or flash attention, and its output) runs where the
+            // cache is: on the CPU for an offloaded layer with `kv_offload` off.
+            let core_dev = kv_dev;
+            let inputs = &mut attn_inputs[core_dev];
+            if swa {
+                inputs.swa_cells = cells
+            } else {
+                inputs.cells = cells
+            }
+            inputs.v_width = inputs.v_width.max(mul(heads_kv, d_v));
+            let q = f32_bytes(mul(heads, d_k));
+            let k = f32_bytes(mul(heads_kv, d_k));
+            let v = f32_bytes(mul(heads_kv, d_v));
+            let a = f32_bytes(mul(heads, d_v));
+            let scores = f32_bytes(mul(heads, cells));
+            let (attn, below) = attention_peak(e, q, k, v, a, scores, fa);
+            if core_dev == dev {
+                (attn, below)
+            } else {
+                // Q comes over, the scores (or flash attention) and their output stay there.
+                let core = if fa { sum(&[q, a]) } else { sum(&[q, scores, a, a]) };
+                layer_compute[core_dev] = layer_compute[core_dev].max(core);
+                (sum(&[e, e, q, q, k]), e)
+            }
         } else {
-            0
+            (0, e)
         };
+        // The router's logits and probabilities (MoE) come on top of the FFN's tensors.
+        let rows = if il + 1 == layers { n_outputs } else { n_tokens };
+        let per_row = |width: u64| mul(mul(width, rows), 4);
+        let ffn = ffn_peak(per_row(n_embd), per_row(n_ff), below).saturating_add(mul(per_row(n_expert), 2));
         layer_compute[dev] = layer_compute[dev].max(attn.max(ffn));
     }
     kv.total_bytes = kv.k_bytes.saturating_add(kv.v_bytes).saturating_add(kv.recurrent_bytes);
@@ -424,24 +453,27 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
         kv.swa_kv_size = Some(swa_kv_size);
     }
 
-    // Output: logits (or embeddings) for every token of the reserved graph, and the host
-    // output buffer for the n_seq outputs llama.cpp reserves at context creation.
+    // Output: logits (or embeddings) of the n_outputs tokens; the host output buffer holds
+    // the n_seq outputs reserved at context creation.
     let vocab_size = vocab_size(&hp, &tensors);
     let out_width = if embedding_only { n_embd } else { vocab_size };
-    let output_compute = f32_bytes(n_embd.saturating_add(out_width));
+    let output_compute = mul(mul(n_outputs, n_embd.saturating_add(out_width)), 4);
     let output_buffer = mul(mul(out_width, n_seq), 4);
-    let mask_bytes = if opts.flash_attention { 2 } else { 4 };
     for (i, d) in devs.iter_mut().enumerate() {
-        let holds_layers = d.layers > 0 || d.output_layer;
-        if !holds_layers && i != 0 {
+        let inputs = attn_inputs[i].bytes(n_tokens, fa);
+        let mut peak = layer_compute[i].max(if d.output_layer { output_compute } else { 0 });
+        if i == 0 && d.layers == 0 {
+            // Every layer offloaded: the CPU still looks up the batch's token embeddings.
+            peak = peak.max(e);
+        }
+        if peak == 0 && inputs == 0 && i != 0 {
             continue;
         }
-        let peak = layer_compute[i].max(if d.output_layer { output_compute } else { 0 });
-        let mask = mul(mul(mask_cells[i], pad(n_tokens, KQ_MASK_PAD)), mask_bytes);
-        d.compute = peak.saturating_add(mask);
+        d.compute = peak.saturating_add(inputs);
     }
-    // The CPU also holds the graph inputs: embeddings of the batch, token ids and positions.
-    devs[0].compute = devs[0].compute.saturating_add(f32_bytes(n_embd.saturating_add(2)));
+    // The CPU also holds the graph's token inputs: the ids (I32), and the embeddings input
+    // (F32, n_embd per token) that llama.cpp keeps in every graph for batches of embeddings.
+    devs[0].compute = devs[0].compute.saturating_add(sum(&[mul(n_tokens, 4), e]));
     devs[0].output_buffer = output_buffer;
 
     // UMA / NONUMA.
@@ -475,6 +507,77 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
         ram,
         vram: devs.collect(),
     })
+}
+
+/// The inputs a device's attention layers read, kept for the whole graph.
+#[derive(Debug, Clone, Copy, Default)]
+struct AttnInputs {
+    /// KV cells of the full-attention and of the sliding-window layers here (0: none).
+    cells: u64,
+    swa_cells: u64,
+    /// Widest V row (`n_head_kv * d_v`) of the layers here.
+    v_width: u64,
+}
+
+impl AttnInputs {
+    /// KQ masks (`cells x n_tokens`, F16 with flash attention, else F32), the I64 row indices
+    /// the K and V stores use (without flash attention V is stored transposed, one index per
+    /// value), and the I32 positions.
+    fn bytes(&self, n_tokens: u64, fa: bool) -> u64 {
+        if self.cells == 0 && self.swa_cells == 0 {
+            return 0;
+        }
+        let mask =
+            self.cells.saturating_add(self.swa_cells).saturating_mul(n_tokens).saturating_mul(if fa { 2 } else { 4 });
+        let caches = u64::from(self.cells > 0) + u64::from(self.swa_cells > 0);
+        let v_idxs = if fa { 1 } else { self.v_width };
+        let idxs = caches.saturating_mul(n_tokens).saturating_mul(8).saturating_mul(v_idxs.saturating_add(1));
+        mask.saturating_add(idxs).saturating_add(n_tokens.saturating_mul(4))
+    }
+}
+
+/// ggml-alloc's peak over one attention block, from the F32 tensor sizes of the ubatch:
+/// `e` the hidden state, `q`/`k`/`v` the projections, `a` the attention output, `scores` the
+/// KQ matrix. Returns the peak and the bytes left below the FFN's input afterwards.
+///
+/// In order: the residual `x` (e) stays live; the norm (e, the MUL after it in place), Q (q)
+/// and its RoPE'd copy (q) follow. V, K and K's RoPE'd copy go in the slot Q's projection
+/// freed when they fit, the copy also in the norm's slot; what fits nowhere goes on top.
+/// Without flash attention the scores then go on top of `x`, the norm's slot and both Qs.
+/// The attention output takes the freed slot above `x`.
+fn attention_peak(e: u64, q: u64, k: u64, v: u64, a: u64, scores: u64, fa: bool) -> (u64, u64) {
+    let base = e.saturating_mul(2).saturating_add(q.saturating_mul(2));
+    let k_on_top = k.saturating_add(v) > q;
+    let k_rope_on_top = k > e && (k_on_top || k > q.saturating_sub(v).saturating_sub(k));
+    let qkv = base.saturating_add(k.saturating_mul(u64::from(k_on_top) + u64::from(k_rope_on_top)));
+    if fa {
+        return (qkv, e.saturating_add(a));
+    }
+    // The scores fit in the hole of the norm and Q slots, or the output (a, and its
+    // contiguous copy) lands there and the projection after it in its place (or on top).
+    let below = if scores <= e.saturating_add(q) {
+        e.saturating_add(a)
+    } else if a >= e {
+        e
+    } else {
+        e.saturating_add(a.saturating_mul(2))
+    };
+    (qkv.max(base.saturating_add(scores)), below)
+}
+
+/// ggml-alloc's peak over a gated FFN of `f` bytes per tensor: its input (e, the residual
+/// for after) stays live while gate, up and their product (f each) are; the product goes on
+/// top unless the hole below the input (`below`) can take it, and when even the norm's slot
+/// (e) cannot, that slot stays a hole under it.
+fn ffn_peak(e: u64, f: u64, below: u64) -> u64 {
+    let hole = if f > below {
+        below
+    } else if f > e {
+        e
+    } else {
+        0
+    };
+    e.saturating_add(f.saturating_mul(3)).saturating_add(hole)
 }
 
 /// llama.cpp's `set_swa_pattern(n)`: layer `il` slides when `il % n < n - 1`; 0 = all.
@@ -534,4 +637,88 @@ fn vocab_size(hp: &Hparams, tensors: &[&TensorInfo]) -> u64 {
     }
     let rows = |name: &str| tensors.iter().find(|t| t.name == name).and_then(|t| t.dims.get(1).copied());
     rows("output.weight").or_else(|| rows("token_embd.weight")).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GgufWriter, parse_header};
+
+    /// A llama header with the hyperparameters the estimate reads (no tensors: the compute
+    /// buffer does not depend on the weights).
+    fn llama(n_embd: u32, n_ff: u32, n_head: u32, n_head_kv: u32, n_vocab: u32, n_layer: u32) -> GgufHeader {
+        let mut w = GgufWriter::new();
+        w.add_metadata("general.architecture", Value::String("llama".into()));
+        for (k, v) in [
+            ("context_length", 2048),
+            ("embedding_length", n_embd),
+            ("feed_forward_length", n_ff),
+            ("attention.head_count", n_head),
+            ("attention.head_count_kv", n_head_kv),
+            ("vocab_size", n_vocab),
+            ("block_count", n_layer),
+        ] {
+            w.add_metadata(format!("llama.{k}"), Value::U32(v));
+        }
+        let mut bytes = Vec::new();
+        w.write_header(&mut bytes).unwrap();
+        parse_header(&bytes, None).unwrap()
+    }
+
+    /// CPU compute buffer in MiB with two decimals, as llama.cpp logs it.
+    fn cpu_compute(h: &GgufHeader, ctx: u64, batch: u64, ubatch: u64, fa: bool) -> String {
+        let opts = EstimateOptions {
+            ctx_size: Some(ctx),
+            batch_size: batch,
+            ubatch_size: ubatch,
+            flash_attention: fa,
+            gpu_layers: Some(0),
+            ..EstimateOptions::default()
+        };
+        let e = estimate(&[h], &opts).unwrap();
+        format!("{:.2}", e.ram.compute as f64 / (1u64 << 20) as f64)
+    }
+
+    // The expected figures are what llama.cpp printed ("CPU compute buffer size = X MiB",
+    // llama-server -ngl 0 -np 1) for synthetic models of these shapes: llama.cpp commit
+    // 0c1e57098bba43ac29e6e3b677cdceebdd22334f, as vendored in the llama-cpp-python 0.3.36
+    // sdist (scripts/run-llama-server.sh builds it; bench/estimate-vs-llama.sh measures).
+
+    #[test]
+    fn compute_buffer_matches_llama_cpp_for_a_7b_wide_model() {
+        // n_embd 4096, n_ff 11008, 32 heads, 8 KV heads, 4 layers, 32000 tokens.
+        let h = llama(4096, 11008, 32, 8, 32000, 4);
+        assert_eq!(cpu_compute(&h, 2048, 2048, 512, true), "98.51");
+        assert_eq!(cpu_compute(&h, 2048, 2048, 512, false), "176.01");
+        assert_eq!(cpu_compute(&h, 8192, 2048, 512, false), "572.01");
+        assert_eq!(cpu_compute(&h, 512, 512, 128, false), "23.38");
+    }
+
+    #[test]
+    fn compute_buffer_matches_llama_cpp_for_a_large_vocabulary_and_ubatch() {
+        // n_embd 1024, n_ff 4096, 8 heads, 1 KV head, 152064 tokens, -c 16384 -b/-ub 1024.
+        let h = llama(1024, 4096, 8, 1, 152_064, 4);
+        assert_eq!(cpu_compute(&h, 16384, 1024, 1024, true), "96.02");
+        assert_eq!(cpu_compute(&h, 16384, 1024, 1024, false), "597.02");
+        // n_ff only 1.5 n_embd: the FFN product fits in the holes the allocator left.
+        let h = llama(1536, 2304, 12, 2, 64000, 5);
+        assert_eq!(cpu_compute(&h, 3000, 2048, 200, true), "9.97");
+        assert_eq!(cpu_compute(&h, 3000, 2048, 200, false), "36.72");
+    }
+
+    #[test]
+    fn offloaded_layers_take_their_compute_to_the_gpu() {
+        let h = llama(4096, 11008, 32, 8, 32000, 4);
+        let cpu_only =
+            estimate(&[&h], &EstimateOptions { ctx_size: Some(2048), gpu_layers: Some(0), ..Default::default() })
+                .unwrap();
+        let full = estimate(&[&h], &EstimateOptions { ctx_size: Some(2048), ..Default::default() }).unwrap();
+        let (t, e) = (512u64, 512 * 4096 * 4u64);
+        // All layers offloaded: the CPU keeps the token ids, the embeddings input and the
+        // looked-up embeddings; the GPU gets the layers and the attention inputs.
+        assert_eq!(full.ram.compute, 4 * t + e + e);
+        let inputs = 2048 * t * 4 + 8 * t * (1024 + 1) + 4 * t;
+        assert_eq!(full.vram[0].compute + (4 * t + e), cpu_only.ram.compute);
+        assert!(full.vram[0].compute > inputs);
+    }
 }

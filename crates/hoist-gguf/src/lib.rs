@@ -56,8 +56,9 @@
 //! likewise with `value_length`, `n_seq` = `parallel`.
 //!
 //! - **Context.** `n_ctx` = `ctx_size` or `{arch}.context_length`, padded up to a
-//!   multiple of 256 with flash attention and 32 without: `kv_size = pad(n_ctx)`. Causal
-//!   models clamp `n_batch = min(batch, kv_size)`; `n_ubatch = min(ubatch, n_batch)`.
+//!   multiple of 256, with or without flash attention (older llama.cpp padded to 32
+//!   without): `kv_size = pad(n_ctx)`. Causal models clamp `n_batch = min(batch,
+//!   kv_size)`; `n_ubatch = min(ubatch, n_batch)`.
 //! - **Layer split.** With `ngl` = `gpu_layers` (default: all), layers
 //!   `il >= i_gpu_start = max(n_layer - ngl, 0)` are offloaded, `act = min(ngl, n_layer + 1)`.
 //!   Offloaded layer `il` goes to the first GPU whose cumulative normalised `tensor_split`
@@ -99,16 +100,48 @@
 //!   prompt that asks for logits of every token grows it to `n_batch` outputs). Embedding
 //!   models (`{arch}.pooling_type` present, a BERT-family architecture, or
 //!   `{arch}.attention.causal` false) use `n_embd` instead of `n_vocab`.
-//! - **Compute buffer** (an approximation of ggml-alloc's peak for the graph llama.cpp
-//!   reserves at `n_tokens = min(kv_size, n_ubatch)`, all values F32): per device,
-//!   `max(layer, output) + mask`, where `layer` is the largest over the device's layers of
-//!   attention `4 * n_tokens * (2*n_embd + n_head*d_k + n_head_kv*(d_k + d_v) +
-//!   n_head*d_v + n_head*n_kv)` (the last term, the KQ scores, only without flash attention) and feed-
-//!   forward `4 * n_tokens * (2*n_embd + 3*n_ff + n_expert)` (MoE: `n_ff = n_expert_used *
-//!   expert_ff + n_shared * shared_ff`); `output = 4 * n_tokens * (n_embd + n_vocab)` on the
-//!   output layer's device; `mask = n_kv * pad(n_tokens, 64) * (2 with flash attention, else
-//!   4)`. The CPU adds the graph inputs `4 * n_tokens * (n_embd + 2)`. Expect it within
-//!   tens of percent of llama.cpp's "compute buffer size"; it is the least exact part.
+//! - **Compute buffer**: the peak of ggml-alloc over the graph llama.cpp reserves for a
+//!   ubatch of `n_tokens = min(kv_size, n_ubatch)` tokens. The allocator frees a tensor
+//!   after its last use, lets some ops (add, mul, norms, softmax) overwrite their input, and
+//!   puts every other tensor in the smallest hole freed so far that fits, else on top; the
+//!   peak is the live tensors of the worst step plus the holes under them. With
+//!   `x(w) = 4 * n_tokens * w` (an F32 tensor of `w` values per token): `E = x(n_embd)` (the
+//!   hidden state), `Q = x(n_head*d_k)`, `K = x(n_head_kv*d_k)`, `V = x(n_head_kv*d_v)`,
+//!   `A = x(n_head*d_v)` (attention output), `S = x(n_head*n_kv)` (KQ scores, `n_kv` the
+//!   layer's cache cells), `F = x(n_ff)`. Per device, `compute = inputs + max(layer, output)`:
+//!   - `layer`, the largest over the device's layers of `max(attention, ffn)`.
+//!     `attention = 2E + 2Q + S` without flash attention (the residual, the norm's freed
+//!     slot, Q and its RoPE'd copy, the scores), `2E + 2Q` with it, `+ K` for K and again
+//!     for its RoPE'd copy when they fit neither in the slot Q's projection freed (`Q - V`,
+//!     less K when K took it) nor, for the copy, in the norm's (`E`): MHA with `Q > E`.
+//!     `ffn = E + 3F + hole`: the FFN input (kept for the residual), gate, up and their
+//!     product; `hole` is what stays free under them: `below` if `F > below`, else `E` if
+//!     `F > E`, else 0, where `below`, the slots under the FFN input, is `E + A` (the
+//!     residual's and the attention output's) with flash attention or when the scores fit
+//!     in the hole of the norm and Q (`S <= E + Q`), else `E` (`A >= E`) or `E + 2A`. The
+//!     last layer's FFN only sees the `n_outputs` rows. MoE: `n_ff = n_expert_used *
+//!     expert_ff + n_shared * shared_ff`, plus `2 * x(n_expert)` for the router. Recurrent
+//!     layers: `x(2*n_embd + 4*max(d_inner, n_embd) + 2*n_group*d_state)`.
+//!   - `output = 4 * n_outputs * (n_embd + n_vocab)` on the output layer's device, with
+//!     `n_outputs = min(n_seq, n_tokens)` (llama-server reserves one output per sequence;
+//!     llama.cpp's library default, e.g. llama-cli, reserves `n_batch`, which adds
+//!     `4 * n_vocab` per extra token) and all `n_tokens` for embedding models.
+//!   - `inputs` of a device with attention layers, kept for the whole graph: a KQ mask
+//!     `n_kv * n_tokens` per cache size (full, sliding window), F16 with flash attention,
+//!     F32 without; the I64 cache row indices `8 * n_tokens * (1 + (1 with flash attention,
+//!     else n_head_kv*d_v))` per cache (V is stored transposed without it); positions
+//!     `4 * n_tokens`. The CPU adds the token ids `4 * n_tokens` and the embeddings input
+//!     `E` that every graph carries, and with every layer offloaded the looked-up
+//!     embeddings `E`. With `kv_offload` off, an offloaded layer's attention core (Q,
+//!     scores and output, or flash attention) is counted on the CPU.
+//!
+//!   For llama-architecture models this is exact to 0.01 MiB on the 22 CPU configurations
+//!   measured (docs/ESTIMATE.md: 10 shapes, flash attention on and off, contexts 512 to
+//!   32768, ubatches 128 to 2048). Other architectures add or drop a few `E`-sized tensors
+//!   per layer (biases, Q/K norms, post-norms, fused QKV) and land near it; recurrent and
+//!   MoE terms, and GPU devices (same graph, other alignments and kernels), are not
+//!   measured. llama.cpp's `-fa` defaults to `auto`, which turns flash attention on for the
+//!   CPU and most GPUs; `flash_attention: false` is `-fa off`.
 //! - **Columns.** RAM UMA = CPU KV + CPU compute + output buffer (+ CPU weights without
 //!   mmap; mmapped weights are page cache); RAM NONUMA = UMA + [`NONUMA_RAM_OVERHEAD`]
 //!   (150 MiB). VRAM UMA = KV (+ weights without mmap); VRAM NONUMA = weights + KV +
@@ -128,7 +161,7 @@
 //! w.write_header(&mut bytes).unwrap();
 //! let header = parse_header(&bytes, None).unwrap();
 //! let e = estimate(&[&header], &EstimateOptions { ctx_size: Some(1000), ..Default::default() }).unwrap();
-//! // 2 layers * 1024 cells (1000 padded to 32) * (2 heads * 64) * 2 bytes, K and V.
+//! // 2 layers * 1024 cells (1000 padded to 256) * (2 heads * 64) * 2 bytes, K and V.
 //! assert_eq!(e.kv_cache.total_bytes, 2 * 1024 * 128 * 2 * 2);
 //! assert!(e.full_offloaded);
 //! ```

@@ -21,6 +21,8 @@ pub struct TinyModel {
     pub chat_template: Option<String>,
     /// Approximate total bytes; 0 = smallest (under 1 MB). Layers and width grow to reach it.
     pub target_size: u64,
+    /// Explicit hyperparameters; `None` picks them from `target_size` (see [`TinyModel::shape`]).
+    pub shape: Option<Shape>,
     /// Same seed, same bytes.
     pub seed: u64,
 }
@@ -38,6 +40,7 @@ impl Default for TinyModel {
                     .into(),
             ),
             target_size: 0,
+            shape: None,
             seed: 42,
         }
     }
@@ -54,14 +57,32 @@ const RUNGS: [(u64, u64, u64, u64, u64); 5] = [
 ];
 const MAX_LAYERS: u64 = 100_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    n_embd: u64,
-    n_ff: u64,
-    n_head: u64,
-    n_head_kv: u64,
-    n_vocab: u64,
-    n_layer: u64,
+/// A synthetic model's hyperparameters (llama layout: separate Q, K, V, output projections
+/// and a gated feed-forward of width `n_ff`; head size `n_embd / n_head`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub n_embd: u64,
+    pub n_ff: u64,
+    pub n_head: u64,
+    pub n_head_kv: u64,
+    pub n_vocab: u64,
+    pub n_layer: u64,
+}
+
+impl Shape {
+    fn check(&self) -> Result<(), GgufError> {
+        let bad = |why: &str| Err(GgufError::InvalidArgument(format!("shape {self:?}: {why}")));
+        if [self.n_embd, self.n_ff, self.n_head, self.n_head_kv, self.n_layer].contains(&0) {
+            return bad("every size must be at least 1");
+        }
+        if !self.n_embd.is_multiple_of(self.n_head) || !self.n_head.is_multiple_of(self.n_head_kv) {
+            return bad("n_embd must divide into n_head heads, and n_head into n_head_kv groups");
+        }
+        if self.n_vocab < 259 || self.n_layer > MAX_LAYERS {
+            return bad("the vocabulary needs at least 259 tokens (3 special, 256 bytes); at most 100000 layers");
+        }
+        Ok(())
+    }
 }
 
 impl TinyModel {
@@ -95,7 +116,13 @@ impl TinyModel {
         Ok(paths)
     }
 
-    fn shape(&self) -> Result<Shape, GgufError> {
+    /// The hyperparameters written: `self.shape` if set, else the widest preset that still
+    /// needs at least 4 layers to reach `target_size`, with as many layers as fit.
+    pub fn shape(&self) -> Result<Shape, GgufError> {
+        if let Some(s) = self.shape {
+            s.check()?;
+            return Ok(s);
+        }
         let shape = |rung: (u64, u64, u64, u64, u64), n_layer| Shape {
             n_embd: rung.0,
             n_ff: rung.1,

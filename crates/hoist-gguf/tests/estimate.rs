@@ -50,11 +50,15 @@ fn qwen2_kv_cache_f16_full_context_is_384_mib() {
     assert_eq!(gpu.weights, 24 * layer + 896 * 4 + embd);
     // Output buffer: n_vocab floats for the one sequence.
     assert_eq!(e.ram.output_buffer, 151936 * 4);
-    // The GPU's compute buffer: the logits of 512 tokens dominate the output layer,
-    // the KQ scores (14 heads * 32768 cells * 512 tokens * 4) the attention.
-    let kq = 14 * 32768 * 512 * 4;
-    let mask = 32768 * 512 * 4;
-    assert!(gpu.compute > kq + mask && gpu.compute < kq + mask + 64 * MIB, "{}", gpu.compute);
+    // The GPU's compute buffer: the attention peak (residual, norm slot, Q and its RoPE'd
+    // copy, the KQ scores of 14 heads * 32768 cells * 512 tokens) and the inputs (the F32
+    // KQ mask, the row indices of K and of the transposed V, the positions).
+    let (t, hidden) = (512, 896 * 512 * 4);
+    let kq = 14 * 32768 * t * 4;
+    let inputs = 32768 * t * 4 + 8 * t * (1 + 128) + 4 * t;
+    assert_eq!(gpu.compute, 4 * hidden + kq + inputs);
+    // The CPU keeps the token ids, the embeddings input and the looked-up embeddings.
+    assert_eq!(e.ram.compute, 4 * t + 2 * hidden);
     // UMA: mmapped weights are not counted; NONUMA: everything plus the runtime overhead.
     assert_eq!(gpu.uma, gpu.kv_cache);
     assert_eq!(gpu.nonuma, NONUMA_VRAM_OVERHEAD + gpu.weights + gpu.kv_cache + gpu.compute);
@@ -84,11 +88,13 @@ fn quantized_cache_uses_row_sizes_and_needs_flash_attention_for_v() {
 }
 
 #[test]
-fn context_is_padded_to_256_with_flash_attention_and_32_without() {
+fn context_is_padded_to_256() {
+    // llama.cpp pads n_ctx to 256 cells, with or without flash attention (it used to pad to
+    // 32 without).
     let h = qwen2_0_5b().header();
     let e = estimate(&[&h], &EstimateOptions { ctx_size: Some(4100), ..opts() }).unwrap();
-    assert_eq!(e.context_size, 4128);
-    assert_eq!(e.kv_cache.total_bytes, 24 * 4128 * 2 * 128 * 2);
+    assert_eq!(e.context_size, 4352);
+    assert_eq!(e.kv_cache.total_bytes, 24 * 4352 * 2 * 128 * 2);
     assert_eq!(e.batch_size, 2048);
     let fa = estimate(&[&h], &EstimateOptions { ctx_size: Some(4100), flash_attention: true, ..opts() }).unwrap();
     assert_eq!(fa.context_size, 4352);
@@ -97,7 +103,7 @@ fn context_is_padded_to_256_with_flash_attention_and_32_without() {
     assert!(fa.vram[0].compute < e.vram[0].compute);
     // A context smaller than the batch clamps the batch (causal models).
     let small = estimate(&[&h], &EstimateOptions { ctx_size: Some(100), ..opts() }).unwrap();
-    assert_eq!((small.context_size, small.batch_size, small.ubatch_size), (128, 128, 128));
+    assert_eq!((small.context_size, small.batch_size, small.ubatch_size), (256, 256, 256));
 }
 
 #[test]
@@ -145,7 +151,7 @@ fn sliding_window_layers_keep_window_sized_caches() {
         .hp("attention.sliding_window", Value::U32(4096))
         .header();
     let e = estimate(&[&h], &opts()).unwrap();
-    let swa = 4096 + 512; // window * n_seq + ubatch, padded to 32
+    let swa = 4096 + 512; // window * n_seq + ubatch, padded to 256
     assert_eq!(e.kv_cache.swa_kv_size, Some(swa));
     assert_eq!(e.kv_cache.swa_layers, 2);
     let row = 4 * 256 * 2;
@@ -155,7 +161,7 @@ fn sliding_window_layers_keep_window_sized_caches() {
     let e = estimate(&[&h], &EstimateOptions { parallel: 2, ..opts() }).unwrap();
     assert_eq!(e.kv_cache.swa_kv_size, Some(8192));
     let e = estimate(&[&h], &EstimateOptions { ctx_size: Some(2000), ..opts() }).unwrap();
-    assert_eq!(e.kv_cache.swa_kv_size, Some(2016));
+    assert_eq!(e.kv_cache.swa_kv_size, Some(2048));
     // An explicit per-layer pattern in the file wins over the built-in one.
     let bools = arr(ValueType::Bool, [true, true, true, false].map(Value::Bool).to_vec());
     let h = ModelBuilder::new("gemma2")
