@@ -299,9 +299,10 @@ pub struct EstimateArgs {
     /// KV cache type for V [default: f16]
     #[arg(long, value_name = "TYPE")]
     pub cache_type_v: Option<String>,
-    /// Flash attention
-    #[arg(long)]
-    pub flash_attn: bool,
+    /// Flash attention, as llama.cpp's `-fa`: on, off, or auto (on where the backends support it:
+    /// CPU, CUDA, Metal, Vulkan) [default: auto; `--flash-attn` alone: on]
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "on", value_name = "WHEN")]
+    pub flash_attn: Option<FlashAttn>,
     /// Load the weights into memory instead of mapping the file
     #[arg(long)]
     pub no_mmap: bool,
@@ -319,4 +320,12 @@ pub struct EstimateArgs {
     pub json: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// llama.cpp's `-fa` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlashAttn {
+    On,
+    Off,
+    Auto,
 }

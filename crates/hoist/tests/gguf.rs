@@ -38,6 +38,15 @@ fn estimate_reads_a_file_and_a_stored_model_alike() {
     {
         assert!(table.contains(column), "{column} missing from:\n{table}");
     }
+    // Flash attention: auto (llama.cpp's default, on for every backend) unless told.
+    let flash = |extra: &[&str]| {
+        let (out, _) = stdout_of(sandbox.hoist().args(["estimate", "--json", "m:1"]).args(extra));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["flash_attention"].clone()
+    };
+    assert_eq!(json["flash_attention"], true);
+    assert_eq!(flash(&["--flash-attn", "off"]), false);
+    assert_eq!(flash(&["--flash-attn"]), true);
+    assert_eq!(flash(&["--flash-attn", "auto"]), true);
     let bad = sandbox.hoist().args(["estimate", "m:1", "--cache-type-k", "q9_9"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown cache type"));
 }

@@ -6,7 +6,7 @@ use hoist_model::{command_has, command_value};
 use hoist_store::Store;
 
 use super::gguf::model_headers;
-use crate::cli::EstimateArgs;
+use crate::cli::{EstimateArgs, FlashAttn};
 use crate::output::Table;
 
 pub fn run(store: &Store, args: EstimateArgs) -> Result<ExitCode> {
@@ -49,12 +49,15 @@ fn options(args: &EstimateArgs, command: &[String]) -> Result<EstimateOptions> {
             .collect::<Result<Vec<_>>>()?,
         _ => args.tensor_split.clone(),
     };
-    // `-fa` alone, or `-fa on` in newer llama.cpp.
+    // `-fa on|off|auto` in current llama.cpp; `-fa` alone (on) in older ones.
     let flash_from_command = match stored(&["-fa", "--flash-attn"]) {
-        Some("off") => false,
-        Some(_) => true,
-        None => command_has(command, &["-fa", "--flash-attn"]),
+        Some("on") => Some(FlashAttn::On),
+        Some("off") => Some(FlashAttn::Off),
+        Some("auto") => Some(FlashAttn::Auto),
+        _ => command_has(command, &["-fa", "--flash-attn"]).then_some(FlashAttn::On),
     };
+    // Auto is llama.cpp's default, and every backend it has turns it on.
+    let flash_attention = args.flash_attn.or(flash_from_command).unwrap_or(FlashAttn::Auto) != FlashAttn::Off;
     Ok(EstimateOptions {
         ctx_size: number(args.ctx_size, &["-c", "--ctx-size"])?,
         batch_size: number(args.batch_size, &["-b", "--batch-size"])?.unwrap_or(defaults.batch_size),
@@ -62,7 +65,7 @@ fn options(args: &EstimateArgs, command: &[String]) -> Result<EstimateOptions> {
         parallel: number(args.parallel, &["-np", "--parallel"])?.unwrap_or(defaults.parallel),
         cache_type_k: cache(&args.cache_type_k, &["-ctk", "--cache-type-k"], defaults.cache_type_k)?,
         cache_type_v: cache(&args.cache_type_v, &["-ctv", "--cache-type-v"], defaults.cache_type_v)?,
-        flash_attention: args.flash_attn || flash_from_command,
+        flash_attention,
         mmap: !(args.no_mmap || command_has(command, &["--no-mmap"])),
         kv_offload: !(args.no_kv_offload || command_has(command, &["-nkvo", "--no-kv-offload"])),
         gpu_layers: number(args.gpu_layers, &["-ngl", "--gpu-layers", "--n-gpu-layers"])?,
