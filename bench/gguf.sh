@@ -43,15 +43,20 @@ PY
 fi
 cat "$model" > /dev/null
 
-cpu() { # user+sys seconds of a command
-  /usr/bin/time -f '%U %S' -o "$work/time" "$@" >/dev/null 2>&1
-  awk '{printf "%.3f", $1 + $2}' "$work/time"
+# user+sys seconds per run of a command, timed over N back-to-back runs: GNU time
+# counts in 10 ms steps, too coarse for a single hoist run.
+cpu() {
+  local n=$1
+  shift
+  /usr/bin/time -f '%U %S' -o "$work/time" \
+    sh -c 'n=$1; shift; for _ in $(seq "$n"); do "$@" >/dev/null 2>&1; done' sh "$n" "$@"
+  awk -v n="$n" '{printf "%.4f", ($1 + $2) / n}' "$work/time"
 }
 best() { sort -n | head -1; }
-hoist_cpu=$(for _ in $(seq "$runs"); do cpu target/release/hoist inspect --gguf "$model"; echo; done | best)
-python_cpu=$(for _ in $(seq "$runs"); do cpu python3 -c 'import sys, gguf; gguf.GGUFReader(sys.argv[1])' "$model"; echo; done | best)
-import_cpu=$(for _ in $(seq "$runs"); do cpu python3 -c 'import gguf'; echo; done | best)
-echo "model: $(stat -c %s "$model") bytes; best of $runs runs, CPU seconds (user + system)"
+hoist_cpu=$(for _ in $(seq "$runs"); do cpu 20 target/release/hoist inspect --gguf "$model"; echo; done | best)
+python_cpu=$(for _ in $(seq "$runs"); do cpu 1 python3 -c 'import sys, gguf; gguf.GGUFReader(sys.argv[1])' "$model"; echo; done | best)
+import_cpu=$(for _ in $(seq "$runs"); do cpu 1 python3 -c 'import gguf'; echo; done | best)
+echo "model: $(stat -c %s "$model") bytes; best of $runs runs (hoist: of 20 back-to-back runs each), CPU seconds (user + system)"
 echo "hoist inspect --gguf:          ${hoist_cpu}s"
 echo "python gguf.GGUFReader:        ${python_cpu}s (of which 'import gguf' ${import_cpu}s)"
 echo "ratio python/hoist:            $(echo "$python_cpu $hoist_cpu" | awk '{printf "%.1f", $1 / $2}')x, without the import: $(echo "$python_cpu $import_cpu $hoist_cpu" | awk '{printf "%.1f", ($1 - $2) / $3}')x"

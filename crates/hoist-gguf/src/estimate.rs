@@ -152,15 +152,15 @@ impl<'a> Hparams<'a> {
         match self.key(suffix) {
             None => Ok(None),
             Some(Value::Array(a)) => {
-                if a.values.len() != n {
+                if a.len() != n {
                     return Err(invalid(format!(
                         "{}.{suffix} has {} entries for {} layers",
                         self.arch,
-                        a.values.len(),
+                        a.len(),
                         self.n_layer
                     )));
                 }
-                Ok(Some(a.values.iter().map(|v| v.as_u64().unwrap_or(0)).collect()))
+                Ok(Some(a.iter().map(|v| v.as_u64().unwrap_or(0)).collect()))
             }
             Some(v) => Ok(v.as_u64().map(|x| vec![x; n])),
         }
@@ -299,8 +299,8 @@ pub fn estimate(headers: &[&GgufHeader], opts: &EstimateOptions) -> Result<Estim
         vec![false; layers]
     } else {
         match hp.key("attention.sliding_window_pattern") {
-            Some(Value::Array(a)) if a.values.len() == layers => {
-                a.values.iter().map(|v| matches!(v, Value::Bool(true)) || v.as_u64().is_some_and(|x| x > 0)).collect()
+            Some(Value::Array(a)) if a.len() == layers => {
+                a.iter().map(|v| matches!(v, Value::Bool(true)) || v.as_u64().is_some_and(|x| x > 0)).collect()
             }
             Some(v) if v.as_u64().is_some() => swa_pattern(v.as_u64().unwrap_or(0), layers),
             _ => match SWA_PATTERNS.iter().find(|(a, _)| *a == arch) {
@@ -633,7 +633,7 @@ fn vocab_size(hp: &Hparams, tensors: &[&TensorInfo]) -> u64 {
         return n;
     }
     if let Some(Value::Array(a)) = hp.header.get("tokenizer.ggml.tokens") {
-        return a.values.len() as u64;
+        return a.len() as u64;
     }
     let rows = |name: &str| tensors.iter().find(|t| t.name == name).and_then(|t| t.dims.get(1).copied());
     rows("output.weight").or_else(|| rows("token_embd.weight")).unwrap_or(0)

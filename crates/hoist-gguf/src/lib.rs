@@ -5,7 +5,9 @@
 //!
 //! - [`parse_header`] turns the leading bytes of a file into a [`GgufHeader`]: version,
 //!   [`ByteOrder`], metadata as `(key, `[`Value`]`)` pairs in file order, [`TensorInfo`]s
-//!   (name, dims, [`GgmlType`], offset) and where the tensor data starts.
+//!   (name, dims, [`GgmlType`], offset) and where the tensor data starts. An [`Array`] is
+//!   one typed vector (`Vec<u32>`, `Vec<f32>`, ...); strings are a [`StringArray`], all
+//!   items in one buffer, kept as the file has them and decoded lossily on access.
 //! - [`HeaderAccumulator`] drives that parser from a stream of chunks (a file being hashed
 //!   into the store); [`read_header_from_path`] from a file on disk.
 //! - [`GgufHeader::summary`] gives a [`ModelSummary`]: architecture, parameters, bits per
@@ -172,9 +174,12 @@
 //! on whatever prefix it is given and, when that ends early, answers `Incomplete { needed }`
 //! with a lower bound of the bytes required. Callers fetch more and parse again from
 //! scratch, which keeps the parser stateless and lets the same code serve a byte slice, a
-//! stream being hashed, a file, or ranged reads from a remote registry. The input is
-//! untrusted: every count and length is checked against the bytes that could hold it
-//! before anything is allocated, and no input makes it panic.
+//! stream being hashed, or ranged reads from a remote registry; the stream driver first
+//! walks the header cheaply as it arrives (lengths only), so it parses once. A file on
+//! disk is parsed as it is read, through a small window. A 150,000-token vocabulary costs
+//! a few allocations, not one per token: arrays are typed vectors, filled in bulk. The
+//! input is untrusted: every count and length is checked against the bytes that could
+//! hold it before anything is allocated, and no input makes it panic.
 
 mod error;
 mod estimate;
@@ -183,6 +188,7 @@ mod header;
 mod parse;
 mod read;
 mod report;
+mod scan;
 mod summary;
 pub mod synth;
 mod types;
@@ -204,5 +210,5 @@ pub use report::{
 };
 pub use summary::{ModelSummary, format_parameters};
 pub use types::{GgmlType, file_type_id, file_type_name};
-pub use value::{Array, ByteOrder, Value, ValueType};
+pub use value::{Array, ByteOrder, StringArray, Value, ValueType};
 pub use write::GgufWriter;

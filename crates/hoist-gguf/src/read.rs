@@ -1,16 +1,17 @@
 //! Driving the parser from a stream or a file.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
+use crate::parse::parse_file;
+use crate::scan::HeaderScan;
 use crate::{GgufError, GgufHeader, parse_header};
 
 /// Default cap on header size; real headers (even 150k-token vocabularies) are a few MiB.
 const DEFAULT_MAX_HEADER_BYTES: u64 = 512 << 20;
-/// From a file, reading ahead is cheap and every parse starts from the top:
-/// read more at once, and grow 4x, so a 6 MB header parses about 3 times.
-const FIRST_FILE_READ: u64 = 1 << 20;
+/// Bytes copied at a time while the scan walks a header that goes on: few steps for a
+/// 6 MB header, and little copied beyond it.
+const COPY_STEP: u64 = 256 << 10;
 
 /// The next length worth parsing at: what the parser asked for, and at least 1.5x the last
 /// attempt, so a stream of small chunks costs O(log n) parses, not one per `needed` step.
@@ -21,8 +22,9 @@ fn next_target(needed: u64, last_try: u64) -> u64 {
 /// Accumulates the leading chunks of a file being streamed (e.g. while hashing it into a
 /// store) and parses the header as soon as enough bytes have arrived.
 ///
-/// It copies only until the header is complete (at most ~1.5x the header size), and refuses
-/// headers above `max_header_bytes` (default 512 MiB).
+/// It walks the header as it arrives (lengths only) and parses once the walk has seen all
+/// of it; it copies only that far (plus at most 256 KiB), and refuses headers above
+/// `max_header_bytes` (default 512 MiB).
 #[derive(Debug)]
 pub struct HeaderAccumulator {
     total_len: Option<u64>,
@@ -32,6 +34,9 @@ pub struct HeaderAccumulator {
     target: u64,
     /// Bytes fed so far, header or not.
     seen: u64,
+    /// Walks the header as it arrives; gone once it has said to parse, after which
+    /// parses happen at `target`.
+    scan: Option<HeaderScan>,
     header: Option<GgufHeader>,
 }
 
@@ -44,6 +49,7 @@ impl HeaderAccumulator {
             // The magic alone can already rule a stream out.
             target: 4,
             seen: 0,
+            scan: Some(HeaderScan::new()),
             header: None,
         }
     }
@@ -69,8 +75,20 @@ impl HeaderAccumulator {
             let (now, later) = rest.split_at(want.min(rest.len()));
             self.buf.extend_from_slice(now);
             rest = later;
-            if (self.buf.len() as u64) < target {
-                return Ok(false);
+            let have = self.buf.len() as u64;
+            match self.scan.as_mut().map(|scan| scan.needed(&self.buf)) {
+                Some(Some(needed)) if needed <= limit => {
+                    if have < target {
+                        return Ok(false);
+                    }
+                    self.target = needed.max(have.saturating_add(COPY_STEP));
+                    continue;
+                }
+                // The scan has seen the whole header (or stopped at bytes for the parser
+                // to judge): parse now, even before the target.
+                Some(_) => self.scan = None,
+                None if have < target => return Ok(false),
+                None => {}
             }
             match parse_header(&self.buf, self.total_len) {
                 Ok(header) => {
@@ -113,28 +131,14 @@ impl HeaderAccumulator {
     }
 }
 
-/// Reads only the header from a file, progressively (never the tensor data), and checks
+/// Reads only the header from a file, in one pass (never the tensor data), and checks
 /// that the file is long enough for the tensor data it declares. Files with tensor types
 /// unknown to this crate skip that length check, since their sizes are unknown.
 pub fn read_header_from_path(path: &Path) -> Result<GgufHeader, GgufError> {
     let io_err = |source| GgufError::Io { path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(io_err)?;
     let file_len = file.metadata().map_err(io_err)?.len();
-    let mut buf = Vec::new();
-    let mut target = FIRST_FILE_READ.min(file_len);
-    let header = loop {
-        let have = buf.len() as u64;
-        (&mut file).take(target.saturating_sub(have)).read_to_end(&mut buf).map_err(io_err)?;
-        match parse_header(&buf, Some(file_len)) {
-            Ok(h) => break h,
-            // The file shrank underneath us or the read came up short: stop rather than spin.
-            Err(GgufError::Incomplete { .. }) if buf.len() as u64 == have => {
-                return Err(GgufError::Truncated { what: "header".into(), needed: target, actual: have });
-            }
-            Err(GgufError::Incomplete { needed }) => target = needed.max(have.saturating_mul(4)).min(file_len),
-            Err(e) => return Err(e),
-        }
-    };
+    let header = parse_file(&mut file, path, file_len)?;
     if header.sizes_known() {
         header.check_file_len(file_len)?;
     }

@@ -4,7 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::{ByteOrder, GgmlType, GgufError, GgufHeader, ModelSummary, Value, ValueType, format_parameters};
+use crate::value::quoted;
+use crate::{Array, ByteOrder, GgmlType, GgufError, GgufHeader, ModelSummary, Value, ValueType, format_parameters};
 
 /// Arrays longer than this are summarised: the first [`ARRAY_PREVIEW`] values and the count.
 pub const ARRAY_INLINE_MAX: usize = 16;
@@ -234,11 +235,11 @@ impl GgufHeader {
             _ => None,
         };
         let len_of = |key: &str| match self.get(key) {
-            Some(Value::Array(a)) => Some(a.values.len() as u64),
+            Some(Value::Array(a)) => Some(a.len() as u64),
             _ => None,
         };
         let tokens = match self.get("tokenizer.ggml.tokens") {
-            Some(Value::Array(a)) => Some(&a.values),
+            Some(Value::Array(a)) => a.as_strings(),
             _ => None,
         };
         // llama.cpp's key names (including its "seperator" spelling).
@@ -257,8 +258,7 @@ impl GgufHeader {
             .iter()
             .filter_map(|(role, key)| {
                 let id = self.get(&format!("tokenizer.ggml.{key}_token_id")).and_then(Value::as_u64)?;
-                let token =
-                    tokens.and_then(|t| t.get(usize::try_from(id).ok()?)).and_then(Value::as_str).map(str::to_string);
+                let token = tokens.and_then(|t| t.get(usize::try_from(id).ok()?)).map(|t| t.into_owned());
                 Some(SpecialToken { role: (*role).to_string(), id, token })
             })
             .collect();
@@ -277,15 +277,17 @@ impl GgufHeader {
 /// "u32", "[string]", "[[i32]]" ...
 fn type_name(v: &Value) -> String {
     match v {
-        Value::Array(a) => {
-            let inner = match a.values.first() {
-                Some(first @ Value::Array(_)) => type_name(first),
-                _ => value_type_name(a.element_type).to_string(),
-            };
-            format!("[{inner}]")
-        }
+        Value::Array(a) => array_type_name(a),
         other => value_type_name(other.value_type()).to_string(),
     }
+}
+
+fn array_type_name(a: &Array) -> String {
+    let inner = match a {
+        Array::Array(items) if !items.is_empty() => items.first().map(array_type_name).unwrap_or_default(),
+        other => value_type_name(other.element_type()).to_string(),
+    };
+    format!("[{inner}]")
 }
 
 fn value_type_name(t: ValueType) -> &'static str {
@@ -308,31 +310,34 @@ fn value_type_name(t: ValueType) -> &'static str {
 
 fn metadata_entry(key: &str, v: &Value) -> MetadataEntry {
     let (value, array_len) = match v {
-        Value::Array(a) if a.values.len() > ARRAY_INLINE_MAX => {
-            let preview: Vec<String> = a.values.iter().take(ARRAY_PREVIEW).map(item_string).collect();
-            let noun = match a.element_type {
+        Value::Array(a) if a.len() > ARRAY_INLINE_MAX => {
+            let preview: Vec<String> = (0..ARRAY_PREVIEW).map_while(|i| item_string(a, i)).collect();
+            let noun = match a.element_type() {
                 ValueType::String => "strings".to_string(),
                 ValueType::Array => "arrays".to_string(),
                 t => value_type_name(t).to_string(),
             };
-            (format!("[{} {noun}: {}, …]", a.values.len(), preview.join(", ")), Some(a.values.len() as u64))
+            (format!("[{} {noun}: {}, …]", a.len(), preview.join(", ")), Some(a.len() as u64))
         }
-        Value::Array(a) => (v.to_display_string(), Some(a.values.len() as u64)),
+        Value::Array(a) => (v.to_display_string(), Some(a.len() as u64)),
         other => (other.to_display_string(), None),
     };
     MetadataEntry { key: key.to_string(), value_type: type_name(v), value, array_len }
 }
 
-/// An array item as it appears inside `[...]` (strings quoted, nested arrays summarised).
-fn item_string(v: &Value) -> String {
-    match v {
-        Value::Array(a) if a.values.len() > ARRAY_INLINE_MAX => format!("[{} items]", a.values.len()),
-        Value::String(_) => {
-            let wrapped = crate::Array { element_type: ValueType::String, values: vec![v.clone()] };
-            let s = Value::Array(wrapped).to_display_string();
-            s.get(1..s.len().saturating_sub(1)).unwrap_or_default().to_string()
+/// Item `i` as it appears inside `[...]` (strings quoted, nested arrays summarised).
+fn item_string(a: &Array, i: usize) -> Option<String> {
+    match a {
+        Array::Array(items) => {
+            let inner = items.get(i)?;
+            Some(if inner.len() > ARRAY_INLINE_MAX {
+                format!("[{} items]", inner.len())
+            } else {
+                inner.to_display_string()
+            })
         }
-        other => other.to_display_string(),
+        Array::String(items) => Some(quoted(&items.get(i)?)),
+        other => Some(other.get(i)?.to_display_string()),
     }
 }
 
@@ -404,7 +409,7 @@ impl fmt::Display for GgufReport {
                 None => writeln!(f, "  merges:      none")?,
             }
             for sp in &t.special {
-                let text = sp.token.as_deref().map(|t| format!(" {}", item_string(&Value::String(t.into()))));
+                let text = sp.token.as_deref().map(|t| format!(" {}", quoted(t)));
                 writeln!(f, "  {:<12} {}{}", format!("{}:", sp.role), sp.id, text.unwrap_or_default())?;
             }
         }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::{Array, GgmlType, GgufError, GgufWriter, Value, ValueType, file_type_id};
+use crate::{Array, GgmlType, GgufError, GgufWriter, Value, file_type_id};
 
 /// A synthetic model's recipe; `write_to_path` / `write_split` produce the files.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,9 +229,9 @@ impl TinyModel {
         w.add_metadata(format!("{arch}.vocab_size"), u32_of("vocab_size", s.n_vocab)?);
         let (tokens, scores, types) = vocab(s.n_vocab);
         w.add_metadata("tokenizer.ggml.model", Value::String("llama".into()));
-        w.add_metadata("tokenizer.ggml.tokens", array(ValueType::String, tokens.into_iter().map(Value::String)));
-        w.add_metadata("tokenizer.ggml.scores", array(ValueType::F32, scores.into_iter().map(Value::F32)));
-        w.add_metadata("tokenizer.ggml.token_type", array(ValueType::I32, types.into_iter().map(Value::I32)));
+        w.add_metadata("tokenizer.ggml.tokens", Value::Array(Array::String(tokens.into_iter().collect())));
+        w.add_metadata("tokenizer.ggml.scores", Value::Array(Array::F32(scores)));
+        w.add_metadata("tokenizer.ggml.token_type", Value::Array(Array::I32(types)));
         w.add_metadata("tokenizer.ggml.unknown_token_id", Value::U32(0));
         w.add_metadata("tokenizer.ggml.bos_token_id", Value::U32(1));
         w.add_metadata("tokenizer.ggml.eos_token_id", Value::U32(2));
@@ -240,10 +240,6 @@ impl TinyModel {
         }
         Ok(())
     }
-}
-
-fn array(element_type: ValueType, values: impl Iterator<Item = Value>) -> Value {
-    Value::Array(Array { element_type, values: values.collect() })
 }
 
 /// An SPM-style vocabulary: `<unk> <s> </s>`, the 256 byte tokens llama.cpp looks up

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::types::align_up;
-use crate::{ByteOrder, GgmlType, GgufError, TensorInfo, Value};
+use crate::{Array, ByteOrder, GgmlType, GgufError, TensorInfo, Value};
 
 const DEFAULT_ALIGNMENT: u64 = 32;
 
@@ -155,12 +155,12 @@ impl GgufWriter {
         e.len(self.metadata.len() as u64 + u64::from(extra.is_some()))?;
         let all = self.metadata.iter().map(|(k, v)| (k.as_str(), v)).chain(extra.iter().map(|(k, v)| (*k, v)));
         for (key, value) in all {
-            e.string(key)?;
+            e.string(key.as_bytes())?;
             e.u32(value.value_type().id());
             e.value(value)?;
         }
         for t in &self.tensors {
-            e.string(&t.name)?;
+            e.string(t.name.as_bytes())?;
             e.u32(t.dims.len() as u32);
             for &d in &t.dims {
                 e.len(d)?;
@@ -214,9 +214,9 @@ impl Encoder {
         Ok(())
     }
 
-    fn string(&mut self, s: &str) -> io::Result<()> {
+    fn string(&mut self, s: &[u8]) -> io::Result<()> {
         self.len(s.len() as u64)?;
-        self.out.extend_from_slice(s.as_bytes());
+        self.out.extend_from_slice(s);
         Ok(())
     }
 
@@ -234,19 +234,43 @@ impl Encoder {
             Value::I64(x) => self.put(x.to_le_bytes(), x.to_be_bytes()),
             Value::F64(x) => self.put(x.to_le_bytes(), x.to_be_bytes()),
             Value::Bool(x) => self.out.push(u8::from(*x)),
-            Value::String(s) => self.string(s)?,
-            Value::Array(a) => {
-                self.u32(a.element_type.id());
-                self.len(a.values.len() as u64)?;
-                for item in &a.values {
-                    if item.value_type() != a.element_type {
-                        return Err(invalid_input(format!(
-                            "array of {:?} holds a {:?}",
-                            a.element_type,
-                            item.value_type()
-                        )));
-                    }
-                    self.value(item)?;
+            Value::String(s) => self.string(s.as_bytes())?,
+            Value::Array(a) => self.array(a)?,
+        }
+        Ok(())
+    }
+
+    /// An array's element type, length and items.
+    fn array(&mut self, a: &Array) -> io::Result<()> {
+        self.u32(a.element_type().id());
+        self.len(a.len() as u64)?;
+        macro_rules! nums {
+            ($items:expr) => {
+                for x in $items {
+                    self.put(x.to_le_bytes(), x.to_be_bytes());
+                }
+            };
+        }
+        match a {
+            Array::U8(v) => self.out.extend_from_slice(v),
+            Array::I8(v) => nums!(v),
+            Array::U16(v) => nums!(v),
+            Array::I16(v) => nums!(v),
+            Array::U32(v) => nums!(v),
+            Array::I32(v) => nums!(v),
+            Array::F32(v) => nums!(v),
+            Array::U64(v) => nums!(v),
+            Array::I64(v) => nums!(v),
+            Array::F64(v) => nums!(v),
+            Array::Bool(v) => self.out.extend(v.iter().map(|&b| u8::from(b))),
+            Array::String(v) => {
+                for s in v.iter_bytes() {
+                    self.string(s)?;
+                }
+            }
+            Array::Array(v) => {
+                for inner in v {
+                    self.array(inner)?;
                 }
             }
         }

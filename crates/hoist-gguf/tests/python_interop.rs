@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use hoist_gguf::synth::TinyModel;
-use hoist_gguf::{ByteOrder, GgmlType, GgufHeader, GgufWriter, Value, ValueType, read_header_from_path};
+use hoist_gguf::{Array, ByteOrder, GgmlType, GgufHeader, GgufWriter, Value, ValueType, read_header_from_path};
 use serde_json::{Value as Json, json};
 
 fn require_python_gguf() {
@@ -59,7 +59,7 @@ fn we_read_what_python_writes() {
         let h = read_header_from_path(&path).unwrap();
         assert_eq!((h.version, h.byte_order), (3, order));
         let s = |x: &str| Value::String(x.into());
-        let arr = |element_type, values| Value::Array(hoist_gguf::Array { element_type, values });
+        let arr = |element_type, values: Vec<Value>| Value::Array(Array::from_values(element_type, values).unwrap());
         let expected = [
             ("general.architecture", s("llama")),
             ("general.name", s("py-model")),
@@ -122,7 +122,7 @@ fn to_json(v: &Value) -> Json {
         Value::F32(x) => json!(f64::from(*x)),
         Value::Bool(x) => json!(x),
         Value::String(x) => json!(x),
-        Value::Array(a) => Json::Array(a.values.iter().map(to_json).collect()),
+        Value::Array(a) => Json::Array(a.iter().map(|v| to_json(&v)).collect()),
         Value::U64(x) => json!(x),
         Value::I64(x) => json!(x),
         Value::F64(x) => json!(x),
@@ -181,10 +181,8 @@ fn python_reads_what_we_write() {
     ] {
         w.add_metadata(k, v);
     }
-    let strs = vec![Value::String("x".into()), Value::String("yz".into())];
-    w.add_metadata("t.strs", Value::Array(hoist_gguf::Array { element_type: ValueType::String, values: strs }));
-    let ints = vec![Value::U16(1), Value::U16(65535)];
-    w.add_metadata("t.ints", Value::Array(hoist_gguf::Array { element_type: ValueType::U16, values: ints }));
+    w.add_metadata("t.strs", Value::Array(Array::String(["x", "yz"].into_iter().collect())));
+    w.add_metadata("t.ints", Value::Array(Array::U16(vec![1, 65535])));
     w.add_tensor("a", &[8, 2], GgmlType::F32).unwrap();
     w.add_tensor("b", &[256, 2], GgmlType::Q6_K).unwrap();
     w.add_tensor("c", &[4], GgmlType::F16).unwrap();

@@ -4,7 +4,7 @@
 use hoist_gguf::{Array, ByteOrder, GgmlType, GgufWriter, Value, ValueType};
 
 pub fn arr(element_type: ValueType, values: Vec<Value>) -> Value {
-    Value::Array(Array { element_type, values })
+    Value::Array(Array::from_values(element_type, values).unwrap())
 }
 
 /// Metadata with every value type, including arrays of strings, of ints, nested and empty arrays.
