@@ -67,7 +67,7 @@ mod server;
 mod tls;
 mod token;
 
-pub use bytes::pseudo_random;
+pub use bytes::{gzip, pax_record, pseudo_random};
 pub use process::require_tool;
 pub use proxy::{Fault, FaultProxy, ServedRequest};
 pub use server::{RegistryAuth, RegistryOptions, RegistryServer};

@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 
 use common::Sandbox;
 use hoist_gguf::synth::TinyModel;
 use hoist_oci::{Descriptor, ImageManifest, Reference, media_types};
 use hoist_store::Store;
-use hoist_testkit::{FaultProxy, RegistryServer};
+use hoist_testkit::{FaultProxy, RegistryServer, gzip, pax_record};
 use serde_json::{Value, json};
 
 const MIB: u64 = 1 << 20;
@@ -44,21 +43,6 @@ fn tar_of(members: &[Member]) -> Vec<u8> {
         }
     }
     builder.into_inner().unwrap()
-}
-
-fn pax_record(key: &str, value: &str) -> String {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while len.to_string().len() + body.len() != len {
-        len += 1;
-    }
-    format!("{len}{body}")
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// An image config holding llama-server's command, as gguf-packer writes it.

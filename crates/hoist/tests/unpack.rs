@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +11,7 @@ use common::Sandbox;
 use hoist_gguf::synth::TinyModel;
 use hoist_oci::{Descriptor, ImageManifest, Reference, media_types};
 use hoist_store::Store;
+use hoist_testkit::gzip;
 use serde_json::{Value, json};
 
 /// `hoist unpack --json ARGS` → the Bundle fields.
@@ -100,12 +100,6 @@ fn tar_bytes(entries: &[Entry]) -> Vec<u8> {
         builder.append(&header, data).unwrap();
     }
     builder.into_inner().unwrap()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }
 
 fn pack(sandbox: &Sandbox, args: &[&str], path: &Path) {

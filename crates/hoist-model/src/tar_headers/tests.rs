@@ -1,14 +1,13 @@
 //! Tar layers in a real store, read through it (ranges) or through a source
 //! that streams in small pieces and serves no ranges.
 
-use std::io::Write;
-
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use hoist_gguf::synth::TinyModel;
 use hoist_gguf::{GgmlType, read_header_from_path};
 use hoist_oci::{BlobStream, Descriptor, ImageManifest, Source, TargetError, media_types};
 use hoist_store::Store;
+use hoist_testkit::{gzip, pax_record};
 use serde_json::{Value as Json, json};
 
 use super::layer::{MAX_ENTRIES, MAX_WALK_REQUESTS};
@@ -50,21 +49,6 @@ fn tar_of(members: &[Member]) -> Vec<u8> {
         }
     }
     builder.into_inner().unwrap()
-}
-
-fn pax_record(key: &str, value: &str) -> String {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while len.to_string().len() + body.len() != len {
-        len += 1;
-    }
-    format!("{len}{body}")
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// A store holding layers, and the image manifest over them.
