@@ -18,6 +18,8 @@
 //! after every piece, before every retry and every [`SAVE_EVERY`] bytes, so a
 //! later pull resumes where this one stopped.
 
+mod writer;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Write};
@@ -37,6 +39,8 @@ use crate::ranges::{RangeSet, split_point};
 use crate::retry::{MAX_ATTEMPTS, pause};
 use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
+
+use self::writer::{BlobWriter, Received, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
 pub(crate) const RANGED_MIN_SIZE: u64 = 64 << 20;
@@ -141,7 +145,8 @@ pub(crate) async fn download(
             hashed
         })
     };
-    let download = Download { source, descriptor, progress, session, partial: Arc::clone(&partial), shared };
+    let writer = Arc::new(BlobWriter::new(Arc::clone(partial.file()), partial.path()));
+    let download = Download { source, descriptor, progress, session, partial: Arc::clone(&partial), writer, shared };
     let mut first = first;
     let workers: Vec<_> = (0..concurrency).map(|id| download.worker(id, first.take())).collect();
     let failed = join_all(workers).await.into_iter().find_map(Result::err);
@@ -252,6 +257,7 @@ struct Download<'a> {
     progress: &'a dyn TransferReporter,
     session: &'a WriteSession,
     partial: Arc<Partial>,
+    writer: Arc<BlobWriter>,
     shared: Arc<Shared>,
 }
 
@@ -357,7 +363,25 @@ impl Download<'_> {
 
     /// Writes a stream of `requested` bytes at worker `id`'s offsets until the
     /// stream ends or the piece is complete.
-    async fn pump(&self, id: usize, mut stream: BlobStream, requested: Range<u64>) -> Result<(), Failure> {
+    async fn pump(&self, id: usize, stream: BlobStream, requested: Range<u64>) -> Result<(), Failure> {
+        let mut in_flight = None;
+        let pumped = self.pump_into(id, stream, &requested, &mut in_flight).await;
+        // Bytes claimed are written before the piece is retried or given up.
+        let settled = self.settle(&mut in_flight).await;
+        match (pumped, settled) {
+            (Err(Failure::Fatal(error)), _) | (_, Err(Failure::Fatal(error))) => Err(Failure::Fatal(error)),
+            (pumped, _) => pumped,
+        }
+    }
+
+    /// The loop of [`pump`](Self::pump); it may leave the last write in flight.
+    async fn pump_into(
+        &self,
+        id: usize,
+        mut stream: BlobStream,
+        requested: &Range<u64>,
+        in_flight: &mut Option<InFlight>,
+    ) -> Result<(), Failure> {
         let wanted = requested.end - requested.start;
         let mut received = 0u64;
         let mut buffer = Received::default();
@@ -366,15 +390,15 @@ impl Download<'_> {
                 Some(Ok(bytes)) => bytes,
                 Some(Err(error)) => {
                     // Keep what arrived: the retry starts after it.
-                    self.write(id, &mut buffer).await?;
-                    return Err(Failure::Retry(self.source_error(&requested, error.to_string())));
+                    self.write(id, &mut buffer, true, in_flight).await?;
+                    return Err(Failure::Retry(self.source_error(requested, error.to_string())));
                 }
                 None => {
-                    if self.write(id, &mut buffer).await? || received == wanted {
+                    if self.write(id, &mut buffer, true, in_flight).await? || received == wanted {
                         return Ok(());
                     }
                     let problem = format!("the body ended after {received} of {wanted} bytes");
-                    return Err(Failure::Retry(self.source_error(&requested, problem)));
+                    return Err(Failure::Retry(self.source_error(requested, problem)));
                 }
             };
             received += bytes.len() as u64;
@@ -386,23 +410,34 @@ impl Download<'_> {
                 }));
             }
             buffer.push(bytes);
-            if buffer.len >= WRITE_SIZE as u64 && self.write(id, &mut buffer).await? {
+            if buffer.len >= WRITE_SIZE as u64 && self.write(id, &mut buffer, false, in_flight).await? {
                 return Ok(());
             }
         }
     }
 
     /// Writes the buffer at worker `id`'s offset, cut at its piece's end (an idle
-    /// worker may have taken the rest), and empties it. True when the piece is
-    /// complete or everyone stops.
-    async fn write(&self, id: usize, buffer: &mut Received) -> Result<bool, Failure> {
+    /// worker may have taken the rest). Unless `flush`, a write stops at the last
+    /// block boundary the buffer reaches, keeping the rest for the next (so the
+    /// writer can go past the page cache); `flush` writes everything. The write
+    /// runs while the next bytes arrive; one per worker is in flight at most.
+    /// True when the piece is complete or everyone stops.
+    async fn write(
+        &self,
+        id: usize,
+        buffer: &mut Received,
+        flush: bool,
+        in_flight: &mut Option<InFlight>,
+    ) -> Result<bool, Failure> {
         // Claim the bytes before writing them, so a split never lands inside them.
         let claimed = {
             let mut plan = self.shared.lock();
             let stop = plan.stop;
             match plan.active[id].as_mut() {
                 Some(piece) if !stop => {
-                    let len = buffer.len.min(piece.end.saturating_sub(piece.start));
+                    let remaining = piece.end.saturating_sub(piece.start);
+                    let at_end = flush || buffer.len >= remaining;
+                    let len = aligned_len(piece.start, buffer.len.min(remaining), at_end);
                     piece.start += len;
                     let claimed = (piece.start - len)..piece.start;
                     plan.pace[id].bytes += len;
@@ -412,42 +447,56 @@ impl Download<'_> {
             }
         };
         if !claimed.is_empty() {
-            let file = Arc::clone(self.partial.file());
+            let writer = Arc::clone(&self.writer);
             let (offset, len) = (claimed.start, claimed.end - claimed.start);
-            // Past the claimed end the bytes belong to the worker that split this piece.
-            let chunks = std::mem::take(buffer).cut(len);
-            let (chunks, written) = tokio::task::spawn_blocking(move || {
-                let written = write_all_vectored_at(&file, &chunks, offset);
+            let chunks = buffer.take(len);
+            let task = tokio::task::spawn_blocking(move || {
+                let written = writer.write_at(&chunks, offset);
                 // As in ingest: the fsync before commit then finds little to do.
-                start_writeback(&file, offset, len);
+                start_writeback(writer.file(), offset, len);
                 (chunks, written)
-            })
-            .await
-            .map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
-            written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
-            let save_due = {
-                let mut plan = self.shared.lock();
-                plan.written.insert(claimed.clone());
-                if plan.handoff_bytes + len <= HANDOFF_LIMIT {
-                    plan.handoff_bytes += len;
-                    plan.handoff.insert(offset, chunks);
-                }
-                plan.unsaved += claimed.end - claimed.start;
-                let due = plan.unsaved >= SAVE_EVERY;
-                if due {
-                    plan.unsaved = 0;
-                }
-                due
-            };
-            self.shared.changed.notify_all();
-            self.progress.blob_progress(self.descriptor, claimed.end - claimed.start);
-            if save_due {
-                self.save().await.map_err(Failure::Fatal)?;
-            }
+            });
+            self.settle(in_flight).await?;
+            *in_flight = Some(InFlight { claimed, task });
         }
-        *buffer = Received::default();
         let plan = self.shared.lock();
-        Ok(plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty()))
+        let done = plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty());
+        if done || flush {
+            // Past the piece's end the bytes belong to the worker that split it.
+            *buffer = Received::default();
+        }
+        Ok(done)
+    }
+
+    /// Waits for the write in flight, if any, and records its bytes as written:
+    /// for the hasher (handing them over while there is room), the progress and
+    /// the resume state.
+    async fn settle(&self, in_flight: &mut Option<InFlight>) -> Result<(), Failure> {
+        let Some(InFlight { claimed, task }) = in_flight.take() else { return Ok(()) };
+        let (chunks, written) =
+            task.await.map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
+        written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
+        let (offset, len) = (claimed.start, claimed.end - claimed.start);
+        let save_due = {
+            let mut plan = self.shared.lock();
+            plan.written.insert(claimed.clone());
+            if plan.handoff_bytes + len <= HANDOFF_LIMIT {
+                plan.handoff_bytes += len;
+                plan.handoff.insert(offset, chunks);
+            }
+            plan.unsaved += len;
+            let due = plan.unsaved >= SAVE_EVERY;
+            if due {
+                plan.unsaved = 0;
+            }
+            due
+        };
+        self.shared.changed.notify_all();
+        self.progress.blob_progress(self.descriptor, len);
+        if save_due {
+            self.save().await.map_err(Failure::Fatal)?;
+        }
+        Ok(())
     }
 
     /// Records the ranges written so far in the state file.
@@ -503,6 +552,13 @@ impl Download<'_> {
         };
         TargetError::backend(self.source.name(), error)
     }
+}
+
+/// A worker's write on its way to the file: the bytes it claimed, and the
+/// blocking task writing them (which hands the bytes back).
+struct InFlight {
+    claimed: Range<u64>,
+    task: tokio::task::JoinHandle<(Vec<Bytes>, io::Result<()>)>,
 }
 
 /// What the hasher does next.
@@ -566,101 +622,9 @@ fn next_hash_step(plan: &mut Plan, hashed: u64, end: u64) -> HashStep {
     HashStep::ReadBack(next_piece.min(end) - hashed)
 }
 
-/// Bytes received for a worker's piece and not yet written, as they came.
-#[derive(Default)]
-struct Received {
-    chunks: Vec<Bytes>,
-    len: u64,
-}
-
-impl Received {
-    fn push(&mut self, bytes: Bytes) {
-        self.len += bytes.len() as u64;
-        self.chunks.push(bytes);
-    }
-
-    /// The first `len` bytes (cutting a chunk if need be).
-    fn cut(mut self, len: u64) -> Vec<Bytes> {
-        let mut kept = 0u64;
-        let mut count = 0;
-        for chunk in &mut self.chunks {
-            if kept == len {
-                break;
-            }
-            let room = len - kept;
-            if chunk.len() as u64 > room {
-                chunk.truncate(room as usize);
-            }
-            kept += chunk.len() as u64;
-            count += 1;
-        }
-        self.chunks.truncate(count);
-        self.chunks
-    }
-}
-
-/// Writes `chunks` one after another from `offset`, in as few system calls as
-/// the kernel allows.
-#[cfg(unix)]
-fn write_all_vectored_at(file: &File, chunks: &[Bytes], offset: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    /// The kernel's IOV_MAX on Linux and the BSDs.
-    const MAX_SLICES: usize = 1024;
-    let mut slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).filter(|c| !c.is_empty()).collect();
-    let mut first = 0;
-    let mut offset = offset;
-    while first < slices.len() {
-        let batch = &slices[first..slices.len().min(first + MAX_SLICES)];
-        let iovecs: Vec<libc::iovec> =
-            batch.iter().map(|s| libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() }).collect();
-        // SAFETY: every iovec points into a slice borrowed for the whole call,
-        // and the kernel only reads through them.
-        let written = unsafe {
-            libc::pwritev(file.as_raw_fd(), iovecs.as_ptr(), iovecs.len() as libc::c_int, offset as libc::off_t)
-        };
-        let mut written = match written {
-            -1 => match io::Error::last_os_error() {
-                e if e.kind() == io::ErrorKind::Interrupted => continue,
-                e => return Err(e),
-            },
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n => n as usize,
-        };
-        offset += written as u64;
-        // Drop the slices written; a slice written in part keeps its rest.
-        while written > 0 {
-            let slice = &mut slices[first];
-            let done = written.min(slice.len());
-            *slice = &slice[done..];
-            written -= done;
-            if slice.is_empty() {
-                first += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(unix)]
 fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
-}
-
-#[cfg(windows)]
-fn write_all_vectored_at(file: &File, chunks: &[Bytes], offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    let mut offset = offset;
-    for chunk in chunks {
-        let mut done = 0;
-        while done < chunk.len() {
-            match file.seek_write(&chunk[done..], offset + done as u64)? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => done += n,
-            }
-        }
-        offset += chunk.len() as u64;
-    }
-    Ok(())
 }
 
 #[cfg(windows)]
