@@ -11,7 +11,8 @@
 //!   config and one annotated layer per file.
 //! - [`bundle`] puts an image manifest from the store and that weights manifest
 //!   into an index and tags it (or, [`BundleFormat::Standalone`], tags the image).
-//! - [`weights_entry`] and [`image_entry`] find the two halves of a pulled index.
+//! - [`weights_entry`] and [`image_entries`] find the two halves of a pulled index
+//!   ([`image_for_platform`](crate::image_for_platform) picks among the images).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -465,17 +466,6 @@ pub fn image_entries(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
     index.manifests.iter().filter(|entry| !is_weights(entry) && !is_unknown_platform(entry))
 }
 
-/// The image manifest for `platform` (OS, architecture), or the first image
-/// when no platform is given; `unknown/unknown` entries are skipped.
-pub fn image_entry<'a>(index: &'a ImageIndex, platform: Option<(&str, &str)>) -> Option<&'a Descriptor> {
-    image_entries(index).find(|entry| match platform {
-        None => true,
-        Some((os, architecture)) => {
-            entry.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == architecture)
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,9 +581,12 @@ mod tests {
         ]);
         assert!(is_bundle(&index));
         assert_eq!(weights_entry(&index), Some(&index.manifests[1]));
-        assert_eq!(image_entry(&index, None), Some(&index.manifests[2]));
-        assert_eq!(image_entry(&index, Some(("linux", "amd64"))), Some(&index.manifests[3]));
-        assert_eq!(image_entry(&index, Some(("unknown", "unknown"))), None);
+        let images: Vec<&Descriptor> = image_entries(&index).collect();
+        assert_eq!(images, [&index.manifests[2], &index.manifests[3]]);
+        let amd64 = "linux/amd64".parse().unwrap();
+        assert_eq!(crate::image_for_platform(&index, "x", Some(&amd64)).unwrap(), &index.manifests[3]);
+        let unknown = "unknown/unknown".parse().unwrap();
+        assert!(crate::image_for_platform(&index, "x", Some(&unknown)).is_err());
         assert!(!is_bundle(&ImageIndex::new(vec![entry("linux", "amd64", false)])));
     }
 }

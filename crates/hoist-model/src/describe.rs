@@ -7,7 +7,8 @@ use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, Source, media_typ
 use serde_json::Value as Json;
 
 use crate::ModelError;
-use crate::media::{annotations, docker, modelpack};
+use crate::media::{docker, modelpack};
+use crate::select::model_filepath;
 
 /// The artifact format, recognised from the config media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,10 +153,7 @@ pub fn describe(manifest: &ImageManifest, config_bytes: &[u8]) -> ModelInfo {
             media_type: layer.media_type.clone(),
             digest: layer.digest.clone(),
             size: layer.size,
-            path: layer
-                .annotation(annotations::FILEPATH)
-                .or_else(|| layer.annotation(annotations::LEGACY_FILEPATH))
-                .map(str::to_string),
+            path: model_filepath(layer).map(str::to_string),
         })
         .collect();
     info.size = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();

@@ -7,7 +7,8 @@ use hoist_gguf::{GgufHeader, HeaderFetchPlan};
 use hoist_oci::{Descriptor, ImageManifest, Source};
 
 use crate::ModelError;
-use crate::media::{annotations, docker, modelpack};
+use crate::media::{docker, modelpack};
+use crate::select::model_filepath;
 
 /// A GGUF header and what reading it cost.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ fn is_gguf_weight(layer: &Descriptor) -> bool {
     if layer.media_type == docker::GGUF {
         return true;
     }
-    let path = layer.annotation(annotations::FILEPATH).or_else(|| layer.annotation(annotations::LEGACY_FILEPATH));
+    let path = model_filepath(layer);
     let is_weight = [modelpack::LAYER_PREFIX, modelpack::LEGACY_LAYER_PREFIX]
         .iter()
         .any(|prefix| layer.media_type.strip_prefix(prefix).is_some_and(|rest| rest.starts_with("weight.v1.raw")));

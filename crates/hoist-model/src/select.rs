@@ -12,12 +12,15 @@ use crate::cog::{self, ANNOTATION_DEST};
 use crate::glob::Glob;
 use crate::media::{annotations, docker};
 
+/// The ModelPack/Docker file path annotation of a layer (or its legacy name).
+pub(crate) fn model_filepath(layer: &Descriptor) -> Option<&str> {
+    layer.annotation(annotations::FILEPATH).or_else(|| layer.annotation(annotations::LEGACY_FILEPATH))
+}
+
 /// The path a layer's annotation gives it: the ModelPack/Docker file path (or
 /// its legacy name), the OCI title, or a Cog weight's destination.
 pub fn annotated_path(layer: &Descriptor) -> Option<&str> {
-    layer
-        .annotation(annotations::FILEPATH)
-        .or_else(|| layer.annotation(annotations::LEGACY_FILEPATH))
+    model_filepath(layer)
         .or_else(|| layer.annotation("org.opencontainers.image.title"))
         .or_else(|| layer.annotation(ANNOTATION_DEST).map(|dest| dest.trim_start_matches('/')))
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use hoist_oci::{Descriptor, Digest, ImageIndex};
+use hoist_oci::{Descriptor, Digest};
 use serde_json::Value;
 
 use crate::error::io_error;
@@ -60,7 +60,7 @@ impl Store {
         // Without index.json every blob would look like garbage: refuse instead.
         let index_path = self.index_path();
         let index = self.read_index()?.ok_or_else(|| io_error("read", &index_path)(io::ErrorKind::NotFound.into()))?;
-        let keep = self.reachable(&index);
+        let keep = self.reachable(index.manifests.iter());
         let mut report = PruneReport::default();
         for blob in self.blob_files()? {
             if blob.digest.as_ref().is_some_and(|digest| keep.contains_key(digest)) {
@@ -92,54 +92,37 @@ impl Store {
     }
 
     /// Every digest reachable from the index, with the size its descriptor gives (if it
-    /// gives one).
+    /// gives one) and whether it is a layer.
     ///
     /// Walks index entry -> manifest -> config, layers, blobs (leaves) and subject;
     /// index -> its manifests, recursively. Only blobs in manifest position are read,
     /// never layers. Missing, oversized or unparseable manifests are leaves.
-    pub(crate) fn reachable(&self, index: &ImageIndex) -> BTreeMap<Digest, Option<u64>> {
-        self.reachable_from(index.manifests.iter())
+    pub(crate) fn reachable<'a>(&self, roots: impl Iterator<Item = &'a Descriptor>) -> BTreeMap<Digest, Reached> {
+        let mut reached = BTreeMap::new();
+        let mut walked = BTreeSet::new();
+        let mut to_walk: Vec<(Digest, Option<u64>)> = roots.map(|d| (d.digest.clone(), Some(d.size))).collect();
+        while let Some((digest, size)) = to_walk.pop() {
+            reached.entry(digest.clone()).or_insert(Reached { size, layer: false });
+            if !walked.insert(digest.clone()) {
+                continue;
+            }
+            let Ok(bytes) = self.read_blob_unverified(&digest, MAX_MANIFEST_SIZE) else { continue };
+            for (child, size, role) in children(&bytes) {
+                match role {
+                    Role::Manifest => to_walk.push((child, size)),
+                    Role::Layer | Role::Blob => {
+                        reached.entry(child).or_insert(Reached { size, layer: role == Role::Layer });
+                    }
+                }
+            }
+        }
+        reached
     }
 
     /// Blobs under `root` (itself included) that the store does not hold: the
     /// layers a `pull --include` left out, or damage. Empty means complete.
     pub fn missing_blobs(&self, root: &Descriptor) -> Vec<Digest> {
-        self.reachable_from(std::iter::once(root)).into_keys().filter(|digest| !self.has_blob(digest)).collect()
-    }
-
-    /// The layer digests of every manifest reachable from `roots`.
-    pub(crate) fn layers_under<'a>(&self, roots: impl Iterator<Item = &'a Descriptor>) -> BTreeSet<Digest> {
-        self.reachable_from(roots)
-            .into_keys()
-            .filter_map(|digest| self.read_blob_unverified(&digest, MAX_MANIFEST_SIZE).ok())
-            .flat_map(|bytes| children_at(&bytes, &[("layers", false)]))
-            .map(|(digest, _, _)| digest)
-            .collect()
-    }
-
-    /// [`reachable`](Self::reachable) from the given roots.
-    pub(crate) fn reachable_from<'a>(
-        &self,
-        roots: impl Iterator<Item = &'a Descriptor>,
-    ) -> BTreeMap<Digest, Option<u64>> {
-        let mut reached = BTreeMap::new();
-        let mut walked = BTreeSet::new();
-        let mut to_walk: Vec<(Digest, Option<u64>)> = roots.map(|d| (d.digest.clone(), Some(d.size))).collect();
-        while let Some((digest, size)) = to_walk.pop() {
-            reached.entry(digest.clone()).or_insert(size);
-            if !walked.insert(digest.clone()) {
-                continue;
-            }
-            let Ok(bytes) = self.read_blob_unverified(&digest, MAX_MANIFEST_SIZE) else { continue };
-            for (child, child_size, walk) in children(&bytes) {
-                if walk {
-                    to_walk.push((child, child_size));
-                } else {
-                    reached.entry(child).or_insert(child_size);
-                }
-            }
-        }
-        reached
+        self.reachable(std::iter::once(root)).into_keys().filter(|digest| !self.has_blob(digest)).collect()
     }
 
     /// The files in blobs/sha256, sorted by name; none if the directory is missing.
@@ -162,22 +145,39 @@ impl Store {
     }
 }
 
-/// The digests (and sizes) a manifest or index points at, each with whether it is
-/// itself a manifest to walk. Read as loose JSON, descriptor by descriptor, so that
-/// one odd field does not orphan the rest.
-fn children(bytes: &[u8]) -> Vec<(Digest, Option<u64>, bool)> {
-    children_at(
-        bytes,
-        &[("config", false), ("layers", false), ("blobs", false), ("manifests", true), ("subject", true)],
-    )
+/// A blob reached from the index: the size its descriptor gives, if any, and
+/// whether a manifest lists it as a layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reached {
+    pub(crate) size: Option<u64>,
+    pub(crate) layer: bool,
 }
 
-/// The digests (and sizes) under the given keys of a manifest or index, each
-/// with the flag given for its key.
-fn children_at(bytes: &[u8], keys: &[(&str, bool)]) -> Vec<(Digest, Option<u64>, bool)> {
+/// Where a manifest or index points at a descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A manifest or index (`manifests`, `subject`): walked in turn.
+    Manifest,
+    /// A manifest's `layers`.
+    Layer,
+    /// `config`, `blobs`: leaves that are not layers.
+    Blob,
+}
+
+/// The digests (and sizes) a manifest or index points at, each with its role.
+/// Read as loose JSON, descriptor by descriptor, so that one odd field does not
+/// orphan the rest.
+fn children(bytes: &[u8]) -> Vec<(Digest, Option<u64>, Role)> {
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else { return Vec::new() };
+    let keys = [
+        ("config", Role::Blob),
+        ("layers", Role::Layer),
+        ("blobs", Role::Blob),
+        ("manifests", Role::Manifest),
+        ("subject", Role::Manifest),
+    ];
     let mut found = Vec::new();
-    for &(key, walk) in keys {
+    for (key, role) in keys {
         let values = match object.get(key) {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(item) => vec![item],
@@ -185,7 +185,7 @@ fn children_at(bytes: &[u8], keys: &[(&str, bool)]) -> Vec<(Digest, Option<u64>,
         };
         for value in values {
             if let Some(digest) = value.get("digest").and_then(Value::as_str).and_then(|d| d.parse().ok()) {
-                found.push((digest, value.get("size").and_then(Value::as_u64), walk));
+                found.push((digest, value.get("size").and_then(Value::as_u64), role));
             }
         }
     }

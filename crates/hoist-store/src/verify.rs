@@ -1,10 +1,11 @@
 //! verify (fsck): re-hash every blob, find referenced blobs that are missing.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use hoist_oci::{Digest, DigestWriter, ImageIndex};
+use hoist_oci::{Digest, DigestWriter};
 
 use crate::index::is_partial;
 use crate::lock::LockFile;
@@ -59,14 +60,17 @@ impl Store {
             return Ok(report);
         }
         let _gc_lock = LockFile::shared(&self.gc_lock_path())?;
-        let reachable = self.reachable(&self.read_index()?.unwrap_or_else(|| ImageIndex::new(vec![])));
+        let entries = self.index_entries()?;
+        let complete = self.reachable(entries.iter().filter(|entry| !is_partial(entry)));
+        let partial = self.reachable(entries.iter().filter(|entry| is_partial(entry)));
+        let size_of = |digest: &Digest| complete.get(digest).or_else(|| partial.get(digest)).and_then(|r| r.size);
         // Files whose names are not digests are not blobs; prune removes them.
         let blobs: Vec<_> = self.blob_files()?.into_iter().filter_map(|b| Some((b.digest?, b.path, b.size))).collect();
         reporter.started(blobs.len(), blobs.iter().map(|(_, _, size)| size).sum());
         let mut buffer = vec![0; BUFFER_SIZE];
         for (digest, path, size) in &blobs {
             let mut problems = Vec::new();
-            if let Some(&Some(expected)) = reachable.get(digest)
+            if let Some(expected) = size_of(digest)
                 && expected != *size
             {
                 problems.push(format!("size {size}, expected {expected}"));
@@ -83,13 +87,12 @@ impl Store {
             report.bytes_checked += size;
             reporter.blob_checked(digest, *size);
         }
-        let absent: Vec<Digest> = reachable.into_keys().filter(|digest| !self.has_blob(digest)).collect();
-        let entries = self.index_entries()?;
-        let complete = self.reachable_from(entries.iter().filter(|entry| !is_partial(entry)));
         // A partial model's manifests and config are always there; only its layers may be absent.
-        let partial_layers = self.layers_under(entries.iter().filter(|entry| is_partial(entry)));
-        let is_partial_layer = |digest: &Digest| !complete.contains_key(digest) && partial_layers.contains(digest);
-        (report.not_pulled, report.missing) = absent.into_iter().partition(is_partial_layer);
+        let is_partial_layer =
+            |digest: &Digest| !complete.contains_key(digest) && partial.get(digest).is_some_and(|r| r.layer);
+        let reached: BTreeSet<&Digest> = complete.keys().chain(partial.keys()).collect();
+        (report.not_pulled, report.missing) =
+            reached.into_iter().filter(|digest| !self.has_blob(digest)).cloned().partition(is_partial_layer);
         Ok(report)
     }
 }
