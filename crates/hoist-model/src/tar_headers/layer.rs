@@ -255,13 +255,10 @@ impl Ranged<'_> {
         let mut at = offset;
         while at < end {
             let block = self.block(at / READ_BLOCK).await?.ok_or_else(|| self.ranges_stopped())?;
-            let from = (at % READ_BLOCK) as usize;
-            let take = ((end - at) as usize).min(block.len().saturating_sub(from));
-            if take == 0 {
-                break;
+            match append_from_block(&block, at, end, &mut out) {
+                0 => break,
+                taken => at += taken,
             }
-            out.extend_from_slice(&block[from..from + take]);
-            at += take as u64;
         }
         Ok(out)
     }
@@ -273,13 +270,10 @@ impl Ranged<'_> {
         let mut at = start;
         while at < end {
             let Some((_, block)) = self.cache.iter().find(|(i, _)| *i == at / READ_BLOCK) else { break };
-            let from = (at % READ_BLOCK) as usize;
-            let take = ((end - at) as usize).min(block.len().saturating_sub(from));
-            if take == 0 {
-                break;
+            match append_from_block(block, at, end, &mut out) {
+                0 => break,
+                taken => at += taken,
             }
-            out.extend_from_slice(&block[from..from + take]);
-            at += take as u64;
         }
         if at < end {
             out.extend(self.fetch(at, end).await?.ok_or_else(|| self.ranges_stopped())?);
@@ -315,4 +309,13 @@ impl Ranged<'_> {
             },
         }
     }
+}
+
+/// Appends to `out` the bytes of `block` (the block holding layer offset `at`)
+/// from `at` up to `end` or the block's end; how many.
+fn append_from_block(block: &[u8], at: u64, end: u64, out: &mut Vec<u8>) -> u64 {
+    let from = (at % READ_BLOCK) as usize;
+    let take = usize::try_from(end - at).unwrap_or(usize::MAX).min(block.len().saturating_sub(from));
+    out.extend_from_slice(&block[from..from + take]);
+    take as u64
 }
