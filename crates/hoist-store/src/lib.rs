@@ -114,7 +114,6 @@ mod partial;
 mod ranged;
 mod ranges;
 mod resolve;
-mod retry;
 mod streamed;
 mod target;
 mod verify;

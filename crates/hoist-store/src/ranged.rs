@@ -36,9 +36,9 @@ use crate::background::start_writeback;
 use crate::error::io_error;
 use crate::partial::{Claim, Partial};
 use crate::ranges::{RangeSet, split_point};
-use crate::retry::{MAX_ATTEMPTS, pause};
 use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
+use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
 use self::writer::{BlobWriter, Received, aligned_len};
 
@@ -340,7 +340,7 @@ impl Download<'_> {
             let outcome = match fetched {
                 Ok(Some(stream)) => self.pump(id, stream, piece).await,
                 Ok(None) => Err(Failure::Retry(self.source_error(&piece, "it stopped serving byte ranges".into()))),
-                Err(error @ TargetError::Backend { .. }) => Err(Failure::Retry(error)),
+                Err(error) if error.is_transient() => Err(Failure::Retry(error)),
                 Err(error) => Err(Failure::Fatal(error)),
             };
             match outcome {
@@ -354,7 +354,7 @@ impl Download<'_> {
                     // Record what arrived before the break: if the process dies
                     // while it waits, the next pull starts after those bytes.
                     self.save().await?;
-                    pause(attempts).await;
+                    tokio::time::sleep(retry_delay(attempts, error.retry_after())).await;
                 }
             }
         }
@@ -550,7 +550,8 @@ impl Download<'_> {
             end: range.end,
             problem,
         };
-        TargetError::backend(self.source.name(), error)
+        // A range that broke off or was not served may well arrive next time.
+        TargetError::transient(self.source.name(), None, error)
     }
 }
 

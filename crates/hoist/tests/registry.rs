@@ -292,3 +292,54 @@ fn credentials_come_from_a_docker_credential_helper() {
     assert!(out.status.success(), "{all}");
     assert!(!all.contains(password), "{all}");
 }
+
+/// Requests the proxy saw for `path`.
+fn requests_for(proxy: &hoist_testkit::FaultProxy, path: &str) -> usize {
+    proxy.requests().iter().filter(|r| r.path == path).count()
+}
+
+#[test]
+fn a_refused_blob_is_asked_for_once_and_an_unavailable_one_a_bounded_number_of_times() {
+    use hoist_testkit::{Fault, FaultProxy};
+    let registry = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&registry);
+    let sandbox = Sandbox::new();
+    sandbox.pack_tiny("tiny:1");
+    let remote = format!("{}/team/tiny:1", proxy.host());
+    sandbox.push_tiny("tiny:1", &remote);
+    let layer = sandbox.json(&["inspect", "--json", "tiny:1"])["manifest"]["layers"][0]["digest"].clone();
+    let layer_path = format!("/v2/team/tiny/blobs/{}", layer.as_str().unwrap());
+
+    // 401 and 403 are permanent: one request, no retry in any layer.
+    for status in [401, 403] {
+        proxy.set_faults(vec![Fault::Status {
+            path: layer_path.clone(),
+            status,
+            retry_after: None,
+            times: usize::MAX,
+        }]);
+        let before = requests_for(&proxy, &layer_path);
+        let other = Sandbox::new();
+        let out = other.hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&status.to_string()), "{out:?}");
+        assert_eq!(requests_for(&proxy, &layer_path) - before, 1, "HTTP {status}");
+        assert!(other.json(&["list", "--json"]).as_array().unwrap().is_empty(), "nothing tagged");
+    }
+
+    // 503 is transient: retried, by one layer only, as often as hoist_oci::retry says.
+    proxy.set_faults(vec![Fault::Status {
+        path: layer_path.clone(),
+        status: 503,
+        retry_after: Some(0),
+        times: usize::MAX,
+    }]);
+    let before = requests_for(&proxy, &layer_path);
+    let out = Sandbox::new().hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(requests_for(&proxy, &layer_path) - before, hoist_oci::retry::MAX_ATTEMPTS as usize);
+
+    // A registry that recovers within the attempts is ridden out.
+    proxy.set_faults(vec![Fault::Status { path: layer_path.clone(), status: 503, retry_after: Some(0), times: 2 }]);
+    Sandbox::new().hoist().args(["pull", "--progress", "none", &remote]).assert().success();
+}
