@@ -61,6 +61,32 @@ pub struct CopyReport {
     pub manifests_skipped: AtomicUsize,
     /// Layers the layer filter left out.
     pub layers_filtered: AtomicUsize,
+    /// Bytes the destination read back from its own disk to hash them: only
+    /// what an interrupted earlier copy left, never what this one wrote.
+    pub bytes_read_back: AtomicU64,
+}
+
+/// Forwards progress to the caller's reporter and adds up what the copy
+/// report counts from it.
+struct Counting<'a> {
+    inner: &'a dyn TransferReporter,
+    report: &'a CopyReport,
+}
+
+impl TransferReporter for Counting<'_> {
+    fn blob_started(&self, descriptor: &Descriptor) {
+        self.inner.blob_started(descriptor);
+    }
+    fn blob_progress(&self, descriptor: &Descriptor, bytes: u64) {
+        self.inner.blob_progress(descriptor, bytes);
+    }
+    fn blob_read_back(&self, descriptor: &Descriptor, bytes: u64) {
+        self.report.bytes_read_back.fetch_add(bytes, Ordering::Relaxed);
+        self.inner.blob_read_back(descriptor, bytes);
+    }
+    fn blob_done(&self, descriptor: &Descriptor, outcome: BlobOutcome) {
+        self.inner.blob_done(descriptor, outcome);
+    }
 }
 
 /// Copies the graph under `root` (an index, its manifests, their configs and
@@ -81,11 +107,12 @@ pub async fn copy_graph(
     reporter: &dyn TransferReporter,
 ) -> Result<CopyReport, TargetError> {
     let report = CopyReport::default();
+    let reporter = Counting { inner: reporter, report: &report };
     let walk = Walk {
         source,
         destination,
         options,
-        reporter,
+        reporter: &reporter,
         report: &report,
         blob_slots: Semaphore::new(options.concurrency.max(1)),
         nodes: Mutex::new(HashMap::new()),

@@ -155,6 +155,9 @@ pub trait TransferReporter: Send + Sync {
     fn blob_started(&self, _descriptor: &Descriptor) {}
     /// `bytes` more bytes of this blob arrived.
     fn blob_progress(&self, _descriptor: &Descriptor, _bytes: u64) {}
+    /// The destination read `bytes` of this blob back from its own disk to
+    /// hash them (bytes an interrupted earlier copy wrote), once per blob.
+    fn blob_read_back(&self, _descriptor: &Descriptor, _bytes: u64) {}
     fn blob_done(&self, _descriptor: &Descriptor, _outcome: BlobOutcome) {}
 }
 

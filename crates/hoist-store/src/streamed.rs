@@ -6,6 +6,7 @@
 use futures_util::StreamExt;
 use hoist_oci::{BlobStream, Descriptor, Source, TargetError, TransferReporter};
 
+use crate::blocking::blocking;
 use crate::target::commit_error;
 use crate::{Ingest, Store, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
@@ -109,14 +110,5 @@ impl Copy<'_> {
     fn broken(&self, problem: String) -> Stop {
         let problem = format!("download of {} broke: {problem}", self.descriptor.digest);
         Stop::Broken(TargetError::transient(self.source.name(), None, problem))
-    }
-}
-
-/// Runs blocking work (a write that waits for the disk, an fsync) without
-/// stalling the other tasks of a multi-threaded runtime; inline on others.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
     }
 }

@@ -3,7 +3,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Result, bail};
 use hoist_model::{LayerSelection, PlatformSpec, annotated_path};
-use hoist_oci::{CopyReport, Descriptor, Destination, ImageIndex, ImageManifest, Source, media_types};
+use hoist_oci::{CopyReport, Descriptor, Destination, Edge, Source, successors};
 use hoist_registry::Repository;
 use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination};
 
@@ -69,19 +69,20 @@ pub fn pull(
 /// Fails, before anything is stored, when the selection matches no layer of
 /// the model, naming the layers there are.
 async fn check_selection(source: &dyn Source, root: &Descriptor, selection: &LayerSelection) -> Result<()> {
-    let mut manifests = vec![root.clone()];
+    let mut nodes = vec![root.clone()];
     let mut paths = Vec::new();
-    while let Some(node) = manifests.pop() {
+    while let Some(node) = nodes.pop() {
         let bytes = source.fetch_all(&node).await?;
-        if media_types::is_index(&node.media_type) {
-            manifests.extend(ImageIndex::from_slice(&bytes)?.manifests);
-            continue;
-        }
-        for layer in ImageManifest::from_slice(&bytes)?.layers {
-            if selection.selects(&layer) {
-                return Ok(());
+        for child in successors(&bytes)? {
+            match child.edge {
+                Edge::Manifest => nodes.push(child.descriptor),
+                Edge::Layer if selection.selects(&child.descriptor) => return Ok(()),
+                Edge::Layer => paths.push(
+                    annotated_path(&child.descriptor)
+                        .map_or_else(|| child.descriptor.media_type.clone(), str::to_string),
+                ),
+                Edge::Config | Edge::Blob | Edge::Subject => {}
             }
-            paths.push(annotated_path(&layer).map_or_else(|| layer.media_type.clone(), str::to_string));
         }
     }
     bail!("{selection} selects none of the layers of {}: {}", root.digest, paths.join(", "))

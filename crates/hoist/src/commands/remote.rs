@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
@@ -16,10 +17,21 @@ use hoist_store::{Store, StoreDestination};
 use crate::cli::{ConnectArgs, TransferArgs};
 use crate::progress::TransferDrawer;
 
-/// Runs a future on a fresh multi-threaded runtime: the commands are
-/// synchronous; only the transfers inside them are async.
+/// The process's one runtime. Commands are synchronous and only the transfers
+/// inside them are async; one runtime for all of them keeps the registry
+/// client's pooled connections valid from one call to the next.
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+/// Runs a future on the process's multi-threaded runtime, started on first use.
 pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = match RUNTIME.get() {
+        Some(runtime) => runtime,
+        None => {
+            let built =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            RUNTIME.get_or_init(|| built)
+        }
+    };
     Ok(runtime.block_on(future))
 }
 
