@@ -209,6 +209,9 @@ pub struct TransferArgs {
     pub concurrency: usize,
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

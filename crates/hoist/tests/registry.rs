@@ -241,11 +241,26 @@ fn a_pull_killed_mid_blob_resumes_where_it_stopped() {
     child.wait().unwrap();
     let first = proxy.body_bytes_served_for(&layer_path);
 
+    let state_file = std::fs::read_dir(puller.store().join("ingest"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".state"))
+        .unwrap()
+        .path();
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(state_file).unwrap()).unwrap();
+    let on_disk: u64 =
+        state["completed"].as_array().unwrap().iter().map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap()).sum();
+
     proxy.set_faults(vec![]);
-    let out = puller.hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resumed = puller.json(&["pull", "--json", "--progress", "none", &remote]);
     let second = proxy.body_bytes_served_for(&layer_path) - first;
     assert!(second < size, "the resumed pull fetched {second} of {size} bytes again, after {first} before the kill");
+    assert_eq!(resumed["bytes_read_back"], on_disk, "only what the killed pull wrote is read back: {resumed}");
+    assert_eq!(resumed["blobs_copied"], 1, "{resumed}");
+
+    let fresh = Sandbox::new().json(&["pull", "--json", "--progress", "none", &remote]);
+    assert_eq!(fresh["bytes_read_back"], 0, "a fresh pull hashes what it received in memory: {fresh}");
+    assert!(fresh["bytes_copied"].as_u64().unwrap() > size, "{fresh}");
     puller.hoist().args(["verify", "--progress", "none"]).assert().success();
     let entries: Vec<_> = std::fs::read_dir(puller.store().join("ingest")).unwrap().collect();
     assert!(entries.is_empty(), "nothing is left in ingest/ after the pull");

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hoist_model::{LayerSelection, PlatformSpec, annotated_path};
@@ -7,15 +8,17 @@ use hoist_oci::{CopyReport, Descriptor, Destination, Edge, Source, successors};
 use hoist_registry::Repository;
 use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination};
 
-use super::remote::{block_on, client, registry_reference, select_platform, summary, transfer};
+use super::remote::{block_on, client, print_transfer, registry_reference, select_platform, transfer};
 use crate::cli::{PullArgs, TransferArgs};
 
 pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
     let selection = LayerSelection::new(args.include, args.exclude);
+    let started = Instant::now();
     let pulled = pull(store, &args.reference, args.platform.as_ref(), &selection, args.parts, &args.transfer)?;
-    println!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
+    let json = args.transfer.json;
+    print_transfer("Pulled", &pulled.name, &pulled.root, &pulled.report, started.elapsed(), json);
     let left_out = pulled.report.layers_filtered.load(Ordering::Relaxed);
-    if left_out > 0 {
+    if left_out > 0 && !json {
         println!("Partial: {left_out} layers not pulled ({selection}); `hoist pull {}` fetches them", pulled.name);
     }
     Ok(ExitCode::SUCCESS)
