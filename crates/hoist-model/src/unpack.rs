@@ -1,7 +1,7 @@
-//! Runtime bundles: a model artifact in the store unpacked into a directory a
+//! Runtime directories: a model artifact in the store unpacked into a directory a
 //! runtime (llama-server, vLLM) starts from.
 //!
-//! A bundle is `config.json` (the artifact's config blob) and `model/`, where
+//! A runtime directory is `config.json` (the artifact's config blob) and `model/`, where
 //! every raw layer is a hardlink to its read-only blob (zero copy; a copy only
 //! across file systems) at the path its annotation names, and every tar layer
 //! (ModelPack `.tar`/`.tar+gzip`/`.tar+zstd`, Docker vLLM config and directory
@@ -9,15 +9,13 @@
 //!
 //! Every path is checked component by component and written without ever
 //! following a symbolic link; `..`, absolute paths and links that would leave
-//! the bundle are refused with an error naming the layer and the entry. A
-//! bundle is built in a temp directory beside its target and renamed into
+//! the runtime directory are refused with an error naming the layer and the entry. A
+//! runtime directory is built in a temp directory beside its target and renamed into
 //! place, with `.hoist-bundle.json` written last: it is complete or absent,
 //! and the second unpack only reads that marker.
 
 mod paths;
 mod tar;
-
-pub(crate) use self::tar::{is_image_layer, tar_compression};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,23 +27,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing, write_read_only};
-use crate::cog::{self, Compression};
-use crate::command::{command_value, stored_command};
-use crate::media::docker;
-use crate::select::{PlatformSpec, annotated_path, image_for_platform, role_name};
-use crate::source::shard_pattern;
-use crate::{ModelError, describe};
+use crate::ModelError;
+use crate::formats::cog;
+use crate::formats::layer_path::{annotated_path, role_name};
+use crate::formats::packer::{command_value, stored_command};
+use crate::read::{PlatformSpec, describe, image_for_platform};
+use crate::util::compression::{Compression, decompressed};
+use crate::util::media::{docker, is_image_layer, tar_compression};
+use crate::util::shards::shard_pattern;
 
-/// The file written last into a bundle: its manifest and roles.
-pub const BUNDLE_MARKER: &str = ".hoist-bundle.json";
+/// The file written last into a runtime directory: its manifest and roles.
+/// (Named from when these directories were called bundles; kept so that
+/// directories written before are still recognised.)
+pub const RUNTIME_DIR_MARKER: &str = ".hoist-bundle.json";
 
 /// Configs larger than this are refused (GGUF metadata makes them large, never this large).
 const MAX_CONFIG_SIZE: u64 = 64 << 20;
 
-/// A runtime bundle: a directory a runtime can start from.
+/// A runtime directory: a directory a runtime can start from.
 #[derive(Debug, Clone)]
-pub struct Bundle {
-    /// The bundle directory.
+pub struct RuntimeDir {
+    /// The directory.
     pub root: PathBuf,
     /// `root/config.json`: the artifact's config blob (hardlink).
     pub config_path: PathBuf,
@@ -67,8 +69,8 @@ pub struct Bundle {
     pub command: Vec<String>,
 }
 
-/// `.hoist-bundle.json`: the manifest digest and the Bundle's fields, paths
-/// relative to the bundle root.
+/// `.hoist-bundle.json`: the manifest digest and the RuntimeDir's fields, paths
+/// relative to the runtime directory root.
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     manifest: String,
@@ -97,10 +99,10 @@ struct Marker {
 }
 
 impl Marker {
-    fn bundle(&self, root: &Path) -> Bundle {
+    fn runtime_dir(&self, root: &Path) -> RuntimeDir {
         let at =
             |rel: &Option<String>| rel.as_ref().map(|r| if r.is_empty() { root.to_path_buf() } else { root.join(r) });
-        Bundle {
+        RuntimeDir {
             root: root.to_path_buf(),
             config_path: root.join("config.json"),
             model_dir: root.join("model"),
@@ -119,8 +121,8 @@ impl Marker {
 /// How to unpack.
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
-    /// Where to write the bundle (new, empty, or a hoist bundle, which is
-    /// replaced) [default: `<store root>/bundles/<manifest hex>`].
+    /// Where to write the runtime directory (new, empty, or one hoist wrote, which is
+    /// replaced); by default `<store root>/bundles/<manifest hex>`.
     pub dir: Option<PathBuf>,
     /// From an index, the image for this platform [default: the host's, or
     /// the index's only image].
@@ -167,7 +169,7 @@ impl Plan {
         Ok(Plan { manifest_digest: image.digest.clone(), manifest, weights, key, partial })
     }
 
-    /// Whether an existing bundle's marker is this plan's, with no layer it
+    /// Whether an existing runtime directory's marker is this plan's, with no layer it
     /// left out now in the store.
     fn is_built_by(&self, store: &Store, marker: &Marker) -> bool {
         marker.manifest == self.manifest_digest.to_string()
@@ -184,10 +186,10 @@ fn read_manifest(store: &Store, digest: &Digest) -> Result<ImageManifest, ModelE
 
 /// Unpacks the model `descriptor` (a manifest in `store`, or an index: see
 /// [`UnpackOptions::platform`]; a Cog bundle's weights land at their
-/// destinations inside the image) into a bundle.
+/// destinations inside the image) into a runtime directory.
 ///
 /// The second call with the same manifest reads the marker and touches no file.
-pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -> Result<Bundle, ModelError> {
+pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -> Result<RuntimeDir, ModelError> {
     let plan = Plan::new(store, descriptor, options.platform.as_ref())?;
     let target = match &options.dir {
         Some(dir) => std::path::absolute(dir).map_err(ModelError::io(dir))?,
@@ -201,7 +203,7 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
     if let Some(marker) = &existing
         && plan.is_built_by(store, marker)
     {
-        return Ok(marker.bundle(&target));
+        return Ok(marker.runtime_dir(&target));
     }
     let config_bytes = store.read_blob(&plan.manifest.config.digest, MAX_CONFIG_SIZE)?;
 
@@ -213,7 +215,7 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
         Ok(_) => {
             return Err(ModelError::BadInput {
                 path: target,
-                reason: "exists and is not a hoist bundle; choose a new or empty directory".into(),
+                reason: "exists and is not a hoist runtime directory; choose a new or empty directory".into(),
             });
         }
         Err(_) => false,
@@ -222,13 +224,13 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
     let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&parent).map_err(ModelError::io(&parent))?;
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "runtime".into());
     let temp = TempDir(Some(parent.join(format!(".{name}.partial-{}-{nanos}", std::process::id()))));
     let temp_path = temp.path().to_path_buf();
     fs::create_dir(&temp_path).map_err(ModelError::io(&temp_path))?;
 
     let marker = build(store, &plan, &config_bytes, &temp_path)?;
-    let marker_path = temp_path.join(BUNDLE_MARKER);
+    let marker_path = temp_path.join(RUNTIME_DIR_MARKER);
     let json = serde_json::to_vec_pretty(&marker).expect("the marker serialises");
     fs::write(&marker_path, json).map_err(ModelError::io(&marker_path))?;
 
@@ -240,12 +242,12 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
         if let Some(theirs) = read_marker(&target)
             && plan.is_built_by(store, &theirs)
         {
-            return Ok(theirs.bundle(&target));
+            return Ok(theirs.runtime_dir(&target));
         }
         return Err(ModelError::io(&target)(e));
     }
     temp.keep();
-    Ok(marker.bundle(&target))
+    Ok(marker.runtime_dir(&target))
 }
 
 fn paths_remove(path: &Path) -> Result<(), ModelError> {
@@ -257,7 +259,7 @@ fn dir_is_empty(path: &Path) -> Result<bool, ModelError> {
 }
 
 fn read_marker(root: &Path) -> Option<Marker> {
-    let bytes = fs::read(root.join(BUNDLE_MARKER)).ok()?;
+    let bytes = fs::read(root.join(RUNTIME_DIR_MARKER)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -320,10 +322,10 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
             absent.push(layer.digest.to_string());
             continue;
         }
-        if let Some(compression) = tar::tar_compression(&layer.media_type) {
+        if let Some(compression) = tar_compression(&layer.media_type) {
             let blob = store.open_blob(&layer.digest)?;
             let mut extracted = Vec::new();
-            tar::extract(blob, compression, tar::is_image_layer(&layer.media_type), &model_dir, &mut extracted)
+            tar::extract(blob, compression, is_image_layer(&layer.media_type), &model_dir, &mut extracted)
                 .map_err(|e| fail_error(Some(&layer.digest), e.entry, e.fail))?;
             files.extend(extracted.into_iter().map(|rel| ModelFile { rel, media_type: None }));
             continue;
@@ -350,9 +352,9 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
         }
         let dst = prepare_parent(&model_dir, &parts).map_err(fail)?;
         remove_existing(&dst).map_err(fail)?;
-        match Compression::of_weights_layer(&layer.media_type) {
+        match cog::weights_layer_compression(&layer.media_type) {
             Some(compression @ (Compression::Gzip | Compression::Zstd)) => {
-                let mut content = tar::decompressed(store.open_blob(&layer.digest)?, compression)
+                let mut content = decompressed(store.open_blob(&layer.digest)?, compression)
                     .map_err(|e| fail(Fail::Io(dst.clone(), e)))?;
                 write_read_only(&mut content, &dst).map_err(fail)?;
             }
@@ -478,16 +480,5 @@ mod tests {
         let files = [file("a/m-00002-of-00002.gguf"), file("a/m-00001-of-00002.gguf")];
         let refs: Vec<&ModelFile> = files.iter().collect();
         assert_eq!(first_shard(&refs).unwrap().rel, Path::new("a/m-00001-of-00002.gguf"));
-    }
-
-    #[test]
-    fn tar_media_types() {
-        use super::tar::tar_compression;
-        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.tar+gzip"), Some(Compression::Gzip));
-        assert_eq!(tar_compression("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
-        assert_eq!(tar_compression("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));
-        assert_eq!(tar_compression(docker::VLLM_CONFIG_TAR), Some(Compression::None));
-        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.raw"), None);
-        assert_eq!(tar_compression(docker::GGUF), None);
     }
 }

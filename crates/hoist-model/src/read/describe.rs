@@ -7,8 +7,8 @@ use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, Source, media_typ
 use serde_json::Value as Json;
 
 use crate::ModelError;
-use crate::media::{docker, modelpack};
-use crate::select::model_filepath;
+use crate::formats::layer_path::model_filepath;
+use crate::util::media::{docker, modelpack};
 
 /// The artifact format, recognised from the config media type.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! - [`bundle`] puts an image manifest from the store and that weights manifest
 //!   into an index and tags it (or, [`BundleFormat::Standalone`], tags the image).
 //! - [`weights_entry`] and [`image_entries`] find the two halves of a pulled index
-//!   ([`image_for_platform`](crate::image_for_platform) picks among the images).
+//!   ([`image_for_platform`](crate::read::image_for_platform) picks among the images).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -26,6 +26,7 @@ use hoist_store::{MAX_MANIFEST_SIZE, StagedBlob, Store, WriteSession};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::util::compression::Compression;
 
 /// The weights artifact's `artifactType`, in its manifest and on its index entry.
 pub const WEIGHTS_ARTIFACT_TYPE: &str = "application/vnd.cog.weights.v1";
@@ -124,29 +125,20 @@ impl WeightFile {
     }
 }
 
-/// How a weights layer is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// The layer is the file.
-    #[default]
-    None,
-    Gzip,
-    Zstd,
+/// The weights layer media type of a compression.
+pub fn weights_layer_media_type(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => WEIGHTS_LAYER,
+        Compression::Gzip => WEIGHTS_LAYER_GZIP,
+        Compression::Zstd => WEIGHTS_LAYER_ZSTD,
+    }
 }
 
-impl Compression {
-    /// The compression of a Cog weights layer media type; `None` for other media types.
-    pub fn of_weights_layer(media_type: &str) -> Option<Compression> {
-        [Compression::None, Compression::Gzip, Compression::Zstd].into_iter().find(|c| c.media_type() == media_type)
-    }
-
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::None => WEIGHTS_LAYER,
-            Compression::Gzip => WEIGHTS_LAYER_GZIP,
-            Compression::Zstd => WEIGHTS_LAYER_ZSTD,
-        }
-    }
+/// The compression of a Cog weights layer media type; `None` for other media types.
+pub fn weights_layer_compression(media_type: &str) -> Option<Compression> {
+    [Compression::None, Compression::Gzip, Compression::Zstd]
+        .into_iter()
+        .find(|c| weights_layer_media_type(*c) == media_type)
 }
 
 /// How to lock weights.
@@ -203,7 +195,7 @@ pub fn lock_weights(
             digest: blob.digest().clone(),
             size: blob.size(),
             size_uncompressed,
-            media_type: options.compression.media_type().to_string(),
+            media_type: weights_layer_media_type(options.compression).to_string(),
             content_type: DEFAULT_CONTENT_TYPE.to_string(),
         };
         staged.push((blob, file));
@@ -583,10 +575,6 @@ mod tests {
         assert_eq!(weights_entry(&index), Some(&index.manifests[1]));
         let images: Vec<&Descriptor> = image_entries(&index).collect();
         assert_eq!(images, [&index.manifests[2], &index.manifests[3]]);
-        let amd64 = "linux/amd64".parse().unwrap();
-        assert_eq!(crate::image_for_platform(&index, "x", Some(&amd64)).unwrap(), &index.manifests[3]);
-        let unknown = "unknown/unknown".parse().unwrap();
-        assert!(crate::image_for_platform(&index, "x", Some(&unknown)).is_err());
         assert!(!is_bundle(&ImageIndex::new(vec![entry("linux", "amd64", false)])));
     }
 }

@@ -1,6 +1,6 @@
-//! Path safety for bundles: every path written is split into checked
+//! Path safety for runtime directories: every path written is split into checked
 //! components and walked one directory at a time, never through a symbolic
-//! link, so nothing is ever written outside the bundle.
+//! link, so nothing is ever written outside the runtime directory.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 /// Why a write was refused or failed.
 #[derive(Debug)]
 pub(super) enum Fail {
-    /// The path (or a link) would leave the bundle.
+    /// The path (or a link) would leave the runtime directory.
     Unsafe(String),
     Io(PathBuf, io::Error),
 }
@@ -29,9 +29,11 @@ pub(super) fn rel_components(path: &Path) -> Result<Vec<OsString>, Fail> {
         match component {
             Component::Normal(part) => parts.push(part.to_os_string()),
             Component::CurDir => {}
-            Component::ParentDir => return Err(Fail::Unsafe("a `..` component would leave the bundle".into())),
+            Component::ParentDir => {
+                return Err(Fail::Unsafe("a `..` component would leave the runtime directory".into()));
+            }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(Fail::Unsafe("an absolute path would leave the bundle".into()));
+                return Err(Fail::Unsafe("an absolute path would leave the runtime directory".into()));
             }
         }
     }
@@ -124,7 +126,10 @@ pub(super) fn check_link_target(target: &Path, depth: usize) -> Result<(), Fail>
         return Err(Fail::Unsafe("symbolic link with an empty target".into()));
     }
     if ups > depth {
-        return Err(Fail::Unsafe(format!("symbolic link to {} points outside the bundle", target.display())));
+        return Err(Fail::Unsafe(format!(
+            "symbolic link to {} points outside the runtime directory",
+            target.display()
+        )));
     }
     Ok(())
 }

@@ -19,10 +19,10 @@ use serde_json::Value as Json;
 
 use self::layer::LayerWalk;
 use self::ustar::Kind;
+use super::command::{command_value, stored_command};
 use crate::ModelError;
-use crate::bundle::{is_image_layer, tar_compression};
-use crate::command::{command_value, stored_command};
-use crate::source::shard_pattern;
+use crate::util::media::{is_image_layer, tar_compression};
+use crate::util::shards::shard_pattern;
 
 /// A GGUF file found in a tar layer.
 #[derive(Debug, Clone)]
