@@ -490,3 +490,28 @@ fn a_bundle_of_an_image_only_in_the_registry_tagged_in_the_store_pulls_the_image
     assert!(model.join("src/predict.py").is_file() && model.join("src/weights/weights-000.bin").is_file());
     sandbox.hoist().args(["verify", "--progress", "none"]).assert().success();
 }
+
+#[test]
+fn a_bundle_pushed_to_another_registry_copies_the_image_across_without_storing_it() {
+    let (source, destination) = (RegistryServer::anonymous(), RegistryServer::anonymous());
+    let builder = Sandbox::new();
+    let (image, _, layer) = image_with_layer(&builder.store(), "app:1", "arm64", &app_layer("arm64"));
+    let remote_image = format!("{}/team/app:1", source.host());
+    builder.hoist().args(["push", "--progress", "none", "app:1", &remote_image]).assert().success();
+
+    let sandbox = Sandbox::new();
+    gen_weights(&sandbox, "w", 1, "10kB", "10kB", 4);
+    let lock_path = sandbox.path("w/weights.lock");
+    let target = format!("{}/team/app:v1", destination.host());
+    let mut cmd = sandbox.hoist();
+    cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path).args(["-t", &target]);
+    let out = stdout_of(cmd.args(["--push", "--progress", "none"]));
+    assert!(out.contains(&format!("image {}: 2 blobs copied", image.short())), "config and layer: {out}");
+    assert!(!sandbox.store().join("blobs/sha256").join(layer.digest.hex()).exists(), "nothing of the image stored");
+
+    let fresh = Sandbox::new();
+    stdout_of(fresh.hoist().args(["pull", "--progress", "none", &target]));
+    fresh.hoist().args(["verify", "--progress", "none"]).assert().success();
+    let root = stdout_of(fresh.hoist().args(["unpack", &target]));
+    assert!(Path::new(root.trim_end()).join("model/src/weights/weights-000.bin").is_file());
+}

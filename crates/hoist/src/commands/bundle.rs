@@ -123,6 +123,7 @@ fn push_remote(
     let wanted = image.tag().map(str::to_string).or_else(|| image.digest().map(|d| d.to_string()));
     block_on(async {
         let root = source.resolve(wanted.as_deref().unwrap_or("latest")).await?;
+        // Standalone: the plain image, copied as `hoist copy` would.
         let (BundleFormat::Bundle, Some(lock)) = (format, lock) else {
             let report = transfer(&source, &destination, &root, tag, &args.transfer, None).await?;
             println!("{reference} {} (standalone image)", root.digest);
