@@ -139,7 +139,7 @@ pub(super) fn check_link_target(target: &Path, depth: usize) -> Result<(), Fail>
 /// target is resolved by name against the link's directory (`link_dir`, from
 /// the root), clamped at the root, and written as `..`s up to the root plus
 /// the path down. Absolute links such as `/usr/bin/python3` then point into the
-/// bundle instead of the host, and pass [`check_link_target`].
+/// runtime directory instead of the host, and pass [`check_link_target`].
 pub(super) fn rootfs_link_target(target: &Path, link_dir: &[OsString]) -> PathBuf {
     let mut resolved: Vec<OsString> = if target.has_root() { Vec::new() } else { link_dir.to_vec() };
     for component in target.components() {
