@@ -30,7 +30,7 @@ use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_exi
 use crate::ModelError;
 use crate::formats::cog;
 use crate::formats::layer_path::{annotated_path, role_name};
-use crate::formats::packer::{command_value, stored_command};
+use crate::formats::packer::{command_file, stored_command};
 use crate::read::{PlatformSpec, describe, image_for_platform};
 use crate::util::compression::{Compression, decompressed};
 use crate::util::media::{docker, is_image_layer, tar_compression};
@@ -402,10 +402,8 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
         .map(|f| f.rel.clone());
 
     // A stored command names the files inside the image: they win.
-    let working_dir = config.pointer("/config/WorkingDir").and_then(Json::as_str).unwrap_or("/");
     let in_image = |flags: &[&str]| -> Option<PathBuf> {
-        let value = command_value(&command, flags)?;
-        let path = Path::new(working_dir).join(value);
+        let path = command_file(&config, flags)?;
         let parts = rel_components(path.strip_prefix("/").unwrap_or(&path)).ok()?;
         let rel: PathBuf = parts.iter().collect();
         (!parts.is_empty() && fs::symlink_metadata(model_dir.join(&rel)).is_ok()).then_some(rel)
