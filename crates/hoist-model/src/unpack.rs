@@ -15,6 +15,7 @@
 //! and the second unpack only reads that marker.
 
 mod paths;
+mod roles;
 mod tar;
 
 use std::fs;
@@ -27,14 +28,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing, write_read_only};
+use self::roles::{ModelFile, Roles};
 use crate::ModelError;
 use crate::formats::cog;
 use crate::formats::layer_path::{annotated_path, role_name};
-use crate::formats::packer::{command_file, stored_command};
+use crate::formats::packer::stored_command;
 use crate::read::{PlatformSpec, describe, image_for_platform};
 use crate::util::compression::{Compression, decompressed};
 use crate::util::media::{docker, is_image_layer, tar_compression};
-use crate::util::shards::shard_pattern;
 
 /// The file written last into a runtime directory: its manifest and roles.
 /// (Named from when these directories were called bundles; kept so that
@@ -283,12 +284,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A file of the model and the media type of the raw layer it came from.
-struct ModelFile {
-    rel: PathBuf,
-    media_type: Option<String>,
-}
-
 fn fail_error(layer: Option<&Digest>, entry: String, fail: Fail) -> ModelError {
     match fail {
         Fail::Unsafe(reason) => ModelError::InvalidArtifact {
@@ -373,110 +368,21 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
 
     let info = describe(manifest, config_bytes);
     let config: Json = serde_json::from_slice(config_bytes).unwrap_or(Json::Null);
-    let command = stored_command(&config);
+    let roles = Roles::find(&files, &config, &model_dir);
     let rel = |path: PathBuf| Some(Path::new("model").join(path).to_string_lossy().into_owned());
-
-    let is_mmproj = |f: &ModelFile| {
-        f.media_type.as_deref() == Some(docker::MMPROJ) || {
-            let name = file_name(&f.rel).to_ascii_lowercase();
-            name.contains("mmproj") && name.ends_with(".gguf")
-        }
-    };
-    let ggufs: Vec<&ModelFile> = files
-        .iter()
-        .filter(|f| !is_mmproj(f) && (f.media_type.as_deref() == Some(docker::GGUF) || has_extension(&f.rel, "gguf")))
-        .collect();
-    let mut gguf = first_shard(&ggufs).map(|f| f.rel.clone());
-    let mut mmproj = files.iter().find(|f| is_mmproj(f)).map(|f| f.rel.clone());
-    let mut chat_template = files
-        .iter()
-        .find(|f| f.media_type.as_deref() == Some(docker::CHAT_TEMPLATE) || has_extension(&f.rel, "jinja"))
-        .map(|f| f.rel.clone());
-    let safetensors_dir = files
-        .iter()
-        .find(|f| f.media_type.as_deref() == Some(docker::SAFETENSORS) || has_extension(&f.rel, "safetensors"))
-        .map(|f| f.rel.parent().map(Path::to_path_buf).unwrap_or_default());
-    let dduf = files
-        .iter()
-        .find(|f| f.media_type.as_deref() == Some(docker::DDUF) || has_extension(&f.rel, "dduf"))
-        .map(|f| f.rel.clone());
-
-    // A stored command names the files inside the image: they win.
-    let in_image = |flags: &[&str]| -> Option<PathBuf> {
-        let path = command_file(&config, flags)?;
-        let parts = rel_components(path.strip_prefix("/").unwrap_or(&path)).ok()?;
-        let rel: PathBuf = parts.iter().collect();
-        (!parts.is_empty() && fs::symlink_metadata(model_dir.join(&rel)).is_ok()).then_some(rel)
-    };
-    if let Some(found) = in_image(&["-m", "--model"]) {
-        gguf = Some(found);
-    }
-    if let Some(found) = in_image(&["--mmproj"]) {
-        mmproj = Some(found);
-    }
-    if let Some(found) = in_image(&["--chat-template-file"]) {
-        chat_template = Some(found);
-    }
-
-    let format = info.format.clone().or_else(|| {
-        if gguf.is_some() {
-            Some("gguf".into())
-        } else if safetensors_dir.is_some() {
-            Some("safetensors".into())
-        } else if dduf.is_some() {
-            Some("dduf".into())
-        } else {
-            None
-        }
-    });
     Ok(Marker {
         manifest: plan.manifest_digest.to_string(),
         weights: plan.weights.as_ref().map(|(digest, _)| digest.to_string()),
         absent,
-        format,
-        gguf: gguf.and_then(rel),
-        mmproj: mmproj.and_then(rel),
-        chat_template: chat_template.and_then(rel),
-        safetensors_dir: safetensors_dir
+        format: info.format.clone().or_else(|| roles.format().map(str::to_string)),
+        gguf: roles.gguf.and_then(rel),
+        mmproj: roles.mmproj.and_then(rel),
+        chat_template: roles.chat_template.and_then(rel),
+        safetensors_dir: roles
+            .safetensors_dir
             .map(|dir| Path::new("model").join(dir).to_string_lossy().trim_end_matches('/').to_string()),
-        dduf: dduf.and_then(rel),
+        dduf: roles.dduf.and_then(rel),
         context_size: info.context_size,
-        command,
+        command: stored_command(&config),
     })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-fn has_extension(path: &Path, extension: &str) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(extension))
-}
-
-/// The first GGUF, or for a split model (`name-0000k-of-0000N.gguf`) its first shard.
-fn first_shard<'a>(ggufs: &[&'a ModelFile]) -> Option<&'a ModelFile> {
-    let first = *ggufs.first()?;
-    let name = file_name(&first.rel);
-    let Some((stem, total)) = shard_pattern(&name) else { return Some(first) };
-    let wanted = format!("{stem}-00001-of-{total:05}.gguf");
-    Some(
-        ggufs
-            .iter()
-            .copied()
-            .find(|f| file_name(&f.rel) == wanted && f.rel.parent() == first.rel.parent())
-            .unwrap_or(first),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_shard_is_found() {
-        let file = |rel: &str| ModelFile { rel: rel.into(), media_type: None };
-        let files = [file("a/m-00002-of-00002.gguf"), file("a/m-00001-of-00002.gguf")];
-        let refs: Vec<&ModelFile> = files.iter().collect();
-        assert_eq!(first_shard(&refs).unwrap().rel, Path::new("a/m-00001-of-00002.gguf"));
-    }
 }
