@@ -478,12 +478,20 @@ fn a_bundle_of_an_image_only_in_the_registry_tagged_in_the_store_pulls_the_image
     let sandbox = Sandbox::new();
     gen_weights(&sandbox, "w", 1, "10kB", "10kB", 2);
     let lock_path = sandbox.path("w/weights.lock");
+    let pushed_index = {
+        let mut cmd = sandbox.hoist();
+        cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path);
+        let pushed = stdout_of(cmd.args(["-t", &format!("{}/team/app:v1", registry.host()), "--push"]));
+        pushed.split_whitespace().nth(1).unwrap().to_string()
+    };
     let mut cmd = sandbox.hoist();
     cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path).args(["-t", "app:bundle"]);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pulling it"));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("image {}", image.short())));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("image {}", image.short())), "{stdout}");
+    assert!(stdout.starts_with(&format!("app:bundle {pushed_index} ")), "the same index as pushed: {stdout}");
     // Whole in the store: it unpacks with the image's files and the weights.
     let root = stdout_of(sandbox.hoist().args(["unpack", "app:bundle"]));
     let model = Path::new(root.trim_end()).join("model");
