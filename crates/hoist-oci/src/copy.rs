@@ -1,19 +1,21 @@
 //! `copy_graph`: push, pull and copy as one walk over an artifact's graph.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
+use tokio::sync::{OnceCell, Semaphore};
 
+use crate::successors::{Edge, has_successors, successors};
 use crate::target::{BlobOutcome, Destination, Source, TargetError, TransferReporter};
-use crate::{Descriptor, ImageIndex, ImageManifest, media_types};
+use crate::{Descriptor, Digest};
 
 /// How to copy.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
-    /// Blobs transferred at once.
+    /// Blobs transferred at once, across the whole graph.
     pub concurrency: usize,
     /// Which layers to copy; all when `None`. Configs and manifests are always
     /// copied, so a filtered copy leaves a manifest whose skipped layers the
@@ -59,13 +61,42 @@ pub struct CopyReport {
     pub manifests_skipped: AtomicUsize,
     /// Layers the layer filter left out.
     pub layers_filtered: AtomicUsize,
+    /// Bytes the destination read back from its own disk to hash them: only
+    /// what an interrupted earlier copy left, never what this one wrote.
+    pub bytes_read_back: AtomicU64,
+}
+
+/// Forwards progress to the caller's reporter and adds up what the copy
+/// report counts from it.
+struct Counting<'a> {
+    inner: &'a dyn TransferReporter,
+    report: &'a CopyReport,
+}
+
+impl TransferReporter for Counting<'_> {
+    fn blob_started(&self, descriptor: &Descriptor) {
+        self.inner.blob_started(descriptor);
+    }
+    fn blob_progress(&self, descriptor: &Descriptor, bytes: u64) {
+        self.inner.blob_progress(descriptor, bytes);
+    }
+    fn blob_read_back(&self, descriptor: &Descriptor, bytes: u64) {
+        self.report.bytes_read_back.fetch_add(bytes, Ordering::Relaxed);
+        self.inner.blob_read_back(descriptor, bytes);
+    }
+    fn blob_done(&self, descriptor: &Descriptor, outcome: BlobOutcome) {
+        self.inner.blob_done(descriptor, outcome);
+    }
 }
 
 /// Copies the graph under `root` (an index, its manifests, their configs and
 /// layers) from `source` to `destination`, children before parents, so the
 /// destination never holds a manifest whose blobs are missing. Sub-graphs the
 /// destination already has are skipped, blobs are mounted where the destination
-/// can, and up to `options.concurrency` blobs move at once. Then `tag`, if given,
+/// can, an index's manifests are copied side by side, and at most
+/// `options.concurrency` blobs move at once across the whole graph. A blob or
+/// manifest that several parents share is copied once. A referrer's `subject`
+/// is not copied: the referrer is complete without it. Then `tag`, if given,
 /// names the root.
 pub async fn copy_graph(
     source: &dyn Source,
@@ -76,8 +107,17 @@ pub async fn copy_graph(
     reporter: &dyn TransferReporter,
 ) -> Result<CopyReport, TargetError> {
     let report = CopyReport::default();
-    let walk = Walk { source, destination, options, reporter, report: &report };
-    walk.copy_node(root).await?;
+    let reporter = Counting { inner: reporter, report: &report };
+    let walk = Walk {
+        source,
+        destination,
+        options,
+        reporter: &reporter,
+        report: &report,
+        blob_slots: Semaphore::new(options.concurrency.max(1)),
+        nodes: Mutex::new(HashMap::new()),
+    };
+    walk.copy_node(root, has_successors(&root.media_type)).await?;
     if let Some(tag) = tag {
         destination.tag(root, tag).await?;
     }
@@ -90,52 +130,58 @@ struct Walk<'a> {
     options: &'a CopyOptions,
     reporter: &'a dyn TransferReporter,
     report: &'a CopyReport,
+    /// One bound on blobs in flight, however many manifests are walked at once.
+    blob_slots: Semaphore,
+    /// Each node copied once: later walkers of a shared node wait for the first.
+    nodes: Mutex<HashMap<Digest, Arc<OnceCell<()>>>>,
 }
 
 impl Walk<'_> {
-    async fn copy_node(&self, node: &Descriptor) -> Result<(), TargetError> {
-        let is_index = media_types::is_index(&node.media_type);
-        if !is_index && !media_types::is_manifest(&node.media_type) {
-            return self.copy_blob(node).await;
-        }
+    /// Copies a manifest or index (`is_graph_node`) with everything under it,
+    /// or one blob. The edge that led here decides which, not the media type: a
+    /// config is a blob whatever its media type says.
+    async fn copy_node(&self, node: &Descriptor, is_graph_node: bool) -> Result<(), TargetError> {
+        let once = {
+            // A poisoned map only means another walker panicked; its entries are intact.
+            let mut nodes = self.nodes.lock().unwrap_or_else(|poison| poison.into_inner());
+            Arc::clone(nodes.entry(node.digest.clone()).or_default())
+        };
+        once.get_or_try_init(|| async {
+            if is_graph_node { self.copy_graph_node(node).await } else { self.copy_blob(node).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn copy_graph_node(&self, node: &Descriptor) -> Result<(), TargetError> {
         if self.destination.exists(node).await? {
             // A manifest is only ever stored after everything under it.
             self.report.manifests_skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         let bytes = self.source.fetch_all(node).await?;
-        let invalid = |e: crate::OciError| TargetError::backend(self.source.name(), e);
-        if is_index {
-            let index = ImageIndex::from_slice(&bytes).map_err(invalid)?;
-            for child in &index.manifests {
-                Box::pin(self.copy_node(child)).await?;
+        let children = successors(&bytes).map_err(|e| TargetError::backend(self.source.name(), e))?;
+        let filter = self.options.layer_filter.as_ref();
+        let wanted = children.iter().filter(|child| match child.edge {
+            Edge::Subject => false,
+            Edge::Layer if filter.is_some_and(|f| !f.keeps(&child.descriptor)) => {
+                self.report.layers_filtered.fetch_add(1, Ordering::Relaxed);
+                false
             }
-        } else {
-            let manifest = ImageManifest::from_slice(&bytes).map_err(invalid)?;
-            let mut seen = BTreeSet::new();
-            let filter = self.options.layer_filter.as_ref();
-            let layers = manifest.layers.iter().filter(|layer| {
-                let keep = filter.is_none_or(|f| f.keeps(layer));
-                if !keep {
-                    self.report.layers_filtered.fetch_add(1, Ordering::Relaxed);
-                }
-                keep
-            });
-            let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
-                .chain(layers)
-                .filter(|blob| seen.insert(blob.digest.clone()))
-                .collect();
-            stream::iter(blobs.into_iter().map(|blob| self.copy_blob(blob)))
-                .buffer_unordered(self.options.concurrency.max(1))
-                .try_collect::<Vec<()>>()
-                .await?;
-        }
+            _ => true,
+        });
+        stream::iter(wanted.map(|child| Box::pin(self.copy_node(&child.descriptor, child.edge.is_graph_node()))))
+            .buffer_unordered(usize::MAX)
+            .try_collect::<Vec<()>>()
+            .await?;
         self.destination.push_manifest(node, &bytes).await?;
         self.report.manifests_pushed.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     async fn copy_blob(&self, blob: &Descriptor) -> Result<(), TargetError> {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _slot = self.blob_slots.acquire().await.ok();
         self.reporter.blob_started(blob);
         let outcome = if self.destination.exists(blob).await? {
             self.report.blobs_skipped.fetch_add(1, Ordering::Relaxed);

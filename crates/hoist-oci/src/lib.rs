@@ -12,6 +12,12 @@
 //! - [`ImageManifest`] ties a config descriptor to layer descriptors;
 //!   [`ImageIndex`] lists manifests (an OCI image layout's `index.json` is one).
 //! - [`Reference`] parses `[registry/]repository[:tag][@digest]`.
+//! - [`successors`] says what a manifest or index refers to, each with its
+//!   [`Edge`] (manifest, config, layer, blob, subject): the one definition that
+//!   copy, gc, verify, partial pulls, describe and unpack all walk by.
+//! - [`TargetError`] splits failures into transient and permanent; [`retry`]
+//!   holds the one rule (attempts, backoff, `Retry-After`) every transfer
+//!   retries transient ones by.
 //! - [`Source`] and [`Destination`] are what every place that holds content
 //!   (the local store, a registry repository, an image-layout directory)
 //!   implements; [`copy_graph`] copies an artifact's graph from one to the
@@ -58,6 +64,8 @@ mod error;
 mod manifest;
 pub mod media_types;
 mod reference;
+pub mod retry;
+mod successors;
 mod target;
 
 pub use copy::{CopyOptions, CopyReport, LayerFilter, copy_graph};
@@ -66,6 +74,7 @@ pub use digest::{Digest, DigestWriter};
 pub use error::OciError;
 pub use manifest::{ImageIndex, ImageManifest};
 pub use reference::Reference;
+pub use successors::{Edge, Successor, has_successors, successors};
 pub use target::{BlobOutcome, BlobStream, Destination, NoTransferReporter, Source, TargetError, TransferReporter};
 
 /// The annotation that names an image in an OCI image layout's `index.json`.

@@ -3,6 +3,7 @@
 //! that push, pull and copy are one operation, [`copy_graph`](crate::copy_graph).
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -22,18 +23,52 @@ pub enum TargetError {
     Verification { digest: Digest, target: String, problem: String },
     #[error("{target}: {what} is not supported")]
     Unsupported { target: String, what: String },
+    /// A failure the same request would meet again: refused credentials, a
+    /// bad answer, a local I/O error.
     #[error("{target}")]
     Backend {
         target: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A failure another attempt may not meet: a connection that failed or
+    /// broke, a 5xx or 429 answer. `retry_after` is the target's own request
+    /// to wait, if it made one.
+    #[error("{target}")]
+    Transient {
+        target: String,
+        retry_after: Option<Duration>,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl TargetError {
-    /// Wraps a target's own error, naming the target.
+    /// Wraps a target's own error, naming the target: a permanent failure.
     pub fn backend(target: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         TargetError::Backend { target: target.into(), source: source.into() }
+    }
+
+    /// Wraps a target's own error that another attempt may not meet.
+    pub fn transient(
+        target: impl Into<String>,
+        retry_after: Option<Duration>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        TargetError::Transient { target: target.into(), retry_after, source: source.into() }
+    }
+
+    /// Whether the failure is worth another attempt (see [`crate::retry`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TargetError::Transient { .. })
+    }
+
+    /// How long the target asked to wait before another attempt, if it asked.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            TargetError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -120,6 +155,9 @@ pub trait TransferReporter: Send + Sync {
     fn blob_started(&self, _descriptor: &Descriptor) {}
     /// `bytes` more bytes of this blob arrived.
     fn blob_progress(&self, _descriptor: &Descriptor, _bytes: u64) {}
+    /// The destination read `bytes` of this blob back from its own disk to
+    /// hash them (bytes an interrupted earlier copy wrote), once per blob.
+    fn blob_read_back(&self, _descriptor: &Descriptor, _bytes: u64) {}
     fn blob_done(&self, _descriptor: &Descriptor, _outcome: BlobOutcome) {}
 }
 

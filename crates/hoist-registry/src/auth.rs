@@ -19,7 +19,8 @@ use crate::RegistryError;
 use crate::challenge::{self, Challenge};
 use crate::credentials::{self, Credential};
 use crate::error::{RegistryErrors, describe_http_error};
-use crate::retry::send_with_retries;
+use crate::retry::{retry_after, retryable_error, send_with_retries};
+use hoist_oci::retry::MAX_ATTEMPTS;
 
 /// How long a token lives when the realm does not say (the distribution spec's default).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
@@ -221,30 +222,39 @@ async fn fetch_token(
         params.push(("service", service));
     }
     params.extend(scopes.0.iter().map(|s| ("scope", s.as_str())));
-    let response = send_with_retries(|| match credential {
-        Some(Credential::IdentityToken(refresh)) => {
-            let mut form_params = params.clone();
-            form_params.extend([("grant_type", "refresh_token"), ("client_id", "hoist"), ("refresh_token", refresh)]);
-            http.request(Method::POST, realm_url.clone())
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(form_encode(&form_params))
-        }
-        Some(password) => {
-            let request = http.get(realm_url.clone()).query(&params);
-            match password.basic().and_then(|b| sensitive(&b)) {
-                Some(basic) => request.header(AUTHORIZATION, basic),
-                None => request,
+    let response = send_with_retries(
+        || match credential {
+            Some(Credential::IdentityToken(refresh)) => {
+                let mut form_params = params.clone();
+                form_params.extend([
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "hoist"),
+                    ("refresh_token", refresh),
+                ]);
+                http.request(Method::POST, realm_url.clone())
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(form_encode(&form_params))
             }
-        }
-        None => http.get(realm_url.clone()).query(&params),
-    })
+            Some(password) => {
+                let request = http.get(realm_url.clone()).query(&params);
+                match password.basic().and_then(|b| sensitive(&b)) {
+                    Some(basic) => request.header(AUTHORIZATION, basic),
+                    None => request,
+                }
+            }
+            None => http.get(realm_url.clone()).query(&params),
+        },
+        MAX_ATTEMPTS,
+    )
     .await
     .map_err(|e| RegistryError::Http {
         target: host.to_string(),
         operation: operation.clone(),
+        transient: retryable_error(&e),
         problem: describe_http_error(e),
     })?;
     let status = response.status();
+    let retry_after = retry_after(response.headers());
     let body = read_limited(response, MAX_TOKEN_RESPONSE).await.map_err(&invalid)?;
     if status == StatusCode::UNAUTHORIZED {
         return Err(RegistryError::Unauthorized {
@@ -260,6 +270,7 @@ async fn fetch_token(
             operation,
             status: status.as_u16(),
             errors: RegistryErrors::parse(&body),
+            retry_after,
         });
     }
     let parsed: TokenResponse =

@@ -14,8 +14,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use crate::auth::{Auth, Scopes, read_limited};
 use crate::error::{RegistryErrors, describe_http_error};
-use crate::retry::send_with_retries;
+use crate::retry::{retry_after, retryable_error, send_with_retries};
 use crate::{RegistryError, Repository, tls};
+use hoist_oci::retry::MAX_ATTEMPTS;
 
 /// Error bodies are small JSON documents; more is not worth reading.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -94,6 +95,10 @@ pub(crate) struct Call<'a> {
     pub scopes: Scopes,
     pub headers: HeaderMap,
     pub body: Option<Bytes>,
+    /// Whether [`RegistryClient::send`] retries transient failures itself.
+    /// False for blob bodies: the store's downloader retries those, resuming
+    /// from the byte it reached, so no request is retried in two layers.
+    pub retry: bool,
 }
 
 impl RegistryClient {
@@ -136,6 +141,7 @@ impl RegistryClient {
             scopes: Scopes::none(),
             headers: HeaderMap::new(),
             body: None,
+            retry: true,
         };
         self.send(call).await.map(drop)
     }
@@ -178,7 +184,8 @@ impl RegistryClient {
                     None => request,
                 }
             };
-            let response = match send_with_retries(make).await {
+            let attempts = if call.retry { MAX_ATTEMPTS } else { 1 };
+            let response = match send_with_retries(make, attempts).await {
                 // A loopback registry (a local test or mirror) may speak plain
                 // HTTP, as Docker and containerd assume; it answers our TLS
                 // hello in plain text. Certificate errors are not this.
@@ -222,6 +229,7 @@ fn http_error(call: &Call<'_>, error: reqwest::Error) -> RegistryError {
     RegistryError::Http {
         target: call.target.to_string(),
         operation: call.operation.clone(),
+        transient: retryable_error(&error),
         problem: describe_http_error(error),
     }
 }
@@ -231,6 +239,7 @@ async fn check_status(call: &Call<'_>, response: Response) -> Result<Response, R
     if status.is_success() {
         return Ok(response);
     }
+    let retry_after = retry_after(response.headers());
     let body = if call.method == Method::HEAD {
         Vec::new()
     } else {
@@ -242,7 +251,7 @@ async fn check_status(call: &Call<'_>, response: Response) -> Result<Response, R
     if status == StatusCode::UNAUTHORIZED {
         return Err(RegistryError::Unauthorized { target, host: call.registry.to_string(), operation, errors });
     }
-    Err(RegistryError::Status { target, operation, status: status.as_u16(), errors })
+    Err(RegistryError::Status { target, operation, status: status.as_u16(), errors, retry_after })
 }
 
 /// Whether a TLS handshake failed because the server answered in plain text.

@@ -133,6 +133,8 @@ impl Repository {
         if is_manifest_type(&descriptor.media_type) {
             call.headers.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
         }
+        // The caller retries a blob body, from the byte it reached.
+        call.retry = false;
         let response = self.client.send(call).await?;
         // A 200 to a ranged request means the Range was ignored: the body starts at 0.
         let mut skip = if offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT { offset } else { 0 };

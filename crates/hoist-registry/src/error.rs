@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use hoist_oci::{Digest, TargetError};
 use serde::Deserialize;
@@ -18,11 +19,14 @@ pub enum RegistryError {
     #[error("{operation} at {target}: unauthorized (HTTP 401){errors}; check the credentials (hoist login {host})")]
     Unauthorized { target: String, host: String, operation: String, errors: RegistryErrors },
     /// The registry refused a request.
+    /// `retry_after` is the registry's `Retry-After`, if it sent one.
     #[error("{operation} at {target}: HTTP {status}{errors}")]
-    Status { target: String, operation: String, status: u16, errors: RegistryErrors },
-    /// The request did not get an answer (connection, TLS, timeout, broken body).
+    Status { target: String, operation: String, status: u16, errors: RegistryErrors, retry_after: Option<Duration> },
+    /// The request did not get an answer (connection, TLS, timeout, broken
+    /// body). `transient` when another attempt may get one (not a failed TLS
+    /// handshake, say).
     #[error("{operation} at {target}: {problem}")]
-    Http { target: String, operation: String, problem: String },
+    Http { target: String, operation: String, problem: String, transient: bool },
     /// The registry answered something this client cannot use.
     #[error("{operation} at {target}: {problem}")]
     InvalidResponse { target: String, operation: String, problem: String },
@@ -59,6 +63,16 @@ impl RegistryError {
         }
     }
 
+    /// Whether another attempt may succeed: a 5xx or 429 answer, or a
+    /// connection that failed or broke. Never a 401 or 403.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            RegistryError::Http { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+
     /// Whether the registry refused bytes for not matching their digest or size.
     fn is_verification(&self) -> bool {
         match self {
@@ -86,6 +100,13 @@ impl RegistryError {
                 };
                 return TargetError::Verification { digest, target: target.to_string(), problem };
             }
+        }
+        if self.is_transient() {
+            let retry_after = match &self {
+                RegistryError::Status { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            return TargetError::transient(target, retry_after, self);
         }
         TargetError::backend(target, self)
     }
@@ -172,6 +193,7 @@ mod tests {
             operation: "GET blob".into(),
             status,
             errors: RegistryErrors(vec![RegistryErrorEntry { code: code.into(), message: String::new() }]),
+            retry_after: Some(Duration::from_secs(2)),
         };
         assert!(matches!(status(404, "").into_target("r.io/a", "x", None), TargetError::NotFound { .. }));
         assert!(matches!(
@@ -182,6 +204,13 @@ mod tests {
             status(400, "DIGEST_INVALID").into_target("r.io/a", "x", Some(&digest)),
             TargetError::Verification { .. }
         ));
-        assert!(matches!(status(500, "").into_target("r.io/a", "x", None), TargetError::Backend { .. }));
+        let unavailable = status(503, "").into_target("r.io/a", "x", None);
+        assert!(unavailable.is_transient());
+        assert_eq!(unavailable.retry_after(), Some(Duration::from_secs(2)));
+        assert!(status(429, "").into_target("r.io/a", "x", None).is_transient());
+        for permanent in [401, 403, 400] {
+            let error = status(permanent, "").into_target("r.io/a", "x", None);
+            assert!(matches!(error, TargetError::Backend { .. }), "{permanent}: {error:?}");
+        }
     }
 }

@@ -49,6 +49,8 @@ impl Repository {
         // Authorization when the redirect leaves the host.
         let range = HeaderValue::from_str(&format!("bytes={start}-{}", end - 1)).map_err(|e| invalid(e.to_string()))?;
         call.headers.insert(RANGE, range);
+        // The caller retries a range, from the byte it reached.
+        call.retry = false;
         let response = self.client.send(call).await?;
         if response.status() != StatusCode::PARTIAL_CONTENT {
             return Ok(None);

@@ -243,6 +243,7 @@ impl Repository {
             scopes,
             headers: Default::default(),
             body: None,
+            retry: true,
         }
     }
 

@@ -5,8 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use hoist_oci::{Descriptor, Digest};
-use serde_json::Value;
+use hoist_oci::{Descriptor, Digest, Edge, successors};
 
 use crate::error::io_error;
 use crate::lock::LockFile;
@@ -60,7 +59,7 @@ impl Store {
         // Without index.json every blob would look like garbage: refuse instead.
         let index_path = self.index_path();
         let index = self.read_index()?.ok_or_else(|| io_error("read", &index_path)(io::ErrorKind::NotFound.into()))?;
-        let keep = self.reachable(index.manifests.iter());
+        let keep = self.reachable(index.manifests.iter(), Subjects::Follow);
         let mut report = PruneReport::default();
         for blob in self.blob_files()? {
             if blob.digest.as_ref().is_some_and(|digest| keep.contains_key(digest)) {
@@ -91,27 +90,36 @@ impl Store {
         Ok(report)
     }
 
-    /// Every digest reachable from the index, with the size its descriptor gives (if it
-    /// gives one) and whether it is a layer.
+    /// Every digest reachable from `roots`, with the size its descriptor gives
+    /// (roots found in a partial index entry may lack one) and whether it is a
+    /// layer.
     ///
-    /// Walks index entry -> manifest -> config, layers, blobs (leaves) and subject;
-    /// index -> its manifests, recursively. Only blobs in manifest position are read,
-    /// never layers. Missing, oversized or unparseable manifests are leaves.
-    pub(crate) fn reachable<'a>(&self, roots: impl Iterator<Item = &'a Descriptor>) -> BTreeMap<Digest, Reached> {
+    /// Walks by [`hoist_oci::successors`]: manifests and indexes are read, never
+    /// layers. A referrer's `subject` is followed only with `Subjects::Follow`
+    /// (prune keeps what referrers point at; completeness does not need it).
+    /// Missing, oversized or unreadable manifests are leaves.
+    pub(crate) fn reachable<'a>(
+        &self,
+        roots: impl Iterator<Item = &'a Descriptor>,
+        subjects: Subjects,
+    ) -> BTreeMap<Digest, Reached> {
         let mut reached = BTreeMap::new();
         let mut walked = BTreeSet::new();
-        let mut to_walk: Vec<(Digest, Option<u64>)> = roots.map(|d| (d.digest.clone(), Some(d.size))).collect();
-        while let Some((digest, size)) = to_walk.pop() {
-            reached.entry(digest.clone()).or_insert(Reached { size, layer: false });
-            if !walked.insert(digest.clone()) {
+        let mut to_walk: Vec<Descriptor> = roots.cloned().collect();
+        while let Some(node) = to_walk.pop() {
+            reached.entry(node.digest.clone()).or_insert(Reached { size: Some(node.size), layer: false });
+            if !walked.insert(node.digest.clone()) {
                 continue;
             }
-            let Ok(bytes) = self.read_blob_unverified(&digest, MAX_MANIFEST_SIZE) else { continue };
-            for (child, size, role) in children(&bytes) {
-                match role {
-                    Role::Manifest => to_walk.push((child, size)),
-                    Role::Layer | Role::Blob => {
-                        reached.entry(child).or_insert(Reached { size, layer: role == Role::Layer });
+            let Ok(bytes) = self.read_blob_unverified(&node.digest, MAX_MANIFEST_SIZE) else { continue };
+            let Ok(children) = successors(&bytes) else { continue };
+            for child in children {
+                match child.edge {
+                    Edge::Subject if subjects == Subjects::Skip => {}
+                    edge if edge.is_graph_node() => to_walk.push(child.descriptor),
+                    edge => {
+                        let size = Some(child.descriptor.size);
+                        reached.entry(child.descriptor.digest).or_insert(Reached { size, layer: edge == Edge::Layer });
                     }
                 }
             }
@@ -122,7 +130,10 @@ impl Store {
     /// Blobs under `root` (itself included) that the store does not hold: the
     /// layers a `pull --include` left out, or damage. Empty means complete.
     pub fn missing_blobs(&self, root: &Descriptor) -> Vec<Digest> {
-        self.reachable(std::iter::once(root)).into_keys().filter(|digest| !self.has_blob(digest)).collect()
+        self.reachable(std::iter::once(root), Subjects::Skip)
+            .into_keys()
+            .filter(|digest| !self.has_blob(digest))
+            .collect()
     }
 
     /// The files in blobs/sha256, sorted by name; none if the directory is missing.
@@ -153,43 +164,11 @@ pub(crate) struct Reached {
     pub(crate) layer: bool,
 }
 
-/// Where a manifest or index points at a descriptor.
+/// Whether a walk goes on from a referrer to its subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// A manifest or index (`manifests`, `subject`): walked in turn.
-    Manifest,
-    /// A manifest's `layers`.
-    Layer,
-    /// `config`, `blobs`: leaves that are not layers.
-    Blob,
-}
-
-/// The digests (and sizes) a manifest or index points at, each with its role.
-/// Read as loose JSON, descriptor by descriptor, so that one odd field does not
-/// orphan the rest.
-fn children(bytes: &[u8]) -> Vec<(Digest, Option<u64>, Role)> {
-    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else { return Vec::new() };
-    let keys = [
-        ("config", Role::Blob),
-        ("layers", Role::Layer),
-        ("blobs", Role::Blob),
-        ("manifests", Role::Manifest),
-        ("subject", Role::Manifest),
-    ];
-    let mut found = Vec::new();
-    for (key, role) in keys {
-        let values = match object.get(key) {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(item) => vec![item],
-            None => Vec::new(),
-        };
-        for value in values {
-            if let Some(digest) = value.get("digest").and_then(Value::as_str).and_then(|d| d.parse().ok()) {
-                found.push((digest, value.get("size").and_then(Value::as_u64), role));
-            }
-        }
-    }
-    found
+pub(crate) enum Subjects {
+    Follow,
+    Skip,
 }
 
 fn read_dir_if_exists(dir: &Path) -> Result<Vec<io::Result<fs::DirEntry>>, StoreError> {

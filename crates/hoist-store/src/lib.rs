@@ -65,7 +65,7 @@
 //!   and the fsync before commit finds little left to write.
 //! - **Large blobs arrive in parallel ranges, hashed in order, resumable.**
 //!   [`StoreDestination`] copies a blob of 64 MiB or more from a source that
-//!   serves byte ranges (`Source::fetch_range`) with several workers (4 unless
+//!   serves byte ranges (`Source::fetch_range`) with several workers (8 unless
 //!   [`StoreDestination::with_range_concurrency`] says otherwise). The first
 //!   fetches each missing range as one stream; the others watch its pace, and
 //!   when the remainder would take more than a second at that pace an idle one
@@ -74,9 +74,10 @@
 //!   per-connection-limited one ends with every worker busy, and one slow
 //!   connection never holds the tail. Each writes at its offsets into one file,
 //!   `ingest/<hex>.partial`, and one hasher thread follows the contiguous prefix
-//!   of written bytes, reading them back from the page cache: memory stays a few
-//!   MiB whatever the blob's size, and the digest is ready when the last byte
-//!   lands. A range whose stream fails is fetched again from the byte it reached
+//!   of written bytes, handed to it in memory; when it falls 64 MiB behind, the
+//!   workers wait for it (only bytes an interrupted earlier pull wrote are read
+//!   back): memory stays bounded whatever the blob's size, and the digest is
+//!   ready when the last byte lands. A range whose stream fails is fetched again from the byte it reached
 //!   (5 attempts, backoff from 200 ms). Size and digest are checked before the
 //!   file is committed like any other staged blob; a mismatch is not retried: the
 //!   error names the blob and the partial file is removed.
@@ -104,6 +105,7 @@
 
 mod background;
 mod blob;
+mod blocking;
 mod error;
 mod gc;
 mod index;
@@ -114,7 +116,6 @@ mod partial;
 mod ranged;
 mod ranges;
 mod resolve;
-mod retry;
 mod streamed;
 mod target;
 mod verify;

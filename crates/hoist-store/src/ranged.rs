@@ -9,11 +9,16 @@
 //! one ends up with every worker busy; one slow connection never holds the tail.
 //! The bytes received are written as they came (one vectored write per
 //! [`WRITE_SIZE`], no copy into a buffer of ours) and handed, still in memory,
-//! to one hasher thread that follows the contiguous prefix of written bytes; a
-//! piece that arrives ahead of the prefix while the hand-off is full is read
-//! back from the file (still in the page cache) instead. Memory stays bounded
-//! by [`HANDOFF_LIMIT`] whatever the blob's size, and the digest is known
-//! moments after the last byte lands. A part whose stream
+//! to one hasher thread that follows the contiguous prefix of written bytes.
+//! When the hand-off holds [`HANDOFF_LIMIT`] bytes the workers wait (and TCP
+//! slows the sender) until the hasher catches up, except the one whose bytes
+//! extend the prefix, so the hasher never starves: receiving ahead of the hash
+//! buys nothing when the network is faster than SHA-256, and reading back what
+//! was just written with `O_DIRECT` would go to the disk. Only bytes a previous
+//! process wrote (a resumed pull) are read back, and they are counted
+//! ([`TransferReporter::blob_read_back`]). Memory stays bounded by the limit
+//! whatever the blob's size, and the digest is known moments after the last
+//! byte lands. A part whose stream
 //! fails is fetched again from the byte it reached; the ranges written are saved
 //! after every piece, before every retry and every [`SAVE_EVERY`] bytes, so a
 //! later pull resumes where this one stopped.
@@ -24,6 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Write};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,21 +37,22 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hoist_oci::{BlobStream, Descriptor, Digest, DigestWriter, Source, TargetError, TransferReporter};
+use tokio::sync::Notify;
 
 use crate::background::start_writeback;
 use crate::error::io_error;
 use crate::partial::{Claim, Partial};
 use crate::ranges::{RangeSet, split_point};
-use crate::retry::{MAX_ATTEMPTS, pause};
 use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
+use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
 use self::writer::{BlobWriter, Received, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
 pub(crate) const RANGED_MIN_SIZE: u64 = 64 << 20;
 /// Ranges of one blob fetched at once, unless the destination is told otherwise.
-pub(crate) const DEFAULT_RANGE_CONCURRENCY: usize = 4;
+pub(crate) const DEFAULT_RANGE_CONCURRENCY: usize = 8;
 /// Bytes written between two saves of the resume state, so that a process
 /// killed in the middle of one long range loses at most this much.
 const SAVE_EVERY: u64 = 64 << 20;
@@ -63,7 +70,7 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const WRITE_SIZE: usize = 1 << 20;
 /// Bytes the hasher reads back at once.
 const HASH_READ: usize = 4 << 20;
-/// Written bytes kept in memory for the hasher at most; beyond, it reads them back.
+/// Written bytes kept in memory for the hasher; beyond, the workers wait.
 const HANDOFF_LIMIT: u64 = 64 << 20;
 /// How often to look again while another download holds the blob's partial file.
 const CLAIM_POLL: Duration = Duration::from_millis(250);
@@ -129,10 +136,13 @@ pub(crate) async fn download(
             written: completed,
             handoff: BTreeMap::new(),
             handoff_bytes: 0,
+            hash_next: 0,
             unsaved: 0,
             stop: false,
         }),
         changed: Condvar::new(),
+        room: Notify::new(),
+        read_back: AtomicU64::new(0),
     });
     let partial = Arc::new(partial);
     let hasher = {
@@ -169,6 +179,7 @@ pub(crate) async fn download(
         }
     };
     download.commit(digest).await?;
+    progress.blob_read_back(descriptor, download.shared.read_back.load(Ordering::Relaxed));
     Ok(Ranged::Committed)
 }
 
@@ -184,9 +195,12 @@ struct Plan {
     /// Bytes written to the partial file (in the page cache at least).
     written: RangeSet,
     /// Written pieces the hasher has not reached, kept in memory by offset, so
-    /// it need not read them back; at most [`HANDOFF_LIMIT`] bytes.
+    /// it need not read them back; at most [`HANDOFF_LIMIT`] bytes, but for the
+    /// pieces that extend the written prefix (one per worker at most).
     handoff: BTreeMap<u64, Vec<Bytes>>,
     handoff_bytes: u64,
+    /// Where the hasher will be once it has hashed the bytes it has taken.
+    hash_next: u64,
     /// Bytes written since the resume state was last saved.
     unsaved: u64,
     /// Set when any worker or the hasher failed: everyone stops.
@@ -230,6 +244,11 @@ struct Shared {
     plan: Mutex<Plan>,
     /// Signalled when bytes are written or the download stops (for the hasher).
     changed: Condvar,
+    /// Signalled when the hasher takes bytes from the hand-off or the download
+    /// stops (for workers waiting for room).
+    room: Notify,
+    /// Bytes the hasher read back from the partial file.
+    read_back: AtomicU64,
 }
 
 impl Shared {
@@ -240,6 +259,7 @@ impl Shared {
     fn stop(&self) {
         self.lock().stop = true;
         self.changed.notify_all();
+        self.room.notify_waiters();
     }
 }
 
@@ -340,7 +360,7 @@ impl Download<'_> {
             let outcome = match fetched {
                 Ok(Some(stream)) => self.pump(id, stream, piece).await,
                 Ok(None) => Err(Failure::Retry(self.source_error(&piece, "it stopped serving byte ranges".into()))),
-                Err(error @ TargetError::Backend { .. }) => Err(Failure::Retry(error)),
+                Err(error) if error.is_transient() => Err(Failure::Retry(error)),
                 Err(error) => Err(Failure::Fatal(error)),
             };
             match outcome {
@@ -354,7 +374,7 @@ impl Download<'_> {
                     // Record what arrived before the break: if the process dies
                     // while it waits, the next pull starts after those bytes.
                     self.save().await?;
-                    pause(attempts).await;
+                    tokio::time::sleep(retry_delay(attempts, error.retry_after())).await;
                 }
             }
         }
@@ -367,7 +387,7 @@ impl Download<'_> {
         let mut in_flight = None;
         let pumped = self.pump_into(id, stream, &requested, &mut in_flight).await;
         // Bytes claimed are written before the piece is retried or given up.
-        let settled = self.settle(&mut in_flight).await;
+        let settled = self.settle(id, &mut in_flight).await;
         match (pumped, settled) {
             (Err(Failure::Fatal(error)), _) | (_, Err(Failure::Fatal(error))) => Err(Failure::Fatal(error)),
             (pumped, _) => pumped,
@@ -456,7 +476,7 @@ impl Download<'_> {
                 start_writeback(writer.file(), offset, len);
                 (chunks, written)
             });
-            self.settle(in_flight).await?;
+            self.settle(id, in_flight).await?;
             *in_flight = Some(InFlight { claimed, task });
         }
         let plan = self.shared.lock();
@@ -469,27 +489,47 @@ impl Download<'_> {
     }
 
     /// Waits for the write in flight, if any, and records its bytes as written:
-    /// for the hasher (handing them over while there is room), the progress and
-    /// the resume state.
-    async fn settle(&self, in_flight: &mut Option<InFlight>) -> Result<(), Failure> {
+    /// for the hasher (waiting for room in the hand-off unless they extend the
+    /// written prefix), the progress and the resume state. Time spent waiting
+    /// for the hasher does not count against worker `id`'s pace: it says
+    /// nothing about the link, and a split would only add bytes to wait.
+    async fn settle(&self, id: usize, in_flight: &mut Option<InFlight>) -> Result<(), Failure> {
         let Some(InFlight { claimed, task }) = in_flight.take() else { return Ok(()) };
         let (chunks, written) =
             task.await.map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
         written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
         let (offset, len) = (claimed.start, claimed.end - claimed.start);
-        let save_due = {
-            let mut plan = self.shared.lock();
-            plan.written.insert(claimed.clone());
-            if plan.handoff_bytes + len <= HANDOFF_LIMIT {
-                plan.handoff_bytes += len;
-                plan.handoff.insert(offset, chunks);
+        let mut chunks = Some(chunks);
+        let waiting_since = Instant::now();
+        let save_due = loop {
+            // Registered before the check, so a hasher that makes room between
+            // the check and the wait still wakes this worker.
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut plan = self.shared.lock();
+                // The bytes the hasher needs next always go in, so it never starves.
+                let admitted = plan.handoff_bytes + len <= HANDOFF_LIMIT || offset == plan.hash_next;
+                if admitted || plan.stop {
+                    // On a stop the bytes are on disk all the same: the resume state keeps them.
+                    plan.written.insert(claimed.clone());
+                    if let Some(chunks) = chunks.take().filter(|_| !plan.stop) {
+                        plan.handoff_bytes += len;
+                        plan.handoff.insert(offset, chunks);
+                    }
+                    let waited = waiting_since.elapsed();
+                    let pace = &mut plan.pace[id];
+                    pace.since = (pace.since + waited).min(Instant::now());
+                    plan.unsaved += len;
+                    let due = plan.unsaved >= SAVE_EVERY;
+                    if due {
+                        plan.unsaved = 0;
+                    }
+                    break due;
+                }
             }
-            plan.unsaved += len;
-            let due = plan.unsaved >= SAVE_EVERY;
-            if due {
-                plan.unsaved = 0;
-            }
-            due
+            room.await;
         };
         self.shared.changed.notify_all();
         self.progress.blob_progress(self.descriptor, len);
@@ -550,7 +590,8 @@ impl Download<'_> {
             end: range.end,
             problem,
         };
-        TargetError::backend(self.source.name(), error)
+        // A range that broke off or was not served may well arrive next time.
+        TargetError::transient(self.source.name(), None, error)
     }
 }
 
@@ -570,8 +611,8 @@ enum HashStep {
 }
 
 /// Hashes the blob in order as its contiguous prefix grows: pieces handed over
-/// in memory as they are, the rest read back from the partial file. `None`
-/// when the download stopped first.
+/// in memory as they are, the rest (what an earlier process wrote) read back
+/// from the partial file. `None` when the download stopped first.
 fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Digest>> {
     let mut hasher = DigestWriter::new(io::sink());
     let mut buffer = Vec::new();
@@ -590,6 +631,8 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
                 plan = shared.changed.wait(plan).unwrap_or_else(|p| p.into_inner());
             }
         };
+        // The hasher moved on: a worker holding the bytes it needs next may go.
+        shared.room.notify_waiters();
         match step {
             HashStep::Handed(chunks) => {
                 for chunk in &chunks {
@@ -598,9 +641,10 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
                 }
             }
             HashStep::ReadBack(len) => {
-                let len = len.min(HASH_READ as u64) as usize;
+                let len = len as usize;
                 buffer.resize(len, 0);
                 read_at(file, &mut buffer, hashed)?;
+                shared.read_back.fetch_add(len as u64, Ordering::Relaxed);
                 hasher.write_all(&buffer)?;
                 hashed += len as u64;
             }
@@ -610,16 +654,21 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
 }
 
 /// The hasher's next step at `hashed`, with bytes written up to `end`: the
-/// piece handed over at that offset, else a read-back up to the next piece
-/// handed over (a read-back never crosses one, so pieces start where the
-/// hasher will be).
+/// piece handed over at that offset, else a read-back (of at most
+/// [`HASH_READ`] bytes) up to the next piece handed over (a read-back never
+/// crosses one, so pieces start where the hasher will be). Records where the
+/// hasher will be after the step.
 fn next_hash_step(plan: &mut Plan, hashed: u64, end: u64) -> HashStep {
     if let Some(chunks) = plan.handoff.remove(&hashed) {
-        plan.handoff_bytes -= chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        let len = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        plan.handoff_bytes -= len;
+        plan.hash_next = hashed + len;
         return HashStep::Handed(chunks);
     }
     let next_piece = plan.handoff.range(hashed..).next().map_or(end, |(&offset, _)| offset);
-    HashStep::ReadBack(next_piece.min(end) - hashed)
+    let len = (next_piece.min(end) - hashed).min(HASH_READ as u64);
+    plan.hash_next = hashed + len;
+    HashStep::ReadBack(len)
 }
 
 #[cfg(unix)]

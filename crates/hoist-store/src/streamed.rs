@@ -6,9 +6,10 @@
 use futures_util::StreamExt;
 use hoist_oci::{BlobStream, Descriptor, Source, TargetError, TransferReporter};
 
-use crate::retry::{MAX_ATTEMPTS, pause};
+use crate::blocking::blocking;
 use crate::target::commit_error;
 use crate::{Ingest, Store, WriteSession};
+use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
 /// Bytes handed to the ingest writer at once (see `Ingest::write_chunk`).
 const CHUNK: usize = 4 * 1024 * 1024;
@@ -40,7 +41,7 @@ pub(crate) async fn download(
     loop {
         let stopped = match source.fetch(descriptor, copy.received()).await {
             Ok(stream) => copy.pump(stream, progress).await,
-            Err(error @ TargetError::Backend { .. }) => Err(Stop::Broken(error)),
+            Err(error) if error.is_transient() => Err(Stop::Broken(error)),
             Err(error) => Err(Stop::Fatal(error)),
         };
         match stopped {
@@ -51,7 +52,7 @@ pub(crate) async fn download(
                 if attempt >= MAX_ATTEMPTS {
                     return Err(error);
                 }
-                pause(attempt).await;
+                tokio::time::sleep(retry_delay(attempt, error.retry_after())).await;
             }
         }
     }
@@ -108,15 +109,6 @@ impl Copy<'_> {
 
     fn broken(&self, problem: String) -> Stop {
         let problem = format!("download of {} broke: {problem}", self.descriptor.digest);
-        Stop::Broken(TargetError::backend(self.source.name(), problem))
-    }
-}
-
-/// Runs blocking work (a write that waits for the disk, an fsync) without
-/// stalling the other tasks of a multi-threaded runtime; inline on others.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
+        Stop::Broken(TargetError::transient(self.source.name(), None, problem))
     }
 }

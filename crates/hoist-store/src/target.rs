@@ -10,6 +10,7 @@ use hoist_oci::{
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
+use crate::blocking::blocking;
 use crate::error::io_error;
 use crate::ranged::{self, DEFAULT_RANGE_CONCURRENCY, RANGED_MIN_SIZE, Ranged};
 use crate::streamed;
@@ -41,7 +42,8 @@ impl Source for Store {
     }
 
     async fn resolve(&self, reference: &str) -> Result<Descriptor, TargetError> {
-        let mut descriptor = Store::resolve(self, reference).map_err(|e| self.target_error(e))?.descriptor;
+        let resolved = blocking(|| Store::resolve(self, reference));
+        let mut descriptor = resolved.map_err(|e| self.target_error(e))?.descriptor;
         // The name and partial mark belong to this store's index, not to the manifest.
         descriptor.annotations.remove(ANNOTATION_REF_NAME);
         descriptor.annotations.remove(crate::ANNOTATION_PARTIAL);
@@ -54,7 +56,7 @@ impl Source for Store {
         } else {
             MAX_SMALL_BLOB
         };
-        self.read_blob(&descriptor.digest, max.max(descriptor.size)).map_err(|e| self.target_error(e))
+        blocking(|| self.read_blob(&descriptor.digest, max.max(descriptor.size))).map_err(|e| self.target_error(e))
     }
 
     async fn fetch(&self, descriptor: &Descriptor, offset: u64) -> Result<BlobStream, TargetError> {
@@ -117,7 +119,7 @@ impl StoreDestination {
     }
 
     /// How many ranges of one large blob (64 MiB or more) are fetched at once
-    /// from a source that serves ranges (4 unless set; 0 counts as 1). Blobs
+    /// from a source that serves ranges (8 unless set; 0 counts as 1). Blobs
     /// copied at once are `CopyOptions::concurrency`; connections are the product.
     pub fn with_range_concurrency(mut self, ranges: usize) -> StoreDestination {
         self.range_concurrency = ranges.max(1);
@@ -144,7 +146,7 @@ impl Destination for StoreDestination {
         // pull after `pull --include` fetches the layers left out.
         let is_manifest =
             media_types::is_manifest(&descriptor.media_type) || media_types::is_index(&descriptor.media_type);
-        Ok(!is_manifest || store.missing_blobs(descriptor).is_empty())
+        Ok(!is_manifest || blocking(|| store.missing_blobs(descriptor)).is_empty())
     }
 
     async fn copy_blob(
@@ -171,15 +173,16 @@ impl Destination for StoreDestination {
                 problem: format!("manifest bytes hash to {actual} ({} bytes)", bytes.len()),
             });
         }
-        self.session.put_bytes(bytes).map(|_| ()).map_err(|e| self.store().target_error(e))
+        blocking(|| self.session.put_bytes(bytes)).map(|_| ()).map_err(|e| self.store().target_error(e))
     }
 
     async fn tag(&self, descriptor: &Descriptor, reference: &str) -> Result<(), TargetError> {
+        // Tagging waits for the index lock and syncs index.json.
         let result = if self.raw_names {
-            self.session.tag_name(descriptor, reference)
+            blocking(|| self.session.tag_name(descriptor, reference))
         } else {
             let parsed: Reference = reference.parse().map_err(|e| TargetError::backend(self.name(), e))?;
-            self.session.tag(descriptor, &parsed)
+            blocking(|| self.session.tag(descriptor, &parsed))
         };
         result.map(|_| ()).map_err(|e| self.store().target_error(e))
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use hoist_oci::{Digest, DigestWriter};
 
+use crate::gc::Subjects;
 use crate::index::is_partial;
 use crate::lock::LockFile;
 use crate::{Store, StoreError};
@@ -61,8 +62,8 @@ impl Store {
         }
         let _gc_lock = LockFile::shared(&self.gc_lock_path())?;
         let entries = self.index_entries()?;
-        let complete = self.reachable(entries.iter().filter(|entry| !is_partial(entry)));
-        let partial = self.reachable(entries.iter().filter(|entry| is_partial(entry)));
+        let complete = self.reachable(entries.iter().filter(|entry| !is_partial(entry)), Subjects::Skip);
+        let partial = self.reachable(entries.iter().filter(|entry| is_partial(entry)), Subjects::Skip);
         let size_of = |digest: &Digest| complete.get(digest).or_else(|| partial.get(digest)).and_then(|r| r.size);
         // Files whose names are not digests are not blobs; prune removes them.
         let blobs: Vec<_> = self.blob_files()?.into_iter().filter_map(|b| Some((b.digest?, b.path, b.size))).collect();

@@ -209,6 +209,9 @@ pub struct TransferArgs {
     pub concurrency: usize,
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,8 +258,9 @@ pub struct PullArgs {
     /// Leave out the layers whose file path matches this glob (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Ranged requests one large blob may be split into at once when its stream is slow (1: never split)
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Ranged requests one large blob may be split into at once when its stream is slow (1: never
+    /// split; a fast link stays one stream whatever N is)
+    #[arg(long, default_value_t = 8, value_name = "N")]
     pub parts: usize,
     #[command(flatten)]
     pub transfer: TransferArgs,

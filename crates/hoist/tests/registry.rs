@@ -241,11 +241,26 @@ fn a_pull_killed_mid_blob_resumes_where_it_stopped() {
     child.wait().unwrap();
     let first = proxy.body_bytes_served_for(&layer_path);
 
+    let state_file = std::fs::read_dir(puller.store().join("ingest"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".state"))
+        .unwrap()
+        .path();
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(state_file).unwrap()).unwrap();
+    let on_disk: u64 =
+        state["completed"].as_array().unwrap().iter().map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap()).sum();
+
     proxy.set_faults(vec![]);
-    let out = puller.hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resumed = puller.json(&["pull", "--json", "--progress", "none", &remote]);
     let second = proxy.body_bytes_served_for(&layer_path) - first;
     assert!(second < size, "the resumed pull fetched {second} of {size} bytes again, after {first} before the kill");
+    assert_eq!(resumed["bytes_read_back"], on_disk, "only what the killed pull wrote is read back: {resumed}");
+    assert_eq!(resumed["blobs_copied"], 1, "{resumed}");
+
+    let fresh = Sandbox::new().json(&["pull", "--json", "--progress", "none", &remote]);
+    assert_eq!(fresh["bytes_read_back"], 0, "a fresh pull hashes what it received in memory: {fresh}");
+    assert!(fresh["bytes_copied"].as_u64().unwrap() > size, "{fresh}");
     puller.hoist().args(["verify", "--progress", "none"]).assert().success();
     let entries: Vec<_> = std::fs::read_dir(puller.store().join("ingest")).unwrap().collect();
     assert!(entries.is_empty(), "nothing is left in ingest/ after the pull");
@@ -291,4 +306,55 @@ fn credentials_come_from_a_docker_credential_helper() {
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{all}");
     assert!(!all.contains(password), "{all}");
+}
+
+/// Requests the proxy saw for `path`.
+fn requests_for(proxy: &hoist_testkit::FaultProxy, path: &str) -> usize {
+    proxy.requests().iter().filter(|r| r.path == path).count()
+}
+
+#[test]
+fn a_refused_blob_is_asked_for_once_and_an_unavailable_one_a_bounded_number_of_times() {
+    use hoist_testkit::{Fault, FaultProxy};
+    let registry = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&registry);
+    let sandbox = Sandbox::new();
+    sandbox.pack_tiny("tiny:1");
+    let remote = format!("{}/team/tiny:1", proxy.host());
+    sandbox.push_tiny("tiny:1", &remote);
+    let layer = sandbox.json(&["inspect", "--json", "tiny:1"])["manifest"]["layers"][0]["digest"].clone();
+    let layer_path = format!("/v2/team/tiny/blobs/{}", layer.as_str().unwrap());
+
+    // 401 and 403 are permanent: one request, no retry in any layer.
+    for status in [401, 403] {
+        proxy.set_faults(vec![Fault::Status {
+            path: layer_path.clone(),
+            status,
+            retry_after: None,
+            times: usize::MAX,
+        }]);
+        let before = requests_for(&proxy, &layer_path);
+        let other = Sandbox::new();
+        let out = other.hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&status.to_string()), "{out:?}");
+        assert_eq!(requests_for(&proxy, &layer_path) - before, 1, "HTTP {status}");
+        assert!(other.json(&["list", "--json"]).as_array().unwrap().is_empty(), "nothing tagged");
+    }
+
+    // 503 is transient: retried, by one layer only, as often as hoist_oci::retry says.
+    proxy.set_faults(vec![Fault::Status {
+        path: layer_path.clone(),
+        status: 503,
+        retry_after: Some(0),
+        times: usize::MAX,
+    }]);
+    let before = requests_for(&proxy, &layer_path);
+    let out = Sandbox::new().hoist().args(["pull", "--progress", "none", &remote]).output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(requests_for(&proxy, &layer_path) - before, hoist_oci::retry::MAX_ATTEMPTS as usize);
+
+    // A registry that recovers within the attempts is ridden out.
+    proxy.set_faults(vec![Fault::Status { path: layer_path.clone(), status: 503, retry_after: Some(0), times: 2 }]);
+    Sandbox::new().hoist().args(["pull", "--progress", "none", &remote]).assert().success();
 }

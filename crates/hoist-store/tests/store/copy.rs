@@ -4,7 +4,8 @@
 use std::process::Command;
 
 use hoist_oci::{
-    CopyOptions, Descriptor, ImageIndex, NoTransferReporter, Source, TargetError, copy_graph, media_types,
+    CopyOptions, Descriptor, Destination, ImageIndex, ImageManifest, NoTransferReporter, Source, TargetError,
+    copy_graph, media_types,
 };
 use hoist_store::{Store, StoreDestination};
 
@@ -69,6 +70,77 @@ async fn an_index_is_copied_children_first() {
     .unwrap();
     assert_eq!(report.manifests_pushed.into_inner(), 3);
     assert_eq!(report.blobs_copied.into_inner(), 4);
+    assert_eq!(blob_names(&source), blob_names(&target));
+}
+
+/// A referrer (a signature, an SBOM) that points at its subject with `subject`.
+fn put_referrer(store: &Store, subject: &Descriptor, name: &str) -> Descriptor {
+    let session = store.write_session().unwrap();
+    let (layer, layer_size) = session.put_bytes(b"signature bytes").unwrap();
+    let (config, config_size) = session.put_bytes(b"{}").unwrap();
+    let mut manifest = ImageManifest::new(
+        Descriptor::new(media_types::OCI_EMPTY, config, config_size),
+        vec![Descriptor::new("application/vnd.example.signature", layer, layer_size)],
+    );
+    manifest.subject = Some(subject.clone());
+    let (digest, size) = session.put_bytes(&manifest.to_canonical_json()).unwrap();
+    let descriptor = Descriptor::new(media_types::OCI_MANIFEST, digest, size);
+    session.tag(&descriptor, &reference(name)).unwrap();
+    descriptor
+}
+
+#[tokio::test]
+async fn a_referrer_copied_without_its_subject_is_complete_and_survives_prune() {
+    let (_a, source) = new_store();
+    let (_b, target) = new_store();
+    let model = tagged_model(&source, "m:1");
+    let referrer = put_referrer(&source, &model.manifest, "sig:1");
+    let destination = StoreDestination::new(&target).unwrap();
+    let report =
+        copy_graph(&source, &destination, &referrer, Some("sig:1"), &CopyOptions::default(), &NoTransferReporter)
+            .await
+            .unwrap();
+    assert_eq!(report.manifests_pushed.into_inner(), 1, "the subject is not copied");
+    assert_eq!(report.blobs_copied.into_inner(), 2);
+    assert!(!target.has_blob(&model.manifest.digest));
+    assert!(target.missing_blobs(&referrer).is_empty(), "a referrer is complete without its subject");
+    assert!(destination.exists(&referrer).await.unwrap(), "so a push from here would not refuse it");
+    assert!(target.verify(&hoist_store::NoVerifyReporter).unwrap().is_ok());
+    assert_eq!(target.prune().unwrap().blobs_removed, 0);
+
+    // In the source, the subject is kept alive by its referrer after its own name goes.
+    source.untag(&reference("m:1")).unwrap();
+    let before = blob_names(&source);
+    assert_eq!(source.prune().unwrap().blobs_removed, 0);
+    assert_eq!(blob_names(&source), before);
+}
+
+#[tokio::test]
+async fn manifests_of_an_index_that_share_a_blob_copy_it_once() {
+    let (_a, source) = new_store();
+    let (_b, target) = new_store();
+    let index_descriptor = {
+        let session = source.write_session().unwrap();
+        // Same seed, different configs: two manifests sharing one layer.
+        let one = put_model(&session, "shared");
+        let (config, config_size) = session.put_bytes(b"{\"other\":true}").unwrap();
+        let (layer, layer_size) = session.put_bytes(b"weights of shared").unwrap();
+        let two = ImageManifest::new(
+            Descriptor::new(media_types::OCI_IMAGE_CONFIG, config, config_size),
+            vec![Descriptor::new("application/vnd.example.weights", layer, layer_size)],
+        );
+        let (digest, size) = session.put_bytes(&two.to_canonical_json()).unwrap();
+        let index = ImageIndex::new(vec![one.manifest, Descriptor::new(media_types::OCI_MANIFEST, digest, size)]);
+        let (digest, size) = session.put_bytes(&index.to_canonical_json()).unwrap();
+        Descriptor::new(media_types::OCI_INDEX, digest, size)
+    };
+    let destination = StoreDestination::new(&target).unwrap();
+    let options = CopyOptions { concurrency: 1, ..CopyOptions::default() };
+    let report =
+        copy_graph(&source, &destination, &index_descriptor, Some("i:1"), &options, &NoTransferReporter).await.unwrap();
+    assert_eq!(report.manifests_pushed.into_inner(), 3);
+    assert_eq!(report.blobs_copied.into_inner(), 3, "two configs and the one shared layer");
+    assert_eq!(report.blobs_skipped.into_inner(), 0, "the shared layer is neither copied twice nor re-checked");
     assert_eq!(blob_names(&source), blob_names(&target));
 }
 

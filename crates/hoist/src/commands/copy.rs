@@ -1,10 +1,11 @@
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hoist_oci::{Destination, Source};
 use hoist_store::Store;
 
-use super::remote::{Endpoint, block_on, client, layout_destination, select_platform, summary, transfer};
+use super::remote::{Endpoint, block_on, client, layout_destination, print_transfer, select_platform, transfer};
 use crate::cli::CopyArgs;
 
 pub fn run(args: CopyArgs) -> Result<ExitCode> {
@@ -35,7 +36,9 @@ pub fn run(args: CopyArgs) -> Result<ExitCode> {
         let root = source.resolve(&wanted).await?;
         select_platform(source, root, args.platform.as_ref()).await
     })??;
+    let started = Instant::now();
     let report = block_on(transfer(source, destination, &root, tag.as_deref(), &args.transfer, None))??;
-    println!("Copied {} to {} {}: {}", args.source, args.target, root.digest, summary(&report));
+    let name = format!("{} to {}", args.source, args.target);
+    print_transfer("Copied", &name, &root, &report, started.elapsed(), args.transfer.json);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,21 +1,24 @@
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hoist_model::{LayerSelection, PlatformSpec, annotated_path};
-use hoist_oci::{CopyReport, Descriptor, Destination, ImageIndex, ImageManifest, Source, media_types};
+use hoist_oci::{CopyReport, Descriptor, Destination, Edge, Source, successors};
 use hoist_registry::Repository;
 use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination};
 
-use super::remote::{block_on, client, registry_reference, select_platform, summary, transfer};
+use super::remote::{block_on, client, print_transfer, registry_reference, select_platform, transfer};
 use crate::cli::{PullArgs, TransferArgs};
 
 pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
     let selection = LayerSelection::new(args.include, args.exclude);
+    let started = Instant::now();
     let pulled = pull(store, &args.reference, args.platform.as_ref(), &selection, args.parts, &args.transfer)?;
-    println!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
+    let json = args.transfer.json;
+    print_transfer("Pulled", &pulled.name, &pulled.root, &pulled.report, started.elapsed(), json);
     let left_out = pulled.report.layers_filtered.load(Ordering::Relaxed);
-    if left_out > 0 {
+    if left_out > 0 && !json {
         println!("Partial: {left_out} layers not pulled ({selection}); `hoist pull {}` fetches them", pulled.name);
     }
     Ok(ExitCode::SUCCESS)
@@ -69,19 +72,20 @@ pub fn pull(
 /// Fails, before anything is stored, when the selection matches no layer of
 /// the model, naming the layers there are.
 async fn check_selection(source: &dyn Source, root: &Descriptor, selection: &LayerSelection) -> Result<()> {
-    let mut manifests = vec![root.clone()];
+    let mut nodes = vec![root.clone()];
     let mut paths = Vec::new();
-    while let Some(node) = manifests.pop() {
+    while let Some(node) = nodes.pop() {
         let bytes = source.fetch_all(&node).await?;
-        if media_types::is_index(&node.media_type) {
-            manifests.extend(ImageIndex::from_slice(&bytes)?.manifests);
-            continue;
-        }
-        for layer in ImageManifest::from_slice(&bytes)?.layers {
-            if selection.selects(&layer) {
-                return Ok(());
+        for child in successors(&bytes)? {
+            match child.edge {
+                Edge::Manifest => nodes.push(child.descriptor),
+                Edge::Layer if selection.selects(&child.descriptor) => return Ok(()),
+                Edge::Layer => paths.push(
+                    annotated_path(&child.descriptor)
+                        .map_or_else(|| child.descriptor.media_type.clone(), str::to_string),
+                ),
+                Edge::Config | Edge::Blob | Edge::Subject => {}
             }
-            paths.push(annotated_path(&layer).map_or_else(|| layer.media_type.clone(), str::to_string));
         }
     }
     bail!("{selection} selects none of the layers of {}: {}", root.digest, paths.join(", "))

@@ -1,11 +1,12 @@
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hoist_oci::Source;
 use hoist_registry::Repository;
 use hoist_store::{ANNOTATION_PARTIAL, Store};
 
-use super::remote::{block_on, client, registry_reference, summary, transfer};
+use super::remote::{block_on, client, print_transfer, registry_reference, transfer};
 use crate::cli::PushArgs;
 
 pub fn run(store: &Store, args: PushArgs) -> Result<ExitCode> {
@@ -23,7 +24,8 @@ pub fn run(store: &Store, args: PushArgs) -> Result<ExitCode> {
         bail!("{} lacks {} blobs ({}, ...): {why}", args.source, missing.len(), missing[0]);
     }
     let tag = target.tag().map(str::to_string);
+    let started = Instant::now();
     let report = block_on(transfer(store, &repository, &root, tag.as_deref(), &args.transfer, None))??;
-    println!("Pushed {target} {}: {}", root.digest, summary(&report));
+    print_transfer("Pushed", &target.to_string(), &root, &report, started.elapsed(), args.transfer.json);
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,9 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use hoist_model::{PlatformSpec, format_size, image_for_platform};
@@ -16,10 +18,21 @@ use hoist_store::{Store, StoreDestination};
 use crate::cli::{ConnectArgs, TransferArgs};
 use crate::progress::TransferDrawer;
 
-/// Runs a future on a fresh multi-threaded runtime: the commands are
-/// synchronous; only the transfers inside them are async.
+/// The process's one runtime. Commands are synchronous and only the transfers
+/// inside them are async; one runtime for all of them keeps the registry
+/// client's pooled connections valid from one call to the next.
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+/// Runs a future on the process's multi-threaded runtime, started on first use.
 pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = match RUNTIME.get() {
+        Some(runtime) => runtime,
+        None => {
+            let built =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            RUNTIME.get_or_init(|| built)
+        }
+    };
     Ok(runtime.block_on(future))
 }
 
@@ -109,15 +122,45 @@ pub async fn transfer(
     Ok(report)
 }
 
-/// "2 blobs copied (1.06GB), 1 already there, 0 mounted".
+/// "2 blobs copied (1.06GB), 1 already there, 0 mounted", and the bytes
+/// read back to hash them when there were any (a resumed pull).
 pub fn summary(report: &CopyReport) -> String {
+    let read_back = report.bytes_read_back.load(Ordering::Relaxed);
+    let read_back = if read_back > 0 { format!(", {} read back", format_size(read_back)) } else { String::new() };
     format!(
-        "{} blobs copied ({}), {} already there, {} mounted",
+        "{} blobs copied ({}), {} already there, {} mounted{read_back}",
         report.blobs_copied.load(Ordering::Relaxed),
         format_size(report.bytes_copied.load(Ordering::Relaxed)),
         report.blobs_skipped.load(Ordering::Relaxed),
         report.blobs_mounted.load(Ordering::Relaxed),
     )
+}
+
+/// Prints what a push, pull or copy did: a line such as "Pulled NAME DIGEST:
+/// summary", or with `--json` one object with every count of the report.
+pub fn print_transfer(done: &str, name: &str, root: &Descriptor, report: &CopyReport, took: Duration, json: bool) {
+    if !json {
+        println!("{done} {name} {}: {}", root.digest, summary(report));
+        return;
+    }
+    let count = |n: &std::sync::atomic::AtomicUsize| n.load(Ordering::Relaxed);
+    let bytes = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+    let object = serde_json::json!({
+        "action": done.to_lowercase(),
+        "reference": name,
+        "digest": root.digest.to_string(),
+        "media_type": root.media_type,
+        "blobs_copied": count(&report.blobs_copied),
+        "bytes_copied": bytes(&report.bytes_copied),
+        "blobs_skipped": count(&report.blobs_skipped),
+        "blobs_mounted": count(&report.blobs_mounted),
+        "manifests_pushed": count(&report.manifests_pushed),
+        "manifests_skipped": count(&report.manifests_skipped),
+        "layers_filtered": count(&report.layers_filtered),
+        "bytes_read_back": bytes(&report.bytes_read_back),
+        "seconds": took.as_secs_f64(),
+    });
+    println!("{object:#}");
 }
 
 /// An image-layout directory as a copy endpoint (it is a store on disk).
