@@ -22,7 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, media_types};
+use hoist_oci::{Descriptor, Digest, media_types};
 use hoist_store::{ANNOTATION_PARTIAL, MAX_MANIFEST_SIZE, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -33,7 +33,7 @@ use crate::ModelError;
 use crate::formats::cog;
 use crate::formats::layer_path::{annotated_path, role_name};
 use crate::formats::packer::stored_command;
-use crate::read::{PlatformSpec, describe, image_for_platform};
+use crate::read::{Parts, PlatformSpec, describe, image_for_platform};
 use crate::util::compression::{Compression, decompressed};
 use crate::util::media::{docker, is_image_layer, tar_compression};
 
@@ -134,8 +134,8 @@ pub struct UnpackOptions {
 /// weights placed over the image at their destinations.
 struct Plan {
     manifest_digest: Digest,
-    manifest: ImageManifest,
-    weights: Option<(Digest, ImageManifest)>,
+    manifest: Parts,
+    weights: Option<(Digest, Parts)>,
     /// The default directory's name: the index for a Cog bundle (image and
     /// weights together), else the manifest.
     key: Digest,
@@ -146,27 +146,23 @@ struct Plan {
 impl Plan {
     fn new(store: &Store, descriptor: &Descriptor, platform: Option<&PlatformSpec>) -> Result<Plan, ModelError> {
         let partial = descriptor.annotation(ANNOTATION_PARTIAL).is_some();
+        let parts = read_parts(store, &descriptor.digest)?;
         if !media_types::is_index(&descriptor.media_type) {
-            let manifest = read_manifest(store, &descriptor.digest)?;
             return Ok(Plan {
                 manifest_digest: descriptor.digest.clone(),
-                manifest,
+                manifest: parts,
                 weights: None,
                 key: descriptor.digest.clone(),
                 partial,
             });
         }
-        let what = descriptor.digest.to_string();
-        let bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
-        let index = ImageIndex::from_slice(&bytes)
-            .map_err(|e| ModelError::InvalidArtifact { what: what.clone(), reason: e.to_string() })?;
-        let image = image_for_platform(&index, &what, platform)?;
-        let weights = match cog::weights_entry(&index) {
-            Some(entry) => Some((entry.digest.clone(), read_manifest(store, &entry.digest)?)),
+        let image = image_for_platform(&parts.manifests, &descriptor.digest.to_string(), platform)?;
+        let weights = match cog::weights_entry(&parts.manifests) {
+            Some(entry) => Some((entry.digest.clone(), read_parts(store, &entry.digest)?)),
             None => None,
         };
         let key = if weights.is_some() { descriptor.digest.clone() } else { image.digest.clone() };
-        let manifest = read_manifest(store, &image.digest)?;
+        let manifest = read_parts(store, &image.digest)?;
         Ok(Plan { manifest_digest: image.digest.clone(), manifest, weights, key, partial })
     }
 
@@ -179,10 +175,8 @@ impl Plan {
     }
 }
 
-fn read_manifest(store: &Store, digest: &Digest) -> Result<ImageManifest, ModelError> {
-    let bytes = store.read_blob(digest, MAX_MANIFEST_SIZE)?;
-    ImageManifest::from_slice(&bytes)
-        .map_err(|e| ModelError::InvalidArtifact { what: digest.to_string(), reason: e.to_string() })
+fn read_parts(store: &Store, digest: &Digest) -> Result<Parts, ModelError> {
+    Parts::of(&digest.to_string(), &store.read_blob(digest, MAX_MANIFEST_SIZE)?)
 }
 
 /// Unpacks the model `descriptor` (a manifest in `store`, or an index: see
@@ -206,7 +200,8 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
     {
         return Ok(marker.runtime_dir(&target));
     }
-    let config_bytes = store.read_blob(&plan.manifest.config.digest, MAX_CONFIG_SIZE)?;
+    let config = plan.manifest.config(&plan.manifest_digest.to_string())?;
+    let config_bytes = store.read_blob(&config.digest, MAX_CONFIG_SIZE)?;
 
     // Whatever is at the target must be ours to replace.
     let replace = match fs::symlink_metadata(&target) {
@@ -300,9 +295,10 @@ fn fail_error(layer: Option<&Digest>, entry: String, fail: Fail) -> ModelError {
 /// Fills `root` (a fresh directory) and returns the marker describing it.
 fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result<Marker, ModelError> {
     let manifest = &plan.manifest;
+    let config = manifest.config(&plan.manifest_digest.to_string())?;
     let config_path = root.join("config.json");
-    link_or_copy(&store.blob_path(&manifest.config.digest), &config_path)
-        .map_err(|fail| fail_error(Some(&manifest.config.digest), "config.json".into(), fail))?;
+    link_or_copy(&store.blob_path(&config.digest), &config_path)
+        .map_err(|fail| fail_error(Some(&config.digest), "config.json".into(), fail))?;
     let model_dir = root.join("model");
     fs::create_dir(&model_dir).map_err(ModelError::io(&model_dir))?;
 

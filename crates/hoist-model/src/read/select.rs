@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use hoist_oci::{Descriptor, ImageIndex, LayerFilter};
+use hoist_oci::{Descriptor, LayerFilter};
 
 use crate::ModelError;
 use crate::formats::cog;
@@ -125,16 +125,16 @@ impl fmt::Display for PlatformSpec {
     }
 }
 
-/// The image manifest of `index` for `platform`: Cog weights and
+/// The image manifest among an index's `manifests` for `platform`: Cog weights and
 /// `unknown/unknown` entries (attestations, artifacts) are never a platform's
 /// image. With no platform wanted, the host's, or the only image there is. The
 /// error lists the platforms the index has.
 pub fn image_for_platform<'a>(
-    index: &'a ImageIndex,
+    manifests: &'a [Descriptor],
     what: &str,
     platform: Option<&PlatformSpec>,
 ) -> Result<&'a Descriptor, ModelError> {
-    let images: Vec<&Descriptor> = cog::image_entries(index).collect();
+    let images: Vec<&Descriptor> = cog::image_entries(manifests).collect();
     let found = match platform {
         Some(wanted) => images.iter().find(|entry| wanted.matches(entry)),
         None => {
@@ -171,7 +171,7 @@ pub fn image_for_platform<'a>(
 mod tests {
     use super::*;
     use crate::util::media::{annotations, docker};
-    use hoist_oci::{Digest, Platform};
+    use hoist_oci::{Digest, ImageIndex, Platform};
 
     fn layer(media_type: &str, path: Option<&str>) -> Descriptor {
         let mut layer = Descriptor::new(media_type, Digest::of(media_type.as_bytes()), 1);
@@ -228,14 +228,14 @@ mod tests {
         let index =
             ImageIndex::new(vec![entry("linux", "s390x"), entry("linux", "riscv64"), entry("unknown", "unknown")]);
         let wanted: PlatformSpec = "linux/riscv64".parse().unwrap();
-        assert_eq!(image_for_platform(&index, "x", Some(&wanted)).unwrap().digest, index.manifests[1].digest);
-        let error = image_for_platform(&index, "x", None).unwrap_err().to_string();
+        assert_eq!(image_for_platform(&index.manifests, "x", Some(&wanted)).unwrap().digest, index.manifests[1].digest);
+        let error = image_for_platform(&index.manifests, "x", None).unwrap_err().to_string();
         assert!(error.contains("linux/s390x, linux/riscv64"), "{error}");
         let single = ImageIndex::new(vec![entry("linux", "s390x"), entry("unknown", "unknown")]);
-        assert_eq!(image_for_platform(&single, "x", None).unwrap().digest, single.manifests[0].digest);
+        assert_eq!(image_for_platform(&single.manifests, "x", None).unwrap().digest, single.manifests[0].digest);
         let mut weights = entry("linux", "riscv64");
         weights.annotations.insert(cog::ANNOTATION_REFERENCE_TYPE.into(), cog::REFERENCE_TYPE_WEIGHTS.into());
         let bundle = ImageIndex::new(vec![weights, entry("linux", "s390x")]);
-        assert!(image_for_platform(&bundle, "x", Some(&wanted)).is_err(), "Cog weights are never an image");
+        assert!(image_for_platform(&bundle.manifests, "x", Some(&wanted)).is_err(), "Cog weights are never an image");
     }
 }

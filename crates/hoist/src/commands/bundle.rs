@@ -121,29 +121,29 @@ fn push_remote(
     let destination = Repository::from_reference(&client, reference)?;
     let tag = reference.tag();
     let wanted = image.tag().map(str::to_string).or_else(|| image.digest().map(|d| d.to_string()));
-    block_on(async {
-        let root = source.resolve(wanted.as_deref().unwrap_or("latest")).await?;
+    let root = block_on(source.resolve(wanted.as_deref().unwrap_or("latest")))??;
+    let (BundleFormat::Bundle, Some(lock)) = (format, lock) else {
         // Standalone: the plain image, copied as `hoist copy` would.
-        let (BundleFormat::Bundle, Some(lock)) = (format, lock) else {
-            let report = transfer(&source, &destination, &root, tag, &args.transfer, None).await?;
-            println!("{reference} {} (standalone image)", root.digest);
-            println!("Pushed {reference} {}: {}", root.digest, summary(&report));
-            return anyhow::Ok(());
-        };
-        let entry = cog::image_entry(&source, &root, &args.image).await?;
-        let made = cog::store_index(store, &entry, lock)?;
+        let report = block_on(transfer(&source, &destination, &root, tag, &args.transfer, None))??;
+        println!("{reference} {} (standalone image)", root.digest);
+        println!("Pushed {reference} {}: {}", root.digest, summary(&report));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let entry = block_on(cog::image_entry(&source, &root, &args.image))??;
+    let made = cog::store_index(store, &entry, lock)?;
+    let (image_report, report) = block_on(async {
         let image_report = transfer(&source, &destination, &root, None, &args.transfer, None).await?;
         let report = transfer(store, &destination, &made.descriptor, tag, &args.transfer, None).await?;
-        print_made(reference, &made.descriptor, Some(&made), lock.files.len());
-        println!(
-            "Pushed {reference} {}: {}; image {}: {}",
-            made.descriptor.digest,
-            summary(&report),
-            root.digest.short(),
-            summary(&image_report)
-        );
-        Ok(())
+        anyhow::Ok((image_report, report))
     })??;
+    print_made(reference, &made.descriptor, Some(&made), lock.files.len());
+    println!(
+        "Pushed {reference} {}: {}; image {}: {}",
+        made.descriptor.digest,
+        summary(&report),
+        root.digest.short(),
+        summary(&image_report)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

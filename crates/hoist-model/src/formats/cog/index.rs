@@ -179,21 +179,21 @@ fn is_weights(entry: &Descriptor) -> bool {
     entry.annotation(ANNOTATION_REFERENCE_TYPE) == Some(REFERENCE_TYPE_WEIGHTS)
 }
 
-/// Whether an index is a Cog bundle: it has a weights entry.
-pub fn is_bundle(index: &ImageIndex) -> bool {
-    weights_entry(index).is_some()
+/// Whether an index (its `manifests`) is a Cog bundle: it has a weights entry.
+pub fn is_bundle(manifests: &[Descriptor]) -> bool {
+    weights_entry(manifests).is_some()
 }
 
-/// The weights manifest of a Cog bundle: the entry whose
+/// The weights manifest among a Cog bundle's `manifests`: the entry whose
 /// `vnd.cog.reference.type` is `weights`.
-pub fn weights_entry(index: &ImageIndex) -> Option<&Descriptor> {
-    index.manifests.iter().find(|entry| is_weights(entry))
+pub fn weights_entry(manifests: &[Descriptor]) -> Option<&Descriptor> {
+    manifests.iter().find(|entry| is_weights(entry))
 }
 
-/// The entries that are images: neither weights nor `unknown/unknown`
+/// The entries of an index's `manifests` that are images: neither weights nor `unknown/unknown`
 /// (attestations and other artifacts use that platform too).
-pub fn image_entries(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
-    index.manifests.iter().filter(|entry| !is_weights(entry) && !is_unknown_platform(entry))
+pub fn image_entries(manifests: &[Descriptor]) -> impl Iterator<Item = &Descriptor> {
+    manifests.iter().filter(|entry| !is_weights(entry) && !is_unknown_platform(entry))
 }
 
 #[cfg(test)]
@@ -216,10 +216,10 @@ mod tests {
             entry("linux", "arm64", false),
             entry("linux", "amd64", false),
         ]);
-        assert!(is_bundle(&index));
-        assert_eq!(weights_entry(&index), Some(&index.manifests[1]));
-        let images: Vec<&Descriptor> = image_entries(&index).collect();
+        assert!(is_bundle(&index.manifests));
+        assert_eq!(weights_entry(&index.manifests), Some(&index.manifests[1]));
+        let images: Vec<&Descriptor> = image_entries(&index.manifests).collect();
         assert_eq!(images, [&index.manifests[2], &index.manifests[3]]);
-        assert!(!is_bundle(&ImageIndex::new(vec![entry("linux", "amd64", false)])));
+        assert!(!is_bundle(&[entry("linux", "amd64", false)]));
     }
 }
