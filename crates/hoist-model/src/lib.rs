@@ -11,7 +11,7 @@
 //! |---|---|
 //! | [`runtime`] | which server runs an unpacked model ([`Runtime`]) and its argv ([`runtime_argv`]) |
 //! | [`pack`](mod@pack), [`unpack`](mod@unpack) | files -> artifact ([`pack()`]); artifact -> [`RuntimeDir`] ([`unpack()`]) |
-//! | [`read`] | any artifact back: [`ModelInfo`], its GGUF layers and headers, an index's image by platform, a pull's [`LayerSelection`] |
+//! | [`read`] | any artifact back: what it refers to ([`Parts`], by `hoist_oci::successors`), [`ModelInfo`], its GGUF layers and headers, an index's image by platform, a pull's [`LayerSelection`] |
 //! | [`formats`] | one module per format: [`docker`](formats::docker), [`modelpack`](formats::modelpack), [`cog`] (weights.lock, weights artifact, the bundle index), [`packer`](formats::packer) (gguf-packer images: stored command, GGUF files in tar layers) |
 //! | [`util`] | media types, [`Compression`], [`Glob`], shard names, shell quoting, [`format_size`] |
 //!
@@ -95,8 +95,8 @@ pub use pack::{
     PackOutcome, PackReporter, PackSource, SafetensorsHeader, SourceFile, SourceLayout, SourceOptions, classify, pack,
 };
 pub use read::{
-    ArtifactKind, LayerHeader, LayerInfo, LayerSelection, ModelInfo, PlatformSpec, StoredModel, describe, gguf_layers,
-    image_for_platform, read_layer_header,
+    ArtifactKind, LayerHeader, LayerInfo, LayerSelection, ModelInfo, Parts, PlatformSpec, StoredModel, describe,
+    gguf_layers, image_for_platform, read_layer_header,
 };
 pub use runtime::{RunOptions, Runtime, runtime_argv};
 pub use unpack::{RUNTIME_DIR_MARKER, RuntimeDir, UnpackOptions, unpack};
