@@ -523,3 +523,26 @@ fn a_bundle_pushed_to_another_registry_copies_the_image_across_without_storing_i
     let root = stdout_of(fresh.hoist().args(["unpack", &target]));
     assert!(Path::new(root.trim_end()).join("model/src/weights/weights-000.bin").is_file());
 }
+
+#[test]
+fn a_standalone_bundle_of_an_image_only_in_the_registry_mounts_it_under_the_new_name() {
+    let registry = RegistryServer::anonymous();
+    let builder = Sandbox::new();
+    let image = runnable_image(&builder.store(), "app:1", "amd64");
+    let remote_image = format!("{}/team/app:1", registry.host());
+    builder.hoist().args(["push", "--progress", "none", "app:1", &remote_image]).assert().success();
+
+    let sandbox = Sandbox::new();
+    let target = format!("{}/team/plain:1", registry.host());
+    let out =
+        stdout_of(sandbox.hoist().args(["bundle", &remote_image, "--format", "standalone", "-t", &target]).args([
+            "--push",
+            "--progress",
+            "none",
+        ]));
+    assert!(
+        out.contains(&format!("Pushed {target} {image}: 0 blobs copied (0B), 0 already there, 2 mounted")),
+        "{out}"
+    );
+    assert!(!sandbox.store().exists(), "nothing stored: {out}");
+}
