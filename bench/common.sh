@@ -100,5 +100,9 @@ timed() {
   echo "$wall"
 }
 min() { echo "$1 $2" | awk '{print ($1 < $2) ? $1 : $2}'; }
+# "min 0.71 median 0.80 max 1.02" of the numbers given.
+spread() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {printf "min %s median %s max %s", v[1], v[int((NR+1)/2)], v[NR]}'; }
+# "yes" when every number given is at most the goal.
+holds() { local goal=$1; shift; [ "$(printf '%s\n' "$@" | awk -v g="$goal" '$1 > g' | wc -l)" = 0 ] && echo yes || echo no; }
 ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
 mibs() { echo "$bytes $1" | awk '{printf "%.0f MiB/s", $1 / $2 / 1048576}'; }

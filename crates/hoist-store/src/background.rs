@@ -1,11 +1,16 @@
 //! A file written on its own thread, so that hashing (on the caller's thread)
 //! and writing overlap: with two cores, ingest runs at the speed of the hash.
+//! Writes go past the page cache where the file system allows (see
+//! `direct.rs`), so a pack costs the same whatever the page cache is doing.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::thread::{self, JoinHandle};
+
+use crate::direct::SequentialWriter;
 
 /// Chunks queued for the writer before `send` blocks: enough to absorb jitter,
 /// few enough that memory stays a handful of chunks whatever the file size.
@@ -18,20 +23,18 @@ pub(crate) struct BackgroundWriter {
 }
 
 impl BackgroundWriter {
-    pub fn new(file: File) -> io::Result<BackgroundWriter> {
+    /// Writes `file`, which was created at `path`, from its start.
+    pub fn new(file: File, path: &Path) -> io::Result<BackgroundWriter> {
         let (to_writer, chunks) = sync_channel::<Arc<Vec<u8>>>(QUEUE_DEPTH);
         let (give_back, written_back) = channel();
+        let mut writer = SequentialWriter::new(file, path);
         let thread = thread::Builder::new().name("hoist-ingest".into()).spawn(move || {
-            let mut file = file;
-            let mut offset = 0u64;
             for chunk in chunks {
-                file.write_all(&chunk)?;
-                start_writeback(&file, offset, chunk.len() as u64);
-                offset += chunk.len() as u64;
+                writer.write(&chunk)?;
                 // The receiver is gone only when the Ingest is; nothing to do then.
                 let _ = give_back.send(chunk);
             }
-            Ok(file)
+            writer.finish()
         })?;
         Ok(BackgroundWriter { to_writer: Some(to_writer), written_back, thread: Some(thread) })
     }

@@ -43,7 +43,7 @@ impl WriteSession {
         let (file, temp) = create_temp(&self.store.ingest_dir(), "blob")?;
         Ok(Ingest {
             hasher: DigestWriter::new(io::sink()),
-            writer: BackgroundWriter::new(file).map_err(io_error("start a writer for", temp.path()))?,
+            writer: BackgroundWriter::new(file, temp.path()).map_err(io_error("start a writer for", temp.path()))?,
             temp,
             blobs_dir: self.store.blobs_dir(),
             _gc_lock: Arc::clone(&self.gc_lock),

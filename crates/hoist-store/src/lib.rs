@@ -60,9 +60,11 @@
 //!   succeeded, so a failed command leaves the store as it was. Committed blobs are
 //!   read-only (0444) because bundles hardlink them.
 //! - **Hash and write overlap.** [`Ingest::write_chunk`] hashes a chunk on the
-//!   caller's thread while a background thread writes it, and asks the kernel to
-//!   start writeback at once; so on two cores a pack runs at the speed of the hash,
-//!   and the fsync before commit finds little left to write.
+//!   caller's thread while a background thread writes it past the page cache
+//!   (`O_DIRECT`, from an aligned buffer) where the file system allows, else
+//!   through it with writeback started at once; so on two cores a pack runs at
+//!   the speed of the hash whatever the page cache is doing, and the fsync
+//!   before commit finds little left to write.
 //! - **Large blobs arrive in parallel ranges, hashed in order, resumable.**
 //!   [`StoreDestination`] copies a blob of 64 MiB or more from a source that
 //!   serves byte ranges (`Source::fetch_range`) with several workers (8 unless
@@ -106,6 +108,7 @@
 mod background;
 mod blob;
 mod blocking;
+mod direct;
 mod error;
 mod gc;
 mod index;

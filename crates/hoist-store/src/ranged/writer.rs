@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-/// Direct writes must start, end and sit in memory on this boundary (the
-/// logical block size of any disk in use, or a multiple of it).
-pub(super) const ALIGN: u64 = 4096;
+use crate::direct::{ALIGN, AlignedBuffer, open_direct, write_all_at};
 
 /// Bytes received for a worker's piece and not yet written, as they came.
 #[derive(Default)]
@@ -73,7 +71,7 @@ pub(super) struct BlobWriter {
     buffered: Arc<File>,
     direct: Option<File>,
     /// Buffers for direct writes, reused (fresh memory costs a fault per page).
-    spare: Mutex<Vec<Vec<u8>>>,
+    spare: Mutex<Vec<AlignedBuffer>>,
 }
 
 impl BlobWriter {
@@ -107,11 +105,7 @@ impl BlobWriter {
     fn write_direct(&self, direct: &File, chunks: &[Bytes], offset: u64) -> io::Result<()> {
         let len = chunks.iter().map(Bytes::len).sum::<usize>();
         let mut buffer = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
-        if buffer.len() < len + ALIGN as usize {
-            buffer.resize(len + ALIGN as usize, 0);
-        }
-        let start = buffer.as_ptr().align_offset(ALIGN as usize);
-        let window = &mut buffer[start..start + len];
+        let window = buffer.window(len);
         let mut at = 0;
         for chunk in chunks {
             window[at..at + chunk.len()].copy_from_slice(chunk);
@@ -129,27 +123,6 @@ fn take_bytes(chunks: &mut Vec<Bytes>, len: u64) -> Vec<Bytes> {
     let taken = received.take(len);
     *chunks = received.chunks;
     taken
-}
-
-#[cfg(target_os = "linux")]
-fn open_direct(path: &std::path::Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(path).ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_direct(_path: &std::path::Path) -> Option<File> {
-    None
-}
-
-#[cfg(unix)]
-fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
-}
-
-#[cfg(windows)]
-fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    write_all_vectored_at(file, &[Bytes::copy_from_slice(bytes)], offset)
 }
 
 /// Writes `chunks` one after another from `offset`, in as few system calls as
