@@ -40,7 +40,7 @@ pub enum ModelError {
     #[error(
         "layer {layer}: gave up after {entries} entries ({} read in {requests} requests), too many to walk \
          remotely; pull the image to read it",
-        crate::format_size(*bytes)
+        crate::util::size::format_size(*bytes)
     )]
     TarWalkLimit { layer: String, entries: u64, bytes: u64, requests: u32 },
     /// The model files were looked for in an image's tar layers and not found.

@@ -1,6 +1,19 @@
-//! Model artifact formats for hoist: what model files are, and how they become
-//! OCI artifacts in Docker's model format or the CNCF ModelPack format, and how
-//! such artifacts read back.
+//! Model artifact formats for hoist: what model files are, how they become
+//! OCI artifacts (Docker's model format, CNCF ModelPack, Cog's weights
+//! bundle), how any such artifact or a gguf-packer image reads back, and how
+//! one becomes a directory a runtime starts from.
+//!
+//! # Layers
+//!
+//! The modules are layers; each uses only the ones below it:
+//!
+//! | layer | what it holds |
+//! |---|---|
+//! | [`runtime`] | which server runs an unpacked model ([`Runtime`]) and its argv ([`runtime_argv`]) |
+//! | [`pack`](mod@pack), [`unpack`](mod@unpack) | files -> artifact ([`pack()`]); artifact -> [`RuntimeDir`] ([`unpack()`]) |
+//! | [`read`] | any artifact back: what it refers to ([`Parts`], by `hoist_oci::successors`), [`ModelInfo`], its GGUF layers and headers, an index's image by platform, a pull's [`LayerSelection`] |
+//! | [`formats`] | one module per format: [`docker`](formats::docker), [`modelpack`](formats::modelpack), [`cog`] (weights.lock, weights artifact, the bundle index), [`packer`](formats::packer) (gguf-packer images: stored command, GGUF files in tar layers) |
+//! | [`util`] | media types, [`Compression`], [`Glob`], shard names, shell quoting, [`format_size`] |
 //!
 //! # Main types
 //!
@@ -8,7 +21,7 @@
 //!   a DDUF, a safetensors file or a directory, each file given a [`FileRole`]
 //!   by [`classify`] (the conventions users know from modctl and Docker),
 //!   overridable by [`ClassOverrides`].
-//! - [`pack`] copies each file once into the store's `ingest/`, hashing it and
+//! - [`pack()`] copies each file once into the store's `ingest/`, hashing it and
 //!   reading its header ([GGUF](hoist_gguf), safetensors, `config.json`) from
 //!   the same bytes, gathers [`ModelFacts`], writes a [`DockerModelConfig`] or
 //!   [`ModelPackConfig`] and a manifest, and tags it.
@@ -16,17 +29,17 @@
 //!   [`ModelInfo`] for listing and inspection; [`gguf_layers`] and
 //!   [`read_layer_header`] find a model's GGUF files and read their headers
 //!   from any source (over a registry, only the header's byte ranges);
-//!   [`read_tar_headers`] does the same for GGUF files inside an image's tar
-//!   layers (gguf-packer images): plain tars walked by ranged reads that jump
-//!   over file data, gzip and zstd tars streamed and dropped once the headers
-//!   are in.
-//! - [`unpack`] turns a stored model into a [`Bundle`]: a directory of
+//!   [`read_tar_headers`] does the same for GGUF files inside a gguf-packer
+//!   image's tar layers: plain tars walked by ranged reads that jump over file
+//!   data, gzip and zstd tars streamed and dropped once the headers are in.
+//! - [`unpack()`] turns a stored model into a [`RuntimeDir`]: a directory of
 //!   hardlinks to the read-only blobs (tar layers extracted, every path
 //!   checked) where a runtime finds its files; [`runtime_argv`] builds the
 //!   llama-server or vLLM command for it from the artifact's
-//!   [`stored_command`], the bundle and the user's arguments.
-//! - [`cog`] writes and reads Cog-style bundles: `weights.lock`, the weights
-//!   artifact and the OCI index that holds it beside a runnable image.
+//!   [`stored_command`], the directory and the user's arguments.
+//! - [`cog`] writes and reads Cog bundles: `weights.lock`, the weights
+//!   artifact and the OCI index that holds it beside a runnable image
+//!   (`hoist bundle`; "bundle" is Cog's word, and only this module uses it).
 //!
 //! # Example
 //!
@@ -55,59 +68,40 @@
 //! file has been read and checked, so bad input leaves the store unchanged.
 //! Reading is tolerant (an unknown config reads as an artifact without facts),
 //! writing is strict and canonical (same files, same options, same digest).
-//! Bundles are hardlinks, not copies: a runtime gets a directory in an instant
-//! and no extra disk, and the blobs' read-only mode keeps it from writing
-//! through them into the store.
+//! Runtime directories are hardlinks, not copies: a runtime gets a directory in
+//! an instant and no extra disk, and the blobs' read-only mode keeps it from
+//! writing through them into the store. The layers keep each format's rules in
+//! one module, so what writes a format (pack, `hoist weights`, the build
+//! engine) and what reads it agree by construction.
 
-mod bundle;
-mod classify;
-pub mod cog;
-mod command;
-mod describe;
-mod docker;
 mod error;
-mod facts;
-mod gguf_layers;
-mod glob;
-mod inspect_stream;
-pub mod media;
-mod modelpack;
-mod pack;
-mod runtime;
-mod safetensors;
-mod select;
-mod source;
-mod tar_headers;
+pub mod formats;
+pub mod pack;
+pub mod read;
+pub mod runtime;
+pub mod unpack;
+pub mod util;
 
-pub use bundle::{BUNDLE_MARKER, Bundle, UnpackOptions, unpack};
-pub use classify::{ClassOverrides, FileKind, FileRole, classify};
-pub use cog::{BundleFormat, BundleOutcome, Compression, LockOptions, WeightFile, WeightsLock};
-pub use command::{command_has, command_value, stored_command};
-pub use describe::{ArtifactKind, LayerInfo, ModelInfo, StoredModel, describe};
-pub use docker::DockerModelConfig;
 pub use error::ModelError;
-pub use facts::{FileFacts, ModelFacts, ModelFormat};
-pub use gguf_layers::{LayerHeader, gguf_layers, read_layer_header};
-pub use glob::Glob;
-pub use modelpack::ModelPackConfig;
-pub use pack::{NoPackReporter, PackFormat, PackOptions, PackOutcome, PackReporter, pack};
-pub use runtime::{RunOptions, Runtime, runtime_argv, shell_join, shell_quote};
-pub use safetensors::SafetensorsHeader;
-pub use select::{LayerSelection, PlatformSpec, annotated_path, image_for_platform};
-pub use source::{PackSource, SourceFile, SourceLayout, SourceOptions};
-pub use tar_headers::{TarGguf, TarHeaders, has_tar_layers, read_tar_headers};
-
-/// Sizes as Docker shows them: decimal units, two decimals ("1.06GB").
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes}B");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.2}{}", UNITS[unit])
-}
+pub use formats::cog::{self, BundleFormat, BundleOutcome, LockOptions, WeightFile, WeightsLock};
+pub use formats::docker::DockerModelConfig;
+pub use formats::layer_path::annotated_path;
+pub use formats::modelpack::ModelPackConfig;
+pub use formats::packer::{
+    TarGguf, TarHeaders, command_has, command_value, has_tar_layers, read_tar_headers, stored_command,
+};
+pub use pack::{
+    ClassOverrides, FileFacts, FileKind, FileRole, ModelFacts, ModelFormat, NoPackReporter, PackFormat, PackOptions,
+    PackOutcome, PackReporter, PackSource, SafetensorsHeader, SourceFile, SourceLayout, SourceOptions, classify, pack,
+};
+pub use read::{
+    ArtifactKind, LayerHeader, LayerInfo, LayerSelection, ModelInfo, Parts, PlatformSpec, StoredModel, describe,
+    gguf_layers, image_for_platform, read_layer_header,
+};
+pub use runtime::{RunOptions, Runtime, runtime_argv};
+pub use unpack::{RUNTIME_DIR_MARKER, RuntimeDir, UnpackOptions, unpack};
+pub use util::compression::Compression;
+pub use util::glob::Glob;
+pub use util::media;
+pub use util::shell::{shell_join, shell_quote};
+pub use util::size::format_size;

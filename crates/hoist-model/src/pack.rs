@@ -1,6 +1,11 @@
 //! Packing files into a model artifact in the store: each file is read once,
 //! hashed while it is copied into `ingest/`, and inspected from the same bytes;
 //! nothing is committed until every file has been read and checked.
+//!
+//! `source` finds the files, `classify` gives each a role, `inspect_stream`
+//! reads GGUF and safetensors headers from the bytes being copied, `facts`
+//! gathers what they say, and `config` writes the config in the chosen
+//! [format](crate::formats).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -11,13 +16,22 @@ use hoist_oci::{Descriptor, ImageManifest, Reference, media_types};
 use hoist_store::{StagedBlob, Store, WriteSession};
 use serde::Serialize;
 
+mod classify;
+mod config;
+mod facts;
+mod inspect_stream;
+mod safetensors;
+mod source;
+
+pub use self::classify::{ClassOverrides, FileKind, FileRole, classify};
+pub use self::facts::{FileFacts, ModelFacts, ModelFormat};
+pub use self::safetensors::SafetensorsHeader;
+pub use self::source::{PackSource, SourceFile, SourceLayout, SourceOptions};
+
+use self::config::{docker_config, modelpack_config};
+use self::inspect_stream::StreamInspector;
 use crate::ModelError;
-use crate::docker::DockerModelConfig;
-use crate::facts::{FileFacts, ModelFacts};
-use crate::inspect_stream::StreamInspector;
-use crate::media::{annotations, docker, modelpack};
-use crate::modelpack::ModelPackConfig;
-use crate::source::{PackSource, SourceFile, SourceLayout};
+use crate::util::media::{annotations, docker, modelpack};
 
 /// Read size: large enough that per-call overhead vanishes next to hashing.
 const CHUNK: usize = 4 * 1024 * 1024;
@@ -106,11 +120,11 @@ pub fn pack(
     let (config_media_type, config_bytes) = match options.format {
         PackFormat::Docker => {
             let version = if source.layout == SourceLayout::Gguf { docker::CONFIG_V01 } else { docker::CONFIG_V02 };
-            (version, to_json(&DockerModelConfig::new(&model, &created, diff_ids, total_size)))
+            (version, to_json(&docker_config(&model, &created, diff_ids, total_size)))
         }
         PackFormat::ModelPack => {
             let name = reference.repository().rsplit('/').next().unwrap_or_default();
-            (modelpack::CONFIG, to_json(&ModelPackConfig::new(&model, name, &created, diff_ids)))
+            (modelpack::CONFIG, to_json(&modelpack_config(&model, name, &created, diff_ids)))
         }
     };
     let (config_digest, config_size) = session.put_bytes(&config_bytes)?;

@@ -1,22 +1,22 @@
 //! The command line that runs an unpacked model: which runtime serves it
 //! (llama.cpp's `llama-server` for GGUF, vLLM for safetensors) and its argv.
 //!
-//! Everything here is pure: it reads the [`Bundle`]'s fields, never the file
+//! Everything here is pure: it reads the [`RuntimeDir`]'s fields, never the file
 //! system, so the rules are tested without a runtime installed.
 //!
 //! For `llama-server` the argv starts from the artifact's stored command (a
 //! gguf-packer image's Entrypoint + Cmd). Its file arguments (the values after
 //! `-m/--model`, `-md/--model-draft`, `-mm/--mmproj`, `--lora` and any flag
 //! ending in `-file`) are image paths; each becomes the file with the same
-//! relative path under the bundle's model directory, and a path that would leave
-//! it is refused. Then come what the bundle knows and the command does not set
+//! relative path under the directory's `model/`, and a path that would leave
+//! it is refused. Then come what the directory knows and the command does not set
 //! (model, projector, chat template, context size), the port, and last the
 //! user's own arguments, so they win where the runtime takes the last value.
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::bundle::Bundle;
 use crate::error::ModelError;
+use crate::unpack::RuntimeDir;
 
 /// A model server hoist knows how to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,17 +28,17 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    /// The runtime a bundle runs in by default: llama-server for GGUF (and for
+    /// The runtime a model runs in by default: llama-server for GGUF (and for
     /// any artifact with a stored command), vLLM for safetensors.
-    pub fn default_for(bundle: &Bundle) -> Result<Runtime, ModelError> {
-        if bundle.gguf.is_some() || !bundle.command.is_empty() {
+    pub fn default_for(dir: &RuntimeDir) -> Result<Runtime, ModelError> {
+        if dir.gguf.is_some() || !dir.command.is_empty() {
             Ok(Runtime::LlamaServer)
-        } else if bundle.safetensors_dir.is_some() {
+        } else if dir.safetensors_dir.is_some() {
             Ok(Runtime::Vllm)
-        } else if bundle.dduf.is_some() {
-            Err(no_dduf_runtime(bundle))
+        } else if dir.dduf.is_some() {
+            Err(no_dduf_runtime(dir))
         } else {
-            Err(invalid(bundle, "the model holds no GGUF, safetensors or DDUF weights to run"))
+            Err(invalid(dir, "the model holds no GGUF, safetensors or DDUF weights to run"))
         }
     }
 
@@ -80,14 +80,14 @@ pub struct RunOptions {
     pub extra_args: Vec<String>,
 }
 
-/// The arguments (without the program itself) that start `runtime` on `bundle`.
+/// The arguments (without the program itself) that start `runtime` on `dir`.
 ///
-/// Errors: a stored file argument that leaves the bundle or has no value, a
+/// Errors: a stored file argument that leaves the runtime directory or has no value, a
 /// model the runtime cannot serve (no GGUF for llama-server, DDUF anywhere).
-pub fn runtime_argv(bundle: &Bundle, runtime: Runtime, options: &RunOptions) -> Result<Vec<String>, ModelError> {
+pub fn runtime_argv(dir: &RuntimeDir, runtime: Runtime, options: &RunOptions) -> Result<Vec<String>, ModelError> {
     match runtime {
-        Runtime::LlamaServer => llama_server_argv(bundle, options),
-        Runtime::Vllm => vllm_argv(bundle, options),
+        Runtime::LlamaServer => llama_server_argv(dir, options),
+        Runtime::Vllm => vllm_argv(dir, options),
     }
 }
 
@@ -101,33 +101,33 @@ const PATH_FLAGS: &[&str] = &["-m", "--model", "-md", "--model-draft", "-mm", "-
 /// First words of a stored command that name the server rather than an argument.
 const SERVER_PROGRAMS: &[&str] = &["llama-server"];
 
-fn llama_server_argv(bundle: &Bundle, options: &RunOptions) -> Result<Vec<String>, ModelError> {
-    if bundle.gguf.is_none() && bundle.command.is_empty() {
-        if bundle.dduf.is_some() {
-            return Err(no_dduf_runtime(bundle));
+fn llama_server_argv(dir: &RuntimeDir, options: &RunOptions) -> Result<Vec<String>, ModelError> {
+    if dir.gguf.is_none() && dir.command.is_empty() {
+        if dir.dduf.is_some() {
+            return Err(no_dduf_runtime(dir));
         }
-        let hint = if bundle.safetensors_dir.is_some() { " (it holds safetensors: try --by vllm)" } else { "" };
-        return Err(invalid(bundle, &format!("llama-server needs a GGUF model and this one has none{hint}")));
+        let hint = if dir.safetensors_dir.is_some() { " (it holds safetensors: try --by vllm)" } else { "" };
+        return Err(invalid(dir, &format!("llama-server needs a GGUF model and this one has none{hint}")));
     }
-    let mut args = stored_command(bundle)?;
+    let mut args = stored_command(dir)?;
     let user = &options.extra_args;
     let unset = |args: &[String], flags: &[&str]| !sets_flag(args, flags) && !sets_flag(user, flags);
 
     if unset(&args, MODEL_FLAGS) {
-        let gguf = bundle.gguf.as_ref().ok_or_else(|| invalid(bundle, "the stored command names no model (-m)"))?;
+        let gguf = dir.gguf.as_ref().ok_or_else(|| invalid(dir, "the stored command names no model (-m)"))?;
         args.extend(["-m".to_string(), path_text(gguf)]);
     }
-    if let Some(mmproj) = &bundle.mmproj
+    if let Some(mmproj) = &dir.mmproj
         && unset(&args, MMPROJ_FLAGS)
     {
         args.extend(["--mmproj".to_string(), path_text(mmproj)]);
     }
-    if let Some(template) = &bundle.chat_template
+    if let Some(template) = &dir.chat_template
         && unset(&args, TEMPLATE_FLAGS)
     {
         args.extend(["--chat-template-file".to_string(), path_text(template)]);
     }
-    if let Some(context) = bundle.context_size
+    if let Some(context) = dir.context_size
         && unset(&args, CONTEXT_FLAGS)
     {
         args.extend(["-c".to_string(), context.to_string()]);
@@ -137,16 +137,16 @@ fn llama_server_argv(bundle: &Bundle, options: &RunOptions) -> Result<Vec<String
     Ok(args)
 }
 
-fn vllm_argv(bundle: &Bundle, options: &RunOptions) -> Result<Vec<String>, ModelError> {
-    let model = match (&bundle.safetensors_dir, &bundle.gguf) {
+fn vllm_argv(dir: &RuntimeDir, options: &RunOptions) -> Result<Vec<String>, ModelError> {
+    let model = match (&dir.safetensors_dir, &dir.gguf) {
         (Some(dir), _) => dir,
         (None, Some(gguf)) => gguf,
-        (None, None) if bundle.dduf.is_some() => return Err(no_dduf_runtime(bundle)),
-        (None, None) => return Err(invalid(bundle, "vllm needs a safetensors model and this one has none")),
+        (None, None) if dir.dduf.is_some() => return Err(no_dduf_runtime(dir)),
+        (None, None) => return Err(invalid(dir, "vllm needs a safetensors model and this one has none")),
     };
     let mut args = vec!["serve".to_string(), path_text(model)];
     push_port(&mut args, options);
-    if let Some(context) = bundle.context_size
+    if let Some(context) = dir.context_size
         && !sets_flag(&options.extra_args, &["--max-model-len"])
     {
         args.extend(["--max-model-len".to_string(), context.to_string()]);
@@ -164,9 +164,9 @@ fn push_port(args: &mut Vec<String>, options: &RunOptions) {
 }
 
 /// The stored command with the server's name dropped and its file arguments
-/// turned into bundle paths.
-fn stored_command(bundle: &Bundle) -> Result<Vec<String>, ModelError> {
-    let mut words = bundle.command.iter().peekable();
+/// turned into paths in the runtime directory.
+fn stored_command(dir: &RuntimeDir) -> Result<Vec<String>, ModelError> {
+    let mut words = dir.command.iter().peekable();
     if let Some(first) = words.peek()
         && Path::new(first.as_str()).file_name().and_then(|n| n.to_str()).is_some_and(|n| SERVER_PROGRAMS.contains(&n))
     {
@@ -178,13 +178,13 @@ fn stored_command(bundle: &Bundle) -> Result<Vec<String>, ModelError> {
             && flag.starts_with("--")
             && takes_path(flag)
         {
-            args.push(format!("{flag}={}", path_text(&bundle_path(bundle, flag, value)?)));
+            args.push(format!("{flag}={}", path_text(&dir_path(dir, flag, value)?)));
         } else if takes_path(word) {
             let value = words
                 .next()
-                .ok_or_else(|| invalid(bundle, &format!("the stored command ends with {word} and no file after it")))?;
+                .ok_or_else(|| invalid(dir, &format!("the stored command ends with {word} and no file after it")))?;
             args.push(word.clone());
-            args.push(path_text(&bundle_path(bundle, word, value)?));
+            args.push(path_text(&dir_path(dir, word, value)?));
         } else {
             args.push(word.clone());
         }
@@ -207,7 +207,7 @@ fn sets_flag(args: &[String], flags: &[&str]) -> bool {
 
 /// An image path (absolute, or relative to the image root) as the file with the
 /// same relative path under the model directory; refused when it leaves it.
-fn bundle_path(bundle: &Bundle, flag: &str, value: &str) -> Result<PathBuf, ModelError> {
+fn dir_path(dir: &RuntimeDir, flag: &str, value: &str) -> Result<PathBuf, ModelError> {
     let mut rel = PathBuf::new();
     for component in Path::new(value).components() {
         match component {
@@ -216,55 +216,40 @@ fn bundle_path(bundle: &Bundle, flag: &str, value: &str) -> Result<PathBuf, Mode
             Component::ParentDir => {
                 if !rel.pop() {
                     return Err(invalid(
-                        bundle,
-                        &format!("the stored command's {flag} {value} leaves the bundle; refusing to run it"),
+                        dir,
+                        &format!(
+                            "the stored command's {flag} {value} leaves the runtime directory; refusing to run it"
+                        ),
                     ));
                 }
             }
         }
     }
     if rel.as_os_str().is_empty() {
-        return Err(invalid(bundle, &format!("the stored command's {flag} {value:?} names no file")));
+        return Err(invalid(dir, &format!("the stored command's {flag} {value:?} names no file")));
     }
-    Ok(bundle.model_dir.join(rel))
+    Ok(dir.model_dir.join(rel))
 }
 
 fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn invalid(bundle: &Bundle, reason: &str) -> ModelError {
-    ModelError::InvalidArtifact { what: bundle.root.display().to_string(), reason: reason.to_string() }
+fn invalid(dir: &RuntimeDir, reason: &str) -> ModelError {
+    ModelError::InvalidArtifact { what: dir.root.display().to_string(), reason: reason.to_string() }
 }
 
-fn no_dduf_runtime(bundle: &Bundle) -> ModelError {
-    invalid(bundle, "no runtime for DDUF yet")
-}
-
-/// A command as a POSIX shell reads it: words joined by spaces, each quoted
-/// only when it needs to be.
-pub fn shell_join<S: AsRef<str>>(words: &[S]) -> String {
-    words.iter().map(|w| shell_quote(w.as_ref())).collect::<Vec<_>>().join(" ")
-}
-
-/// One word for a POSIX shell: as it is when every character is safe, else in
-/// single quotes (a `'` inside becomes `'\''`).
-pub fn shell_quote(word: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
-    if !word.is_empty() && word.chars().all(safe) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+fn no_dduf_runtime(dir: &RuntimeDir) -> ModelError {
+    invalid(dir, "no runtime for DDUF yet")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn bundle() -> Bundle {
+    fn runtime_dir() -> RuntimeDir {
         let root = PathBuf::from("/b");
-        Bundle {
+        RuntimeDir {
             config_path: root.join("config.json"),
             model_dir: root.join("model"),
             root,
@@ -283,13 +268,13 @@ mod tests {
         text.split_whitespace().map(str::to_string).collect()
     }
 
-    fn argv(bundle: &Bundle, options: &RunOptions) -> String {
-        runtime_argv(bundle, Runtime::LlamaServer, options).unwrap().join(" ")
+    fn argv(dir: &RuntimeDir, options: &RunOptions) -> String {
+        runtime_argv(dir, Runtime::LlamaServer, options).unwrap().join(" ")
     }
 
     #[test]
-    fn defaults_name_the_bundle_files_in_order() {
-        let mut b = bundle();
+    fn defaults_name_the_runtime_dir_files_in_order() {
+        let mut b = runtime_dir();
         b.mmproj = Some("/b/model/mmproj.gguf".into());
         b.chat_template = Some("/b/model/template.jinja".into());
         b.context_size = Some(2048);
@@ -302,13 +287,13 @@ mod tests {
     }
 
     #[test]
-    fn only_the_model_when_the_bundle_knows_nothing_else() {
-        assert_eq!(argv(&bundle(), &RunOptions::default()), "-m /b/model/m.gguf");
+    fn only_the_model_when_the_runtime_dir_knows_nothing_else() {
+        assert_eq!(argv(&runtime_dir(), &RunOptions::default()), "-m /b/model/m.gguf");
     }
 
     #[test]
-    fn stored_command_files_become_bundle_paths() {
-        let mut b = bundle();
+    fn stored_command_files_become_paths_in_the_runtime_dir() {
+        let mut b = runtime_dir();
         b.command = words(
             "llama-server -m /gguf/model.gguf -md draft.gguf --mmproj /gguf/./proj.gguf --lora /a/../lora.gguf \
              --system-prompt-file system-prompt.txt --foo-file=/x/y.bin -c 8192 --temp 0.5",
@@ -323,7 +308,7 @@ mod tests {
 
     #[test]
     fn long_forms_and_draft_model() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.command = words("--model m.gguf --model-draft=d.gguf --ctx-size=512");
         b.context_size = Some(4096);
         assert_eq!(
@@ -333,18 +318,18 @@ mod tests {
     }
 
     #[test]
-    fn paths_that_escape_the_bundle_are_refused() {
+    fn paths_that_escape_the_runtime_dir_are_refused() {
         for command in ["-m ../../etc/passwd", "--lora /../x", "--foo-file a/../../b", "--model=/../../m.gguf"] {
-            let mut b = bundle();
+            let mut b = runtime_dir();
             b.command = words(command);
             let error = runtime_argv(&b, Runtime::LlamaServer, &RunOptions::default()).unwrap_err().to_string();
-            assert!(error.contains("leaves the bundle"), "{command}: {error}");
+            assert!(error.contains("leaves the runtime directory"), "{command}: {error}");
         }
     }
 
     #[test]
     fn a_file_flag_without_a_value_is_refused() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.command = words("-c 10 --mmproj");
         let error = runtime_argv(&b, Runtime::LlamaServer, &RunOptions::default()).unwrap_err().to_string();
         assert!(error.contains("--mmproj"), "{error}");
@@ -352,7 +337,7 @@ mod tests {
 
     #[test]
     fn only_a_leading_server_name_is_dropped() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.command = words("/usr/bin/llama-server --threads 4");
         assert_eq!(argv(&b, &RunOptions::default()), "--threads 4 -m /b/model/m.gguf");
         b.command = words("--alias llama-server");
@@ -361,7 +346,7 @@ mod tests {
 
     #[test]
     fn context_and_template_are_not_repeated() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.chat_template = Some("/b/model/t.jinja".into());
         b.context_size = Some(2048);
         b.command = words("-m m.gguf -c 8192 --chat-template chatml");
@@ -376,7 +361,7 @@ mod tests {
 
     #[test]
     fn user_args_come_last_and_their_port_wins() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.command = words("-m m.gguf --temp 0.1");
         let options = RunOptions { port: Some(1), extra_args: words("--port 2 --temp 0.9") };
         assert_eq!(argv(&b, &options), "-m /b/model/m.gguf --temp 0.1 --port 2 --temp 0.9");
@@ -384,7 +369,7 @@ mod tests {
 
     #[test]
     fn vllm_serves_the_safetensors_directory() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.gguf = None;
         b.format = Some("safetensors".into());
         b.safetensors_dir = Some("/b/model/weights".into());
@@ -402,7 +387,7 @@ mod tests {
 
     #[test]
     fn dduf_has_no_runtime() {
-        let mut b = bundle();
+        let mut b = runtime_dir();
         b.gguf = None;
         b.dduf = Some("/b/model/m.dduf".into());
         assert!(Runtime::default_for(&b).unwrap_err().to_string().contains("no runtime for DDUF yet"));
@@ -414,20 +399,9 @@ mod tests {
 
     #[test]
     fn gguf_runs_in_llama_server_by_default() {
-        assert_eq!(Runtime::default_for(&bundle()).unwrap(), Runtime::LlamaServer);
+        assert_eq!(Runtime::default_for(&runtime_dir()).unwrap(), Runtime::LlamaServer);
         assert_eq!(Runtime::from_program("/opt/llama.cpp/llama-server"), Some(Runtime::LlamaServer));
         assert_eq!(Runtime::from_program("vllm"), Some(Runtime::Vllm));
         assert_eq!(Runtime::from_program("/tmp/my-server"), None);
-    }
-
-    #[test]
-    fn shell_quoting_only_where_needed() {
-        assert_eq!(shell_quote("/a/b-c_d.gguf"), "/a/b-c_d.gguf");
-        assert_eq!(shell_quote("--x=1,2"), "--x=1,2");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$HOME"), "'$HOME'");
-        assert_eq!(shell_join(&["llama-server", "-m", "/x y/m.gguf"]), "llama-server -m '/x y/m.gguf'");
     }
 }

@@ -57,7 +57,7 @@ pub enum Command {
     Bundle(crate::commands::bundle::BundleArgs),
     /// Run a model in its server (llama-server for GGUF, vLLM for safetensors)
     Run(crate::commands::run::RunArgs),
-    /// Unpack a model into a runtime bundle directory (hardlinks to the store; tar layers extracted)
+    /// Unpack a model into a runtime directory (hardlinks to the store; tar layers extracted)
     Unpack(crate::commands::unpack::UnpackArgs),
 }
 

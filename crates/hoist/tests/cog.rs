@@ -9,7 +9,7 @@ use common::Sandbox;
 use hoist_model::format_size;
 use hoist_oci::{Descriptor, Digest, ImageManifest, Reference, media_types};
 use hoist_store::Store;
-use hoist_testkit::RegistryServer;
+use hoist_testkit::{FaultProxy, RegistryServer, pseudo_random};
 use serde_json::{Value, json};
 
 /// 2026-01-30T12:00:00Z.
@@ -53,9 +53,15 @@ fn app_layer(arch: &str) -> Vec<u8> {
 /// A minimal runnable image (OCI image config with os/architecture, one tar
 /// layer) tagged `reference`; returns its manifest digest.
 fn runnable_image(store: &Path, reference: &str, arch: &str) -> Digest {
+    image_with_layer(store, reference, arch, &app_layer(arch)).0
+}
+
+/// A runnable image whose one layer is `layer`, tagged `reference`: its
+/// manifest digest, and its config and layer descriptors.
+fn image_with_layer(store: &Path, reference: &str, arch: &str, layer: &[u8]) -> (Digest, Descriptor, Descriptor) {
     let store = Store::new(store);
     let session = store.write_session().unwrap();
-    let (digest, size) = session.put_bytes(&app_layer(arch)).unwrap();
+    let (digest, size) = session.put_bytes(layer).unwrap();
     let layer = Descriptor::new(media_types::OCI_LAYER_TAR, digest.clone(), size);
     let config = json!({
         "architecture": arch, "os": "linux",
@@ -63,11 +69,22 @@ fn runnable_image(store: &Path, reference: &str, arch: &str) -> Digest {
         "rootfs": {"type": "layers", "diff_ids": [digest.to_string()]},
     });
     let (digest, size) = session.put_bytes(&serde_json::to_vec(&config).unwrap()).unwrap();
-    let manifest = ImageManifest::new(Descriptor::new(media_types::OCI_IMAGE_CONFIG, digest, size), vec![layer]);
+    let config = Descriptor::new(media_types::OCI_IMAGE_CONFIG, digest, size);
+    let manifest = ImageManifest::new(config.clone(), vec![layer.clone()]);
     let (digest, size) = session.put_bytes(&manifest.to_canonical_json()).unwrap();
     let reference: Reference = reference.parse().unwrap();
     session.tag(&Descriptor::new(media_types::OCI_MANIFEST, digest.clone(), size), &reference).unwrap();
-    digest
+    (digest, config, layer)
+}
+
+/// A tar holding one file of `size` pseudo-random bytes.
+fn big_layer(size: usize) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size as u64);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, "src/data.bin", &pseudo_random(size, 50)[..]).unwrap();
+    builder.into_inner().unwrap()
 }
 
 /// `hoist bundle app:1 --weights LOCK -t TARGET EXTRA...`, which must succeed; its stdout.
@@ -393,4 +410,139 @@ fn unpacking_a_bundle_puts_the_weights_where_the_image_expects_them() {
     assert!(!out.status.success());
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("no manifest for linux/s390x") && error.contains("it has linux/amd64"), "{error}");
+}
+
+#[test]
+fn a_bundle_of_an_image_only_in_the_registry_never_downloads_its_layers() {
+    let registry = RegistryServer::anonymous();
+    let proxy = FaultProxy::start(&registry);
+    // The image, pushed by another machine.
+    let builder = Sandbox::new();
+    let (image, config, layer) = image_with_layer(&builder.store(), "app:1", "amd64", &big_layer(50_000_000));
+    let direct = format!("{}/team/app:1", registry.host());
+    builder.hoist().args(["push", "--progress", "none", "app:1", &direct]).assert().success();
+    let image_bytes = config.size + layer.size;
+
+    let sandbox = Sandbox::new();
+    gen_weights(&sandbox, "w", 2, "100kB", "150kB", 7);
+    let lock_path = sandbox.path("w/weights.lock");
+    let remote_image = format!("{}/team/app:1", proxy.host());
+    let bundle_to = |target: &str| {
+        let mut cmd = sandbox.hoist();
+        cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path).args(["-t", target]);
+        stdout_of(cmd.args(["--push", "--progress", "none"]))
+    };
+
+    // To the image's own repository: the image is there already.
+    let same = bundle_to(&format!("{}/team/app:v1", proxy.host()));
+    let read = proxy.body_bytes_served();
+    eprintln!("same repository: read {read} of the image's {image_bytes} bytes\n{same}");
+    assert!(
+        same.contains("3 blobs copied") && same.contains("0 mounted; image"),
+        "two weights and the empty config: {same}"
+    );
+    assert_eq!(proxy.body_bytes_served_for(&format!("/blobs/{}", layer.digest)), 0, "the layer is never read");
+    assert!(read * 100 < image_bytes, "read {read} of {image_bytes} bytes");
+
+    // To another repository of the same registry: the image's blobs are mounted.
+    let other = bundle_to(&format!("{}/team/bundles:v1", proxy.host()));
+    let read_other = proxy.body_bytes_served() - read;
+    eprintln!("other repository: read {read_other} of the image's {image_bytes} bytes\n{other}");
+    assert!(
+        other.contains(&format!("image {}: 0 blobs copied (0B), 0 already there, 2 mounted", image.short())),
+        "{other}"
+    );
+    assert_eq!(proxy.body_bytes_served_for(&format!("/blobs/{}", layer.digest)), 0, "the layer is never read");
+    assert!(read_other * 100 < image_bytes, "read {read_other} of {image_bytes} bytes");
+    assert!(!sandbox.store().join("blobs/sha256").join(layer.digest.hex()).exists(), "nothing of the image stored");
+
+    // What was pushed is a whole bundle: it pulls, verifies, and names the image with its platform.
+    let fresh = Sandbox::new();
+    let pushed = format!("{}/team/bundles:v1", registry.host());
+    stdout_of(fresh.hoist().args(["pull", "--progress", "none", &pushed]));
+    fresh.hoist().args(["verify", "--progress", "none"]).assert().success();
+    let index: Value = serde_json::from_str(&stdout_of(fresh.hoist().args(["inspect", "--raw", &pushed]))).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], image.to_string());
+    assert_eq!(index["manifests"][0]["platform"]["architecture"], "amd64");
+    assert_eq!(index["manifests"][1]["annotations"]["vnd.cog.reference.digest"], image.to_string());
+}
+
+#[test]
+fn a_bundle_of_an_image_only_in_the_registry_tagged_in_the_store_pulls_the_image_first() {
+    let registry = RegistryServer::anonymous();
+    let builder = Sandbox::new();
+    let image = runnable_image(&builder.store(), "app:1", "amd64");
+    let remote_image = format!("{}/team/app:1", registry.host());
+    builder.hoist().args(["push", "--progress", "none", "app:1", &remote_image]).assert().success();
+
+    let sandbox = Sandbox::new();
+    gen_weights(&sandbox, "w", 1, "10kB", "10kB", 2);
+    let lock_path = sandbox.path("w/weights.lock");
+    let pushed_index = {
+        let mut cmd = sandbox.hoist();
+        cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path);
+        let pushed = stdout_of(cmd.args(["-t", &format!("{}/team/app:v1", registry.host()), "--push"]));
+        pushed.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let mut cmd = sandbox.hoist();
+    cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path).args(["-t", "app:bundle"]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pulling it"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("image {}", image.short())), "{stdout}");
+    assert!(stdout.starts_with(&format!("app:bundle {pushed_index} ")), "the same index as pushed: {stdout}");
+    // Whole in the store: it unpacks with the image's files and the weights.
+    let root = stdout_of(sandbox.hoist().args(["unpack", "app:bundle"]));
+    let model = Path::new(root.trim_end()).join("model");
+    assert!(model.join("src/predict.py").is_file() && model.join("src/weights/weights-000.bin").is_file());
+    sandbox.hoist().args(["verify", "--progress", "none"]).assert().success();
+}
+
+#[test]
+fn a_bundle_pushed_to_another_registry_copies_the_image_across_without_storing_it() {
+    let (source, destination) = (RegistryServer::anonymous(), RegistryServer::anonymous());
+    let builder = Sandbox::new();
+    let (image, _, layer) = image_with_layer(&builder.store(), "app:1", "arm64", &app_layer("arm64"));
+    let remote_image = format!("{}/team/app:1", source.host());
+    builder.hoist().args(["push", "--progress", "none", "app:1", &remote_image]).assert().success();
+
+    let sandbox = Sandbox::new();
+    gen_weights(&sandbox, "w", 1, "10kB", "10kB", 4);
+    let lock_path = sandbox.path("w/weights.lock");
+    let target = format!("{}/team/app:v1", destination.host());
+    let mut cmd = sandbox.hoist();
+    cmd.args(["bundle", &remote_image, "--weights"]).arg(&lock_path).args(["-t", &target]);
+    let out = stdout_of(cmd.args(["--push", "--progress", "none"]));
+    assert!(out.contains(&format!("image {}: 2 blobs copied", image.short())), "config and layer: {out}");
+    assert!(!sandbox.store().join("blobs/sha256").join(layer.digest.hex()).exists(), "nothing of the image stored");
+
+    let fresh = Sandbox::new();
+    stdout_of(fresh.hoist().args(["pull", "--progress", "none", &target]));
+    fresh.hoist().args(["verify", "--progress", "none"]).assert().success();
+    let root = stdout_of(fresh.hoist().args(["unpack", &target]));
+    assert!(Path::new(root.trim_end()).join("model/src/weights/weights-000.bin").is_file());
+}
+
+#[test]
+fn a_standalone_bundle_of_an_image_only_in_the_registry_mounts_it_under_the_new_name() {
+    let registry = RegistryServer::anonymous();
+    let builder = Sandbox::new();
+    let image = runnable_image(&builder.store(), "app:1", "amd64");
+    let remote_image = format!("{}/team/app:1", registry.host());
+    builder.hoist().args(["push", "--progress", "none", "app:1", &remote_image]).assert().success();
+
+    let sandbox = Sandbox::new();
+    let target = format!("{}/team/plain:1", registry.host());
+    let out =
+        stdout_of(sandbox.hoist().args(["bundle", &remote_image, "--format", "standalone", "-t", &target]).args([
+            "--push",
+            "--progress",
+            "none",
+        ]));
+    assert!(
+        out.contains(&format!("Pushed {target} {image}: 0 blobs copied (0B), 0 already there, 2 mounted")),
+        "{out}"
+    );
+    assert!(!sandbox.store().exists(), "nothing stored: {out}");
 }

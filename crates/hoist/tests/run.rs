@@ -62,7 +62,7 @@ fn same_file_in_store(sandbox: &Sandbox, path: &str, original: &Path) {
 }
 
 #[test]
-fn gguf_runs_in_llama_server_with_the_bundle_files_and_its_exit_code() {
+fn gguf_runs_in_llama_server_with_the_runtime_dir_files_and_its_exit_code() {
     let sandbox = Sandbox::new();
     let packed = pack_gguf_with_extras(&sandbox);
     stand_in(&sandbox, "bin", "llama-server");

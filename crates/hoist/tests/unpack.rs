@@ -1,4 +1,4 @@
-//! `hoist unpack`: runtime bundles of hardlinks and extracted tar layers,
+//! `hoist unpack`: runtime directories of hardlinks and extracted tar layers,
 //! path-safe, idempotent. Runs the real binary.
 
 mod common;
@@ -14,7 +14,7 @@ use hoist_store::Store;
 use hoist_testkit::gzip;
 use serde_json::{Value, json};
 
-/// `hoist unpack --json ARGS` → the Bundle fields.
+/// `hoist unpack --json ARGS` → the RuntimeDir fields.
 fn unpack_json(sandbox: &Sandbox, args: &[&str]) -> Value {
     let mut all = vec!["unpack", "--json"];
     all.extend_from_slice(args);
@@ -119,14 +119,14 @@ fn packed_gguf_becomes_hardlinks_with_roles_found() {
     args.extend(["--chat-template", template.to_str().unwrap(), "--mmproj", mmproj.to_str().unwrap()]);
     pack(&sandbox, &args, &model);
 
-    let bundle = unpack_json(&sandbox, &["tiny:1"]);
-    let root = path(&bundle, "root");
+    let unpacked = unpack_json(&sandbox, &["tiny:1"]);
+    let root = path(&unpacked, "root");
     assert!(root.starts_with(sandbox.store().join("bundles")), "default dir inside the store: {root:?}");
-    assert_eq!(bundle["format"], "gguf");
-    assert_eq!(bundle["context_size"], 2048);
-    assert_eq!(bundle["command"], json!([]));
+    assert_eq!(unpacked["format"], "gguf");
+    assert_eq!(unpacked["context_size"], 2048);
+    assert_eq!(unpacked["command"], json!([]));
     for (key, original) in [("gguf", &model), ("mmproj", &mmproj), ("chat_template", &template)] {
-        let file = path(&bundle, key);
+        let file = path(&unpacked, key);
         assert!(file.starts_with(root.join("model")), "{key}: {file:?}");
         assert_eq!(std::fs::read(&file).unwrap(), std::fs::read(original).unwrap(), "{key}");
         assert!(same_inode(&file, &blob_for(&sandbox, &file)), "{key} is a hardlink to its blob");
@@ -136,13 +136,13 @@ fn packed_gguf_becomes_hardlinks_with_roles_found() {
         .map(|e| e.unwrap().path().to_path_buf())
         .filter(|p| std::fs::read(p).is_ok_and(|b| b == b"Apache-2.0\n"))
         .collect();
-    assert_eq!(licenses.len(), 1, "the license is in the bundle");
-    let config = path(&bundle, "config_path");
+    assert_eq!(licenses.len(), 1, "the license is in the runtime directory");
+    let config = path(&unpacked, "config_path");
     assert_eq!(config, root.join("config.json"));
     assert!(same_inode(&config, &blob_for(&sandbox, &config)), "config.json is the config blob");
     assert!(root.join(".hoist-bundle.json").is_file());
 
-    // Plain output: the bundle directory.
+    // Plain output: the runtime directory.
     let out = sandbox.hoist().args(["unpack", "tiny:1"]).output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), root.to_str().unwrap());
@@ -162,10 +162,10 @@ fn safetensors_directory_keeps_relative_paths() {
     pack(&sandbox, &["-t", "st:1", "--format", "modelpack"], &sandbox.path("st"));
 
     let out = sandbox.path("out/st-bundle");
-    let bundle = unpack_json(&sandbox, &["st:1", out.to_str().unwrap()]);
-    assert_eq!(path(&bundle, "root"), out);
-    assert_eq!(bundle["format"], "safetensors");
-    assert_eq!(path(&bundle, "safetensors_dir"), out.join("model"));
+    let unpacked = unpack_json(&sandbox, &["st:1", out.to_str().unwrap()]);
+    assert_eq!(path(&unpacked, "root"), out);
+    assert_eq!(unpacked["format"], "safetensors");
+    assert_eq!(path(&unpacked, "safetensors_dir"), out.join("model"));
     for rel in ["model.safetensors", "config.json", "tokenizer/tokenizer.json", "extra/deep/notes.md"] {
         let file = out.join("model").join(rel);
         assert_eq!(std::fs::read(&file).unwrap(), std::fs::read(sandbox.path("st").join(rel)).unwrap(), "{rel}");
@@ -180,8 +180,8 @@ fn split_gguf_first_shard_with_all_shards_beside() {
     std::fs::create_dir_all(&dir).unwrap();
     let shards = TinyModel::default().write_split(&dir, "tiny", 3).unwrap();
     pack(&sandbox, &["-t", "split:1"], &shards[0]);
-    let bundle = unpack_json(&sandbox, &["split:1"]);
-    let gguf = path(&bundle, "gguf");
+    let unpacked = unpack_json(&sandbox, &["split:1"]);
+    let gguf = path(&unpacked, "gguf");
     assert_eq!(gguf.file_name().unwrap(), "tiny-00001-of-00003.gguf");
     for shard in &shards {
         let beside = gguf.with_file_name(shard.file_name().unwrap());
@@ -195,8 +195,8 @@ fn split_gguf_first_shard_with_all_shards_beside() {
         .collect();
     let config = json!({"config": {"format": "gguf"}});
     put_artifact(&sandbox.store(), "shuffled:1", "application/vnd.docker.ai.model.config.v0.2+json", &config, layers);
-    let bundle = unpack_json(&sandbox, &["shuffled:1"]);
-    assert_eq!(path(&bundle, "gguf").file_name().unwrap(), "b-00001-of-00002.gguf");
+    let unpacked = unpack_json(&sandbox, &["shuffled:1"]);
+    assert_eq!(path(&unpacked, "gguf").file_name().unwrap(), "b-00001-of-00002.gguf");
 }
 
 #[test]
@@ -220,9 +220,9 @@ fn modelpack_tar_gzip_layer_is_extracted() {
             layer("application/vnd.cncf.model.doc.v1.raw", b"# readme".to_vec(), Some("docs/README.md")),
         ],
     );
-    let bundle = unpack_json(&sandbox, &["mp:1"]);
-    let model = path(&bundle, "model_dir");
-    assert_eq!(path(&bundle, "gguf"), model.join("qwen/model.gguf"));
+    let unpacked = unpack_json(&sandbox, &["mp:1"]);
+    let model = path(&unpacked, "model_dir");
+    assert_eq!(path(&unpacked, "gguf"), model.join("qwen/model.gguf"));
     assert_eq!(std::fs::read(model.join("qwen/model.gguf")).unwrap(), b"GGUF pretend");
     assert_eq!(std::fs::read(model.join("qwen/current.gguf")).unwrap(), b"GGUF pretend");
     assert!(same_inode(&model.join("qwen/again.gguf"), &model.join("qwen/model.gguf")));
@@ -257,12 +257,12 @@ fn image_with_tar_layers_gets_its_command_and_model() {
             layer(media_types::OCI_LAYER_TAR, top, None),
         ],
     );
-    let bundle = unpack_json(&sandbox, &["packer:1"]);
-    let model = path(&bundle, "model_dir");
-    assert_eq!(bundle["command"], json!(["llama-server", "-m", "/models/tiny.gguf", "-c", "512"]));
-    assert_eq!(path(&bundle, "gguf"), model.join("models/tiny.gguf"));
-    assert_eq!(bundle["format"], "gguf");
-    assert_eq!(path(&bundle, "chat_template"), model.join("models/chat.jinja"));
+    let unpacked = unpack_json(&sandbox, &["packer:1"]);
+    let model = path(&unpacked, "model_dir");
+    assert_eq!(unpacked["command"], json!(["llama-server", "-m", "/models/tiny.gguf", "-c", "512"]));
+    assert_eq!(path(&unpacked, "gguf"), model.join("models/tiny.gguf"));
+    assert_eq!(unpacked["format"], "gguf");
+    assert_eq!(path(&unpacked, "chat_template"), model.join("models/chat.jinja"));
     assert!(!model.join("models/aaa.gguf").exists(), "the whiteout removed it");
     assert!(!model.join("models/.wh.aaa.gguf").exists());
 }
@@ -298,8 +298,8 @@ fn hostile_tars_are_refused_and_leave_nothing() {
         assert!(!out.status.success(), "{name}: refused");
         assert!(stderr.contains(&digest), "{name}: names the layer: {stderr}");
         assert!(stderr.contains(entry), "{name}: names the entry {entry}: {stderr}");
-        assert!(!target.exists(), "{name}: no bundle left");
-        assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "{name}: no partial bundle left");
+        assert!(!target.exists(), "{name}: no runtime directory left");
+        assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "{name}: no partial runtime directory left");
         // Nor in the store's default place.
         let out = sandbox.hoist().args(["unpack", &reference]).output().unwrap();
         assert!(!out.status.success());
@@ -345,7 +345,7 @@ fn unpacking_twice_reads_the_marker_and_touches_nothing() {
     assert_eq!(first, second);
     assert_eq!(stat_snapshot(&root), before, "no file touched");
 
-    // Into a directory too; an existing non-bundle directory is refused.
+    // Into a directory too; an existing directory hoist did not write is refused.
     let dir = sandbox.path("mine");
     let a = unpack_json(&sandbox, &["twice:1", dir.to_str().unwrap()]);
     let snapshot = stat_snapshot(&dir);
@@ -393,7 +393,7 @@ fn estimate_takes_its_defaults_from_a_packer_images_command() {
 }
 
 #[test]
-fn a_bundle_on_another_file_system_gets_read_only_copies() {
+fn a_runtime_dir_on_another_file_system_gets_read_only_copies() {
     let sandbox = Sandbox::new();
     let model = sandbox.tiny_gguf("src/tiny.gguf");
     pack(&sandbox, &["-t", "tiny:1"], &model);
@@ -407,8 +407,8 @@ fn a_bundle_on_another_file_system_gets_read_only_copies() {
         sandbox.store().display()
     );
     let dir = other_fs.path().join("bundle");
-    let bundle = unpack_json(&sandbox, &["tiny:1", dir.to_str().unwrap()]);
-    let gguf = path(&bundle, "gguf");
+    let unpacked = unpack_json(&sandbox, &["tiny:1", dir.to_str().unwrap()]);
+    let gguf = path(&unpacked, "gguf");
     assert!(gguf.starts_with(&dir), "{gguf:?}");
     assert_eq!(std::fs::read(&gguf).unwrap(), std::fs::read(&model).unwrap());
     let meta = std::fs::metadata(&gguf).unwrap();

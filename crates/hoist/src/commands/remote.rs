@@ -102,7 +102,7 @@ pub async fn select_platform(
         return Ok(root);
     }
     let index = ImageIndex::from_slice(&source.fetch_all(&root).await?)?;
-    Ok(image_for_platform(&index, &root.digest.to_string(), Some(platform))?.clone())
+    Ok(image_for_platform(&index.manifests, &root.digest.to_string(), Some(platform))?.clone())
 }
 
 /// Copies `root` from `source` to `destination`, drawing progress, and prints a summary.

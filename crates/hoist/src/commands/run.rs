@@ -1,4 +1,4 @@
-//! `hoist run`: unpack a model into a runtime bundle and replace hoist with the
+//! `hoist run`: unpack a model into a runtime directory and replace hoist with the
 //! server that runs it (llama-server for GGUF, vLLM for safetensors).
 
 use std::os::unix::fs::PermissionsExt;
@@ -43,18 +43,18 @@ pub struct RunArgs {
 pub fn run(store: &Store, args: RunArgs) -> Result<ExitCode> {
     let descriptor = find_or_pull(store, &args)?;
     let options = UnpackOptions { dir: None, platform: args.platform.clone() };
-    let bundle = unpack(store, &descriptor, &options)?;
+    let dir = unpack(store, &descriptor, &options)?;
     let (program, runtime) = match args.by.as_deref() {
         None => {
-            let runtime = Runtime::default_for(&bundle)?;
+            let runtime = Runtime::default_for(&dir)?;
             (runtime.program().to_string(), runtime)
         }
         // A program hoist does not know by name takes the arguments of the
         // model's default runtime.
-        Some(by) => (by.to_string(), Runtime::from_program(by).map_or_else(|| Runtime::default_for(&bundle), Ok)?),
+        Some(by) => (by.to_string(), Runtime::from_program(by).map_or_else(|| Runtime::default_for(&dir), Ok)?),
     };
     let options = RunOptions { port: args.port, extra_args: args.extra_args };
-    let argv = runtime_argv(&bundle, runtime, &options)?;
+    let argv = runtime_argv(&dir, runtime, &options)?;
     let command_line: Vec<&str> = std::iter::once(program.as_str()).chain(argv.iter().map(String::as_str)).collect();
     if args.dry_run {
         println!("{}", shell_join(&command_line));

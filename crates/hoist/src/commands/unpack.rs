@@ -1,4 +1,4 @@
-//! `hoist unpack REF [DIR]`: a model from the store as a runtime bundle.
+//! `hoist unpack REF [DIR]`: a model from the store as a runtime directory.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,12 +13,12 @@ use serde_json::json;
 pub struct UnpackArgs {
     /// The model: a name, a digest or an ID prefix
     pub reference: String,
-    /// Where to write the bundle (new or empty) [default: <store>/bundles/<manifest digest>]
+    /// Where to write the runtime directory (new or empty) [default: <store>/bundles/<manifest digest>]
     pub dir: Option<PathBuf>,
     /// From an index, the image for this platform (OS/ARCH[/VARIANT]) [default: this machine's, or the only one]
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<PlatformSpec>,
-    /// Print the bundle's fields as JSON
+    /// Print the runtime directory's fields as JSON
     #[arg(long)]
     pub json: bool,
 }
@@ -26,26 +26,26 @@ pub struct UnpackArgs {
 pub fn run(store: &Store, args: UnpackArgs) -> Result<ExitCode> {
     let resolved = store.resolve(&args.reference)?;
     let options = UnpackOptions { dir: args.dir, platform: args.platform };
-    let bundle = unpack(store, &resolved.descriptor, &options)?;
+    let dir = unpack(store, &resolved.descriptor, &options)?;
     if args.json {
         let path = |p: &Option<PathBuf>| p.as_deref().map(Path::display).map(|d| d.to_string());
         let out = json!({
             "manifest": resolved.descriptor.digest.to_string(),
-            "root": bundle.root.display().to_string(),
-            "config_path": bundle.config_path.display().to_string(),
-            "model_dir": bundle.model_dir.display().to_string(),
-            "format": bundle.format,
-            "gguf": path(&bundle.gguf),
-            "mmproj": path(&bundle.mmproj),
-            "chat_template": path(&bundle.chat_template),
-            "safetensors_dir": path(&bundle.safetensors_dir),
-            "dduf": path(&bundle.dduf),
-            "context_size": bundle.context_size,
-            "command": bundle.command,
+            "root": dir.root.display().to_string(),
+            "config_path": dir.config_path.display().to_string(),
+            "model_dir": dir.model_dir.display().to_string(),
+            "format": dir.format,
+            "gguf": path(&dir.gguf),
+            "mmproj": path(&dir.mmproj),
+            "chat_template": path(&dir.chat_template),
+            "safetensors_dir": path(&dir.safetensors_dir),
+            "dduf": path(&dir.dduf),
+            "context_size": dir.context_size,
+            "command": dir.command,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{}", bundle.root.display());
+        println!("{}", dir.root.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use hoist_model::cog::{self, Compression, LockOptions, WeightsLock};
+use hoist_model::Compression;
+use hoist_model::cog::{self, LockOptions, WeightsLock};
 use hoist_model::format_size;
 use hoist_store::Store;
 

@@ -1,4 +1,8 @@
-//! Media types and annotation keys of the model artifact formats (FORMATS.md §1-2).
+//! Media types and annotation keys of the model artifact formats (FORMATS.md §1-2),
+//! and which layer media types are tar archives. At the bottom of the crate
+//! because packing, reading and unpacking all ask what a layer is.
+
+use super::compression::Compression;
 
 /// Docker model artifacts (Docker Model Runner, `docker model package`).
 pub mod docker {
@@ -31,4 +35,38 @@ pub mod annotations {
     pub const FILE_METADATA: &str = "org.cncf.model.file.metadata+json";
     pub const MEDIATYPE_UNTESTED: &str = "org.cncf.model.file.mediatype.untested";
     pub const LEGACY_FILEPATH: &str = "org.cnai.model.filepath";
+}
+
+/// Whether a layer media type is a tar archive, and how it is compressed.
+pub fn tar_compression(media_type: &str) -> Option<Compression> {
+    if media_type == docker::VLLM_CONFIG_TAR || media_type == docker::DIR_TAR || media_type.ends_with(".tar") {
+        Some(Compression::None)
+    } else if media_type.ends_with(".tar+gzip") || media_type.ends_with(".tar.gzip") {
+        Some(Compression::Gzip)
+    } else if media_type.ends_with(".tar+zstd") || media_type.ends_with(".tar.zstd") {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
+
+/// Whether a layer is a container image layer (whiteouts apply).
+pub fn is_image_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_media_types() {
+        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.tar+gzip"), Some(Compression::Gzip));
+        assert_eq!(tar_compression("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
+        assert_eq!(tar_compression("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));
+        assert_eq!(tar_compression(docker::VLLM_CONFIG_TAR), Some(Compression::None));
+        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.raw"), None);
+        assert_eq!(tar_compression(docker::GGUF), None);
+    }
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use hoist_gguf::{GgufHeader, Value, format_parameters};
 use serde_json::Value as Json;
 
-use crate::classify::FileRole;
-use crate::safetensors::SafetensorsHeader;
-use crate::source::SourceFile;
+use super::classify::FileRole;
+use super::safetensors::SafetensorsHeader;
+use super::source::SourceFile;
 
 /// GGUF arrays longer than this are left out of the config's metadata map
 /// (token lists would otherwise make the config megabytes long).

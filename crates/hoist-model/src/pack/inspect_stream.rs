@@ -3,11 +3,11 @@
 
 use hoist_gguf::HeaderAccumulator;
 
+use super::classify::FileRole;
+use super::facts::FileFacts;
+use super::safetensors::SafetensorsAccumulator;
+use super::source::SourceFile;
 use crate::ModelError;
-use crate::classify::FileRole;
-use crate::facts::FileFacts;
-use crate::safetensors::SafetensorsAccumulator;
-use crate::source::SourceFile;
 
 /// A `config.json` larger than this is not parsed for facts.
 const MAX_HF_CONFIG: u64 = 16 * 1024 * 1024;

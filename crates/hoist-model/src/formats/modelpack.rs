@@ -4,8 +4,6 @@
 use hoist_oci::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::facts::ModelFacts;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelPackConfig {
     pub descriptor: ModelPackDescriptor,
@@ -67,27 +65,4 @@ pub struct ModelFs {
     #[serde(rename = "type")]
     pub kind: String,
     pub diff_ids: Vec<Digest>,
-}
-
-impl ModelPackConfig {
-    /// The config for a model with these facts and (uncompressed) layers.
-    pub fn new(facts: &ModelFacts, name: &str, created: &str, layer_digests: Vec<Digest>) -> Self {
-        ModelPackConfig {
-            descriptor: ModelPackDescriptor {
-                created_at: Some(created.to_string()),
-                family: facts.family.clone(),
-                name: Some(facts.name.clone().unwrap_or_else(|| name.to_string())).filter(|n| !n.is_empty()),
-                ..ModelPackDescriptor::default()
-            },
-            config: ModelPackModelConfig {
-                architecture: facts.architecture.clone(),
-                format: Some(facts.format.as_str().to_string()),
-                param_size: facts.parameters_display(),
-                precision: facts.precision.clone(),
-                quantization: facts.quantization.as_ref().map(|q| q.to_ascii_lowercase()),
-                capabilities: None,
-            },
-            modelfs: ModelFs { kind: "layers".into(), diff_ids: layer_digests },
-        }
-    }
 }

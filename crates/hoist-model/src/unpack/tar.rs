@@ -1,9 +1,9 @@
-//! Streaming extraction of tar layers into a bundle's `model/` directory,
+//! Streaming extraction of tar layers into a runtime directory's `model/`,
 //! every entry through the checked paths of [`super::paths`].
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufReader, Read};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -12,37 +12,7 @@ use ::tar::{Archive, EntryType};
 use super::paths::{
     Fail, check_link_target, ensure_dir, existing, prepare_parent, rel_components, remove_existing, rootfs_link_target,
 };
-use crate::cog::Compression;
-use crate::media::docker;
-
-/// Whether a layer media type is a tar archive, and how it is compressed.
-pub(crate) fn tar_compression(media_type: &str) -> Option<Compression> {
-    if media_type == docker::VLLM_CONFIG_TAR || media_type == docker::DIR_TAR || media_type.ends_with(".tar") {
-        Some(Compression::None)
-    } else if media_type.ends_with(".tar+gzip") || media_type.ends_with(".tar.gzip") {
-        Some(Compression::Gzip)
-    } else if media_type.ends_with(".tar+zstd") || media_type.ends_with(".tar.zstd") {
-        Some(Compression::Zstd)
-    } else {
-        None
-    }
-}
-
-/// A blob's content, decompressed as it is read.
-pub(super) fn decompressed(blob: fs::File, compression: Compression) -> io::Result<Box<dyn Read>> {
-    let reader = BufReader::with_capacity(1 << 20, blob);
-    Ok(match compression {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
-    })
-}
-
-/// Whether a layer is a container image layer (whiteouts apply).
-pub(crate) fn is_image_layer(media_type: &str) -> bool {
-    media_type.starts_with("application/vnd.oci.image.layer.")
-        || media_type.starts_with("application/vnd.docker.image.rootfs.")
-}
+use crate::util::compression::{Compression, decompressed};
 
 /// An entry that failed, named by its path in the archive.
 pub(super) struct EntryFail {
@@ -117,7 +87,7 @@ pub(super) fn extract(
                     Ok(Some(Some(src))) => src,
                     Ok(_) => {
                         return Err(fail(Fail::Unsafe(format!(
-                            "hard link to {}, which is not an earlier file of the bundle",
+                            "hard link to {}, which is not an earlier file of the runtime directory",
                             target.display()
                         ))));
                     }

@@ -6,9 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::classify::{ClassOverrides, FileRole};
 use crate::ModelError;
-use crate::classify::{ClassOverrides, FileRole};
-use crate::glob::Glob;
+use crate::util::glob::Glob;
+use crate::util::shards::shard_pattern;
 
 /// One file to pack.
 #[derive(Debug, Clone)]
@@ -102,19 +103,6 @@ fn collect_single(path: &Path, options: &SourceOptions) -> Result<(SourceLayout,
     }
 }
 
-/// `name-00001-of-00003.gguf` -> ("name", 3).
-pub(crate) fn shard_pattern(name: &str) -> Option<(String, u32)> {
-    let stem = name.strip_suffix(".gguf")?;
-    let (rest, count) = stem.rsplit_once("-of-")?;
-    let (prefix, number) = rest.rsplit_once('-')?;
-    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(number) || !digits(count) {
-        return None;
-    }
-    let count: u32 = count.parse().ok()?;
-    (count > 0).then(|| (prefix.to_string(), count))
-}
-
 fn collect_shards(first: &Path, prefix: &str, count: u32) -> Result<Vec<SourceFile>, ModelError> {
     let dir = first.parent().unwrap_or(Path::new("."));
     (1..=count)
@@ -198,17 +186,4 @@ fn reject_duplicates(files: &[SourceFile]) -> Result<(), ModelError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shard_pattern;
-
-    #[test]
-    fn shard_names() {
-        assert_eq!(shard_pattern("big-00001-of-00003.gguf"), Some(("big".into(), 3)));
-        assert_eq!(shard_pattern("a-b-00002-of-00010.gguf"), Some(("a-b".into(), 10)));
-        assert_eq!(shard_pattern("big-1-of-3.gguf"), None);
-        assert_eq!(shard_pattern("big.gguf"), None);
-    }
 }

@@ -5,37 +5,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use hoist_oci::{Descriptor, ImageIndex, LayerFilter};
+use hoist_oci::{Descriptor, LayerFilter};
 
 use crate::ModelError;
-use crate::cog::{self, ANNOTATION_DEST};
-use crate::glob::Glob;
-use crate::media::{annotations, docker};
-
-/// The ModelPack/Docker file path annotation of a layer (or its legacy name).
-pub(crate) fn model_filepath(layer: &Descriptor) -> Option<&str> {
-    layer.annotation(annotations::FILEPATH).or_else(|| layer.annotation(annotations::LEGACY_FILEPATH))
-}
-
-/// The path a layer's annotation gives it: the ModelPack/Docker file path (or
-/// its legacy name), the OCI title, or a Cog weight's destination.
-pub fn annotated_path(layer: &Descriptor) -> Option<&str> {
-    model_filepath(layer)
-        .or_else(|| layer.annotation("org.opencontainers.image.title"))
-        .or_else(|| layer.annotation(ANNOTATION_DEST).map(|dest| dest.trim_start_matches('/')))
-}
-
-/// The file name of a layer without a path annotation, by its Docker role.
-pub(crate) fn role_name(media_type: &str) -> Option<&'static str> {
-    match media_type {
-        docker::GGUF => Some("model.gguf"),
-        docker::MMPROJ => Some("mmproj.gguf"),
-        docker::LICENSE => Some("LICENSE"),
-        docker::CHAT_TEMPLATE => Some("template.jinja"),
-        docker::DDUF => Some("model.dduf"),
-        _ => None,
-    }
-}
+use crate::formats::cog;
+use crate::formats::layer_path::{annotated_path, role_name};
+use crate::util::glob::Glob;
+use crate::util::shell::shell_quote;
 
 /// Which layers a partial pull fetches: those whose path matches an include
 /// pattern (every layer when there is none) and no exclude pattern. Patterns
@@ -81,7 +57,7 @@ impl fmt::Display for LayerSelection {
         let flags = self.include.iter().map(|p| ("--include", p)).chain(self.exclude.iter().map(|p| ("--exclude", p)));
         for (i, (flag, pattern)) in flags.enumerate() {
             let separator = if i == 0 { "" } else { " " };
-            write!(f, "{separator}{flag} {}", crate::shell_quote(pattern))?;
+            write!(f, "{separator}{flag} {}", shell_quote(pattern))?;
         }
         Ok(())
     }
@@ -149,16 +125,16 @@ impl fmt::Display for PlatformSpec {
     }
 }
 
-/// The image manifest of `index` for `platform`: Cog weights and
+/// The image manifest among an index's `manifests` for `platform`: Cog weights and
 /// `unknown/unknown` entries (attestations, artifacts) are never a platform's
 /// image. With no platform wanted, the host's, or the only image there is. The
 /// error lists the platforms the index has.
 pub fn image_for_platform<'a>(
-    index: &'a ImageIndex,
+    manifests: &'a [Descriptor],
     what: &str,
     platform: Option<&PlatformSpec>,
 ) -> Result<&'a Descriptor, ModelError> {
-    let images: Vec<&Descriptor> = cog::image_entries(index).collect();
+    let images: Vec<&Descriptor> = cog::image_entries(manifests).collect();
     let found = match platform {
         Some(wanted) => images.iter().find(|entry| wanted.matches(entry)),
         None => {
@@ -194,7 +170,8 @@ pub fn image_for_platform<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hoist_oci::{Digest, Platform};
+    use crate::util::media::{annotations, docker};
+    use hoist_oci::{Digest, ImageIndex, Platform};
 
     fn layer(media_type: &str, path: Option<&str>) -> Descriptor {
         let mut layer = Descriptor::new(media_type, Digest::of(media_type.as_bytes()), 1);
@@ -251,10 +228,14 @@ mod tests {
         let index =
             ImageIndex::new(vec![entry("linux", "s390x"), entry("linux", "riscv64"), entry("unknown", "unknown")]);
         let wanted: PlatformSpec = "linux/riscv64".parse().unwrap();
-        assert_eq!(image_for_platform(&index, "x", Some(&wanted)).unwrap().digest, index.manifests[1].digest);
-        let error = image_for_platform(&index, "x", None).unwrap_err().to_string();
+        assert_eq!(image_for_platform(&index.manifests, "x", Some(&wanted)).unwrap().digest, index.manifests[1].digest);
+        let error = image_for_platform(&index.manifests, "x", None).unwrap_err().to_string();
         assert!(error.contains("linux/s390x, linux/riscv64"), "{error}");
         let single = ImageIndex::new(vec![entry("linux", "s390x"), entry("unknown", "unknown")]);
-        assert_eq!(image_for_platform(&single, "x", None).unwrap().digest, single.manifests[0].digest);
+        assert_eq!(image_for_platform(&single.manifests, "x", None).unwrap().digest, single.manifests[0].digest);
+        let mut weights = entry("linux", "riscv64");
+        weights.annotations.insert(cog::ANNOTATION_REFERENCE_TYPE.into(), cog::REFERENCE_TYPE_WEIGHTS.into());
+        let bundle = ImageIndex::new(vec![weights, entry("linux", "s390x")]);
+        assert!(image_for_platform(&bundle.manifests, "x", Some(&wanted)).is_err(), "Cog weights are never an image");
     }
 }

@@ -1,18 +1,5 @@
-//! Cog-style OCI bundles (FORMATS.md §3): a runnable image and its weights side by
-//! side in one OCI index.
-//!
-//! - [`lock_weights`] reads each weight file once: it hashes the raw bytes
-//!   (`digestOriginal`) and, in the same pass, writes the layer blob (the file
-//!   itself, or its gzip/zstd compression, hashed while compressing) into the
-//!   store. Blobs are committed only after every file was read, and the
-//!   [`WeightsLock`] records what was made.
-//! - [`weights_manifest`] turns a lock into the weights artifact: an image
-//!   manifest with `artifactType` `application/vnd.cog.weights.v1`, the OCI empty
-//!   config and one annotated layer per file.
-//! - [`bundle`] puts an image manifest from the store and that weights manifest
-//!   into an index and tags it (or, [`BundleFormat::Standalone`], tags the image).
-//! - [`weights_entry`] and [`image_entries`] find the two halves of a pulled index
-//!   ([`image_for_platform`](crate::image_for_platform) picks among the images).
+//! `weights.lock` and the weights artifact it describes: each weight file
+//! read once into a layer blob of the store, and the manifest of those layers.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -20,34 +7,16 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use hoist_oci::Digest;
-use hoist_oci::{Descriptor, DigestWriter, ImageIndex, ImageManifest, Platform, Reference, media_types};
-use hoist_store::{MAX_MANIFEST_SIZE, StagedBlob, Store, WriteSession};
+use hoist_oci::{Descriptor, Digest, DigestWriter, ImageManifest, media_types};
+use hoist_store::{StagedBlob, Store, WriteSession};
 use serde::{Deserialize, Serialize};
 
+use super::{
+    ANNOTATION_DEST, ANNOTATION_DIGEST_ORIGINAL, ANNOTATION_NAME, ANNOTATION_SIZE_UNCOMPRESSED, DEFAULT_CONTENT_TYPE,
+    DEFAULT_DEST_PREFIX, LOCK_VERSION, WEIGHTS_ARTIFACT_TYPE, WEIGHTS_LAYER, WEIGHTS_LAYER_GZIP, WEIGHTS_LAYER_ZSTD,
+};
 use crate::ModelError;
-
-/// The weights artifact's `artifactType`, in its manifest and on its index entry.
-pub const WEIGHTS_ARTIFACT_TYPE: &str = "application/vnd.cog.weights.v1";
-/// A raw weights layer: the file itself.
-pub const WEIGHTS_LAYER: &str = "application/vnd.cog.weights.layer.v1";
-pub const WEIGHTS_LAYER_GZIP: &str = "application/vnd.cog.weights.layer.v1+gzip";
-pub const WEIGHTS_LAYER_ZSTD: &str = "application/vnd.cog.weights.layer.v1+zstd";
-/// Layer annotations.
-pub const ANNOTATION_NAME: &str = "vnd.cog.weights.name";
-pub const ANNOTATION_DEST: &str = "vnd.cog.weights.dest";
-pub const ANNOTATION_DIGEST_ORIGINAL: &str = "vnd.cog.weights.digest.original";
-pub const ANNOTATION_SIZE_UNCOMPRESSED: &str = "vnd.cog.weights.size.uncompressed";
-/// Index entry annotations of the weights manifest.
-pub const ANNOTATION_REFERENCE_TYPE: &str = "vnd.cog.reference.type";
-pub const ANNOTATION_REFERENCE_DIGEST: &str = "vnd.cog.reference.digest";
-pub const REFERENCE_TYPE_WEIGHTS: &str = "weights";
-/// The lock format's version.
-pub const LOCK_VERSION: &str = "1";
-/// The `contentType` recorded for every file.
-pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
-/// Where files land in the container unless told otherwise.
-pub const DEFAULT_DEST_PREFIX: &str = "/src/weights";
+use crate::util::compression::Compression;
 
 /// Read size, as in pack.
 const CHUNK: usize = 4 * 1024 * 1024;
@@ -124,29 +93,20 @@ impl WeightFile {
     }
 }
 
-/// How a weights layer is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// The layer is the file.
-    #[default]
-    None,
-    Gzip,
-    Zstd,
+/// The weights layer media type of a compression.
+pub fn weights_layer_media_type(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => WEIGHTS_LAYER,
+        Compression::Gzip => WEIGHTS_LAYER_GZIP,
+        Compression::Zstd => WEIGHTS_LAYER_ZSTD,
+    }
 }
 
-impl Compression {
-    /// The compression of a Cog weights layer media type; `None` for other media types.
-    pub fn of_weights_layer(media_type: &str) -> Option<Compression> {
-        [Compression::None, Compression::Gzip, Compression::Zstd].into_iter().find(|c| c.media_type() == media_type)
-    }
-
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::None => WEIGHTS_LAYER,
-            Compression::Gzip => WEIGHTS_LAYER_GZIP,
-            Compression::Zstd => WEIGHTS_LAYER_ZSTD,
-        }
-    }
+/// The compression of a Cog weights layer media type; `None` for other media types.
+pub fn weights_layer_compression(media_type: &str) -> Option<Compression> {
+    [Compression::None, Compression::Gzip, Compression::Zstd]
+        .into_iter()
+        .find(|c| weights_layer_media_type(*c) == media_type)
 }
 
 /// How to lock weights.
@@ -170,7 +130,7 @@ impl Default for LockOptions {
 
 /// Reads each `(name, path)` once, stores its layer blob in `store` and returns
 /// the lock. Nothing is committed unless every file was read; the blobs are
-/// untagged until [`bundle`] references them (a `prune` in between removes them).
+/// untagged until [`bundle`](super::bundle) references them (a `prune` in between removes them).
 pub fn lock_weights(
     store: &Store,
     files: &[(String, PathBuf)],
@@ -203,7 +163,7 @@ pub fn lock_weights(
             digest: blob.digest().clone(),
             size: blob.size(),
             size_uncompressed,
-            media_type: options.compression.media_type().to_string(),
+            media_type: weights_layer_media_type(options.compression).to_string(),
             content_type: DEFAULT_CONTENT_TYPE.to_string(),
         };
         staged.push((blob, file));
@@ -318,154 +278,6 @@ pub fn weights_manifest(lock: &WeightsLock) -> ImageManifest {
 /// The OCI empty descriptor's content.
 pub const EMPTY_CONFIG: &[u8] = b"{}";
 
-/// What `bundle` tags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BundleFormat {
-    /// The image manifest alone.
-    Standalone,
-    /// An index of the image manifest and the weights manifest.
-    #[default]
-    Bundle,
-}
-
-/// What [`bundle`] made.
-#[derive(Debug, Clone)]
-pub struct BundleOutcome {
-    /// What the reference now names: the index, or the image for a standalone.
-    pub descriptor: Descriptor,
-    /// The image's entry (with its platform).
-    pub image: Descriptor,
-    /// The weights manifest's index entry (bundle only).
-    pub weights: Option<Descriptor>,
-    /// The index (bundle only).
-    pub index: Option<ImageIndex>,
-    /// What the reference named before, if anything.
-    pub replaced: Option<Descriptor>,
-}
-
-/// Builds the bundle of the image manifest `image` (anything [`Store::resolve`]
-/// finds) and the weights `lock` describes, and tags it `reference`. Every
-/// layer blob must be in the store already ([`lock_weights`] put it there).
-pub fn bundle(
-    store: &Store,
-    image: &str,
-    lock: Option<&WeightsLock>,
-    reference: &Reference,
-    format: BundleFormat,
-) -> Result<BundleOutcome, ModelError> {
-    let session = store.write_session()?;
-    let resolved = store.resolve(image)?.descriptor;
-    if !media_types::is_manifest(&resolved.media_type) {
-        return Err(ModelError::InvalidArtifact {
-            what: image.to_string(),
-            reason: format!("not an image manifest ({}); bundle wants a runnable image", resolved.media_type),
-        });
-    }
-    let manifest_bytes = store.read_blob(&resolved.digest, MAX_MANIFEST_SIZE)?;
-    let manifest = ImageManifest::from_slice(&manifest_bytes)
-        .map_err(|e| ModelError::InvalidArtifact { what: image.to_string(), reason: e.to_string() })?;
-    let mut image_entry = Descriptor::new(resolved.media_type.clone(), resolved.digest.clone(), resolved.size);
-    if format == BundleFormat::Standalone {
-        let replaced = session.tag(&image_entry, reference)?;
-        return Ok(BundleOutcome {
-            descriptor: image_entry.clone(),
-            image: image_entry,
-            weights: None,
-            index: None,
-            replaced,
-        });
-    }
-    let lock = lock.ok_or_else(|| ModelError::InvalidArtifact {
-        what: reference.to_string(),
-        reason: "a bundle needs a weights.lock".into(),
-    })?;
-    image_entry.platform = Some(image_platform(store, image, &manifest)?);
-
-    for file in &lock.files {
-        let present = store.blob_path(&file.digest).metadata().is_ok_and(|m| m.len() == file.size);
-        if !present {
-            return Err(ModelError::InvalidArtifact {
-                what: format!("weights.lock file {:?}", file.name),
-                reason: format!(
-                    "layer blob {} is not in the store {}; run `hoist weights lock` with this store again",
-                    file.digest,
-                    store.root().display()
-                ),
-            });
-        }
-    }
-    session.put_bytes(EMPTY_CONFIG)?;
-    let weights = weights_manifest(lock);
-    let (digest, size) = session.put_bytes(&weights.to_canonical_json())?;
-    let mut weights_entry = Descriptor::new(media_types::OCI_MANIFEST, digest, size);
-    weights_entry.artifact_type = Some(WEIGHTS_ARTIFACT_TYPE.to_string());
-    weights_entry.platform = Some(unknown_platform());
-    weights_entry.annotations = BTreeMap::from([
-        (ANNOTATION_REFERENCE_TYPE.to_string(), REFERENCE_TYPE_WEIGHTS.to_string()),
-        (ANNOTATION_REFERENCE_DIGEST.to_string(), image_entry.digest.to_string()),
-    ]);
-    let index = ImageIndex::new(vec![image_entry.clone(), weights_entry.clone()]);
-    let (digest, size) = session.put_bytes(&index.to_canonical_json())?;
-    let descriptor = Descriptor::new(media_types::OCI_INDEX, digest, size);
-    let replaced = session.tag(&descriptor, reference)?;
-    Ok(BundleOutcome { descriptor, image: image_entry, weights: Some(weights_entry), index: Some(index), replaced })
-}
-
-/// The image's platform, from its config's `os`, `architecture` and `variant`.
-fn image_platform(store: &Store, image: &str, manifest: &ImageManifest) -> Result<Platform, ModelError> {
-    let config = store.read_blob(&manifest.config.digest, manifest.config.size.max(MAX_MANIFEST_SIZE))?;
-    let value: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
-    let field = |key: &str| value.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
-    match (field("os"), field("architecture")) {
-        (Some(os), Some(architecture)) => Ok(Platform {
-            architecture,
-            os,
-            os_version: field("os.version"),
-            os_features: Vec::new(),
-            variant: field("variant"),
-        }),
-        _ => Err(ModelError::InvalidArtifact {
-            what: image.to_string(),
-            reason: "its config names no os and architecture: not a runnable image".into(),
-        }),
-    }
-}
-
-fn unknown_platform() -> Platform {
-    Platform {
-        architecture: "unknown".into(),
-        os: "unknown".into(),
-        os_version: None,
-        os_features: Vec::new(),
-        variant: None,
-    }
-}
-
-fn is_unknown_platform(entry: &Descriptor) -> bool {
-    entry.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
-}
-
-fn is_weights(entry: &Descriptor) -> bool {
-    entry.annotation(ANNOTATION_REFERENCE_TYPE) == Some(REFERENCE_TYPE_WEIGHTS)
-}
-
-/// Whether an index is a Cog bundle: it has a weights entry.
-pub fn is_bundle(index: &ImageIndex) -> bool {
-    weights_entry(index).is_some()
-}
-
-/// The weights manifest of a Cog bundle: the entry whose
-/// `vnd.cog.reference.type` is `weights`.
-pub fn weights_entry(index: &ImageIndex) -> Option<&Descriptor> {
-    index.manifests.iter().find(|entry| is_weights(entry))
-}
-
-/// The entries that are images: neither weights nor `unknown/unknown`
-/// (attestations and other artifacts use that platform too).
-pub fn image_entries(index: &ImageIndex) -> impl Iterator<Item = &Descriptor> {
-    index.manifests.iter().filter(|entry| !is_weights(entry) && !is_unknown_platform(entry))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,32 +373,5 @@ mod tests {
         assert_eq!(annotations[ANNOTATION_DEST], "/src/weights/model.safetensors");
         assert_eq!(annotations[ANNOTATION_DIGEST_ORIGINAL], Digest::of(b"abc").to_string());
         assert_eq!(annotations[ANNOTATION_SIZE_UNCOMPRESSED], "3");
-    }
-
-    #[test]
-    fn entries_are_found_by_annotation_and_platform_skipping_unknown() {
-        let entry = |os: &str, arch: &str, weights: bool| {
-            let mut d = Descriptor::for_bytes(media_types::OCI_MANIFEST, format!("{os}{arch}{weights}").as_bytes());
-            d.platform = Some(Platform { os: os.into(), architecture: arch.into(), ..unknown_platform() });
-            if weights {
-                d.annotations.insert(ANNOTATION_REFERENCE_TYPE.into(), REFERENCE_TYPE_WEIGHTS.into());
-            }
-            d
-        };
-        let index = ImageIndex::new(vec![
-            entry("unknown", "unknown", false),
-            entry("unknown", "unknown", true),
-            entry("linux", "arm64", false),
-            entry("linux", "amd64", false),
-        ]);
-        assert!(is_bundle(&index));
-        assert_eq!(weights_entry(&index), Some(&index.manifests[1]));
-        let images: Vec<&Descriptor> = image_entries(&index).collect();
-        assert_eq!(images, [&index.manifests[2], &index.manifests[3]]);
-        let amd64 = "linux/amd64".parse().unwrap();
-        assert_eq!(crate::image_for_platform(&index, "x", Some(&amd64)).unwrap(), &index.manifests[3]);
-        let unknown = "unknown/unknown".parse().unwrap();
-        assert!(crate::image_for_platform(&index, "x", Some(&unknown)).is_err());
-        assert!(!is_bundle(&ImageIndex::new(vec![entry("linux", "amd64", false)])));
     }
 }

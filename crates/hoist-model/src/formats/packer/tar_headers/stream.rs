@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use hoist_oci::BlobStream;
 
 use super::layer::READ_BLOCK;
-use crate::cog::Compression;
+use crate::util::compression::Compression;
 
 /// A failure while streaming: the transfer's, or the content's (at a
 /// decompressed offset).

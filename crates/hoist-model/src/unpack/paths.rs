@@ -1,6 +1,6 @@
-//! Path safety for bundles: every path written is split into checked
+//! Path safety for runtime directories: every path written is split into checked
 //! components and walked one directory at a time, never through a symbolic
-//! link, so nothing is ever written outside the bundle.
+//! link, so nothing is ever written outside the runtime directory.
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 /// Why a write was refused or failed.
 #[derive(Debug)]
 pub(super) enum Fail {
-    /// The path (or a link) would leave the bundle.
+    /// The path (or a link) would leave the runtime directory.
     Unsafe(String),
     Io(PathBuf, io::Error),
 }
@@ -29,9 +29,11 @@ pub(super) fn rel_components(path: &Path) -> Result<Vec<OsString>, Fail> {
         match component {
             Component::Normal(part) => parts.push(part.to_os_string()),
             Component::CurDir => {}
-            Component::ParentDir => return Err(Fail::Unsafe("a `..` component would leave the bundle".into())),
+            Component::ParentDir => {
+                return Err(Fail::Unsafe("a `..` component would leave the runtime directory".into()));
+            }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(Fail::Unsafe("an absolute path would leave the bundle".into()));
+                return Err(Fail::Unsafe("an absolute path would leave the runtime directory".into()));
             }
         }
     }
@@ -124,7 +126,10 @@ pub(super) fn check_link_target(target: &Path, depth: usize) -> Result<(), Fail>
         return Err(Fail::Unsafe("symbolic link with an empty target".into()));
     }
     if ups > depth {
-        return Err(Fail::Unsafe(format!("symbolic link to {} points outside the bundle", target.display())));
+        return Err(Fail::Unsafe(format!(
+            "symbolic link to {} points outside the runtime directory",
+            target.display()
+        )));
     }
     Ok(())
 }
@@ -134,7 +139,7 @@ pub(super) fn check_link_target(target: &Path, depth: usize) -> Result<(), Fail>
 /// target is resolved by name against the link's directory (`link_dir`, from
 /// the root), clamped at the root, and written as `..`s up to the root plus
 /// the path down. Absolute links such as `/usr/bin/python3` then point into the
-/// bundle instead of the host, and pass [`check_link_target`].
+/// runtime directory instead of the host, and pass [`check_link_target`].
 pub(super) fn rootfs_link_target(target: &Path, link_dir: &[OsString]) -> PathBuf {
     let mut resolved: Vec<OsString> = if target.has_root() { Vec::new() } else { link_dir.to_vec() };
     for component in target.components() {

@@ -1,8 +1,8 @@
 //! What each file of a model is, by the conventions users know from modctl and
 //! Docker's tooling, with user overrides by glob.
 
-use crate::glob::Glob;
-use crate::media;
+use crate::util::glob::Glob;
+use crate::util::media;
 
 /// The ModelPack layer classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

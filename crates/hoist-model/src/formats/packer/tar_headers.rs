@@ -19,10 +19,10 @@ use serde_json::Value as Json;
 
 use self::layer::LayerWalk;
 use self::ustar::Kind;
+use super::command::{command_file, command_value, stored_command};
 use crate::ModelError;
-use crate::bundle::{is_image_layer, tar_compression};
-use crate::command::{command_value, stored_command};
-use crate::source::shard_pattern;
+use crate::util::media::{is_image_layer, tar_compression};
+use crate::util::shards::shard_pattern;
 
 /// A GGUF file found in a tar layer.
 #[derive(Debug, Clone)]
@@ -191,9 +191,8 @@ impl Wanted {
     fn from_config(config: &Json) -> Wanted {
         let command = stored_command(config);
         let Some(value) = command_value(&command, &["-m", "--model"]) else { return Wanted::AnyGguf };
-        let working_dir = config.pointer("/config/WorkingDir").and_then(Json::as_str).unwrap_or("/");
-        let path = normalize(&format!("{working_dir}/{value}"));
-        let path = if value.starts_with('/') { normalize(value) } else { path };
+        let Some(file) = command_file(config, &["-m", "--model"]) else { return Wanted::AnyGguf };
+        let path = normalize(&file.to_string_lossy());
         let (dir, name) = path.rsplit_once('/').map_or(("", path.as_str()), |(d, n)| (d, n));
         let paths = match shard_pattern(name) {
             Some((stem, count)) => (1..=count)

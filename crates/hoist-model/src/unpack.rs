@@ -1,7 +1,7 @@
-//! Runtime bundles: a model artifact in the store unpacked into a directory a
+//! Runtime directories: a model artifact in the store unpacked into a directory a
 //! runtime (llama-server, vLLM) starts from.
 //!
-//! A bundle is `config.json` (the artifact's config blob) and `model/`, where
+//! A runtime directory is `config.json` (the artifact's config blob) and `model/`, where
 //! every raw layer is a hardlink to its read-only blob (zero copy; a copy only
 //! across file systems) at the path its annotation names, and every tar layer
 //! (ModelPack `.tar`/`.tar+gzip`/`.tar+zstd`, Docker vLLM config and directory
@@ -9,43 +9,46 @@
 //!
 //! Every path is checked component by component and written without ever
 //! following a symbolic link; `..`, absolute paths and links that would leave
-//! the bundle are refused with an error naming the layer and the entry. A
-//! bundle is built in a temp directory beside its target and renamed into
+//! the runtime directory are refused with an error naming the layer and the entry. A
+//! runtime directory is built in a temp directory beside its target and renamed into
 //! place, with `.hoist-bundle.json` written last: it is complete or absent,
 //! and the second unpack only reads that marker.
 
 mod paths;
+mod roles;
 mod tar;
-
-pub(crate) use self::tar::{is_image_layer, tar_compression};
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, media_types};
+use hoist_oci::{Descriptor, Digest, media_types};
 use hoist_store::{ANNOTATION_PARTIAL, MAX_MANIFEST_SIZE, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use self::paths::{Fail, link_or_copy, prepare_parent, rel_components, remove_existing, write_read_only};
-use crate::cog::{self, Compression};
-use crate::command::{command_value, stored_command};
-use crate::media::docker;
-use crate::select::{PlatformSpec, annotated_path, image_for_platform, role_name};
-use crate::source::shard_pattern;
-use crate::{ModelError, describe};
+use self::roles::{ModelFile, Roles};
+use crate::ModelError;
+use crate::formats::cog;
+use crate::formats::layer_path::{annotated_path, role_name};
+use crate::formats::packer::stored_command;
+use crate::read::{Parts, PlatformSpec, describe, image_for_platform};
+use crate::util::compression::{Compression, decompressed};
+use crate::util::media::{docker, is_image_layer, tar_compression};
 
-/// The file written last into a bundle: its manifest and roles.
-pub const BUNDLE_MARKER: &str = ".hoist-bundle.json";
+/// The file written last into a runtime directory: its manifest and roles.
+/// (Named from when these directories were called bundles; kept so that
+/// directories written before are still recognised.)
+pub const RUNTIME_DIR_MARKER: &str = ".hoist-bundle.json";
 
 /// Configs larger than this are refused (GGUF metadata makes them large, never this large).
 const MAX_CONFIG_SIZE: u64 = 64 << 20;
 
-/// A runtime bundle: a directory a runtime can start from.
+/// A runtime directory: a directory a runtime can start from.
 #[derive(Debug, Clone)]
-pub struct Bundle {
-    /// The bundle directory.
+pub struct RuntimeDir {
+    /// The directory.
     pub root: PathBuf,
     /// `root/config.json`: the artifact's config blob (hardlink).
     pub config_path: PathBuf,
@@ -67,8 +70,8 @@ pub struct Bundle {
     pub command: Vec<String>,
 }
 
-/// `.hoist-bundle.json`: the manifest digest and the Bundle's fields, paths
-/// relative to the bundle root.
+/// `.hoist-bundle.json`: the manifest digest and the RuntimeDir's fields, paths
+/// relative to the runtime directory root.
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     manifest: String,
@@ -97,10 +100,10 @@ struct Marker {
 }
 
 impl Marker {
-    fn bundle(&self, root: &Path) -> Bundle {
+    fn runtime_dir(&self, root: &Path) -> RuntimeDir {
         let at =
             |rel: &Option<String>| rel.as_ref().map(|r| if r.is_empty() { root.to_path_buf() } else { root.join(r) });
-        Bundle {
+        RuntimeDir {
             root: root.to_path_buf(),
             config_path: root.join("config.json"),
             model_dir: root.join("model"),
@@ -119,8 +122,8 @@ impl Marker {
 /// How to unpack.
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
-    /// Where to write the bundle (new, empty, or a hoist bundle, which is
-    /// replaced) [default: `<store root>/bundles/<manifest hex>`].
+    /// Where to write the runtime directory (new, empty, or one hoist wrote, which is
+    /// replaced); by default `<store root>/bundles/<manifest hex>`.
     pub dir: Option<PathBuf>,
     /// From an index, the image for this platform [default: the host's, or
     /// the index's only image].
@@ -131,8 +134,8 @@ pub struct UnpackOptions {
 /// weights placed over the image at their destinations.
 struct Plan {
     manifest_digest: Digest,
-    manifest: ImageManifest,
-    weights: Option<(Digest, ImageManifest)>,
+    manifest: Parts,
+    weights: Option<(Digest, Parts)>,
     /// The default directory's name: the index for a Cog bundle (image and
     /// weights together), else the manifest.
     key: Digest,
@@ -143,31 +146,27 @@ struct Plan {
 impl Plan {
     fn new(store: &Store, descriptor: &Descriptor, platform: Option<&PlatformSpec>) -> Result<Plan, ModelError> {
         let partial = descriptor.annotation(ANNOTATION_PARTIAL).is_some();
+        let parts = read_parts(store, &descriptor.digest)?;
         if !media_types::is_index(&descriptor.media_type) {
-            let manifest = read_manifest(store, &descriptor.digest)?;
             return Ok(Plan {
                 manifest_digest: descriptor.digest.clone(),
-                manifest,
+                manifest: parts,
                 weights: None,
                 key: descriptor.digest.clone(),
                 partial,
             });
         }
-        let what = descriptor.digest.to_string();
-        let bytes = store.read_blob(&descriptor.digest, MAX_MANIFEST_SIZE)?;
-        let index = ImageIndex::from_slice(&bytes)
-            .map_err(|e| ModelError::InvalidArtifact { what: what.clone(), reason: e.to_string() })?;
-        let image = image_for_platform(&index, &what, platform)?;
-        let weights = match cog::weights_entry(&index) {
-            Some(entry) => Some((entry.digest.clone(), read_manifest(store, &entry.digest)?)),
+        let image = image_for_platform(&parts.manifests, &descriptor.digest.to_string(), platform)?;
+        let weights = match cog::weights_entry(&parts.manifests) {
+            Some(entry) => Some((entry.digest.clone(), read_parts(store, &entry.digest)?)),
             None => None,
         };
         let key = if weights.is_some() { descriptor.digest.clone() } else { image.digest.clone() };
-        let manifest = read_manifest(store, &image.digest)?;
+        let manifest = read_parts(store, &image.digest)?;
         Ok(Plan { manifest_digest: image.digest.clone(), manifest, weights, key, partial })
     }
 
-    /// Whether an existing bundle's marker is this plan's, with no layer it
+    /// Whether an existing runtime directory's marker is this plan's, with no layer it
     /// left out now in the store.
     fn is_built_by(&self, store: &Store, marker: &Marker) -> bool {
         marker.manifest == self.manifest_digest.to_string()
@@ -176,18 +175,16 @@ impl Plan {
     }
 }
 
-fn read_manifest(store: &Store, digest: &Digest) -> Result<ImageManifest, ModelError> {
-    let bytes = store.read_blob(digest, MAX_MANIFEST_SIZE)?;
-    ImageManifest::from_slice(&bytes)
-        .map_err(|e| ModelError::InvalidArtifact { what: digest.to_string(), reason: e.to_string() })
+fn read_parts(store: &Store, digest: &Digest) -> Result<Parts, ModelError> {
+    Parts::of(&digest.to_string(), &store.read_blob(digest, MAX_MANIFEST_SIZE)?)
 }
 
 /// Unpacks the model `descriptor` (a manifest in `store`, or an index: see
 /// [`UnpackOptions::platform`]; a Cog bundle's weights land at their
-/// destinations inside the image) into a bundle.
+/// destinations inside the image) into a runtime directory.
 ///
 /// The second call with the same manifest reads the marker and touches no file.
-pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -> Result<Bundle, ModelError> {
+pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -> Result<RuntimeDir, ModelError> {
     let plan = Plan::new(store, descriptor, options.platform.as_ref())?;
     let target = match &options.dir {
         Some(dir) => std::path::absolute(dir).map_err(ModelError::io(dir))?,
@@ -201,9 +198,10 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
     if let Some(marker) = &existing
         && plan.is_built_by(store, marker)
     {
-        return Ok(marker.bundle(&target));
+        return Ok(marker.runtime_dir(&target));
     }
-    let config_bytes = store.read_blob(&plan.manifest.config.digest, MAX_CONFIG_SIZE)?;
+    let config = plan.manifest.config(&plan.manifest_digest.to_string())?;
+    let config_bytes = store.read_blob(&config.digest, MAX_CONFIG_SIZE)?;
 
     // Whatever is at the target must be ours to replace.
     let replace = match fs::symlink_metadata(&target) {
@@ -213,7 +211,7 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
         Ok(_) => {
             return Err(ModelError::BadInput {
                 path: target,
-                reason: "exists and is not a hoist bundle; choose a new or empty directory".into(),
+                reason: "exists and is not a hoist runtime directory; choose a new or empty directory".into(),
             });
         }
         Err(_) => false,
@@ -222,13 +220,13 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
     let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&parent).map_err(ModelError::io(&parent))?;
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "runtime".into());
     let temp = TempDir(Some(parent.join(format!(".{name}.partial-{}-{nanos}", std::process::id()))));
     let temp_path = temp.path().to_path_buf();
     fs::create_dir(&temp_path).map_err(ModelError::io(&temp_path))?;
 
     let marker = build(store, &plan, &config_bytes, &temp_path)?;
-    let marker_path = temp_path.join(BUNDLE_MARKER);
+    let marker_path = temp_path.join(RUNTIME_DIR_MARKER);
     let json = serde_json::to_vec_pretty(&marker).expect("the marker serialises");
     fs::write(&marker_path, json).map_err(ModelError::io(&marker_path))?;
 
@@ -240,12 +238,12 @@ pub fn unpack(store: &Store, descriptor: &Descriptor, options: &UnpackOptions) -
         if let Some(theirs) = read_marker(&target)
             && plan.is_built_by(store, &theirs)
         {
-            return Ok(theirs.bundle(&target));
+            return Ok(theirs.runtime_dir(&target));
         }
         return Err(ModelError::io(&target)(e));
     }
     temp.keep();
-    Ok(marker.bundle(&target))
+    Ok(marker.runtime_dir(&target))
 }
 
 fn paths_remove(path: &Path) -> Result<(), ModelError> {
@@ -257,7 +255,7 @@ fn dir_is_empty(path: &Path) -> Result<bool, ModelError> {
 }
 
 fn read_marker(root: &Path) -> Option<Marker> {
-    let bytes = fs::read(root.join(BUNDLE_MARKER)).ok()?;
+    let bytes = fs::read(root.join(RUNTIME_DIR_MARKER)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -281,12 +279,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A file of the model and the media type of the raw layer it came from.
-struct ModelFile {
-    rel: PathBuf,
-    media_type: Option<String>,
-}
-
 fn fail_error(layer: Option<&Digest>, entry: String, fail: Fail) -> ModelError {
     match fail {
         Fail::Unsafe(reason) => ModelError::InvalidArtifact {
@@ -303,9 +295,10 @@ fn fail_error(layer: Option<&Digest>, entry: String, fail: Fail) -> ModelError {
 /// Fills `root` (a fresh directory) and returns the marker describing it.
 fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result<Marker, ModelError> {
     let manifest = &plan.manifest;
+    let config = manifest.config(&plan.manifest_digest.to_string())?;
     let config_path = root.join("config.json");
-    link_or_copy(&store.blob_path(&manifest.config.digest), &config_path)
-        .map_err(|fail| fail_error(Some(&manifest.config.digest), "config.json".into(), fail))?;
+    link_or_copy(&store.blob_path(&config.digest), &config_path)
+        .map_err(|fail| fail_error(Some(&config.digest), "config.json".into(), fail))?;
     let model_dir = root.join("model");
     fs::create_dir(&model_dir).map_err(ModelError::io(&model_dir))?;
 
@@ -320,10 +313,10 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
             absent.push(layer.digest.to_string());
             continue;
         }
-        if let Some(compression) = tar::tar_compression(&layer.media_type) {
+        if let Some(compression) = tar_compression(&layer.media_type) {
             let blob = store.open_blob(&layer.digest)?;
             let mut extracted = Vec::new();
-            tar::extract(blob, compression, tar::is_image_layer(&layer.media_type), &model_dir, &mut extracted)
+            tar::extract(blob, compression, is_image_layer(&layer.media_type), &model_dir, &mut extracted)
                 .map_err(|e| fail_error(Some(&layer.digest), e.entry, e.fail))?;
             files.extend(extracted.into_iter().map(|rel| ModelFile { rel, media_type: None }));
             continue;
@@ -350,9 +343,9 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
         }
         let dst = prepare_parent(&model_dir, &parts).map_err(fail)?;
         remove_existing(&dst).map_err(fail)?;
-        match Compression::of_weights_layer(&layer.media_type) {
+        match cog::weights_layer_compression(&layer.media_type) {
             Some(compression @ (Compression::Gzip | Compression::Zstd)) => {
-                let mut content = tar::decompressed(store.open_blob(&layer.digest)?, compression)
+                let mut content = decompressed(store.open_blob(&layer.digest)?, compression)
                     .map_err(|e| fail(Fail::Io(dst.clone(), e)))?;
                 write_read_only(&mut content, &dst).map_err(fail)?;
             }
@@ -371,123 +364,21 @@ fn build(store: &Store, plan: &Plan, config_bytes: &[u8], root: &Path) -> Result
 
     let info = describe(manifest, config_bytes);
     let config: Json = serde_json::from_slice(config_bytes).unwrap_or(Json::Null);
-    let command = stored_command(&config);
+    let roles = Roles::find(&files, &config, &model_dir);
     let rel = |path: PathBuf| Some(Path::new("model").join(path).to_string_lossy().into_owned());
-
-    let is_mmproj = |f: &ModelFile| {
-        f.media_type.as_deref() == Some(docker::MMPROJ) || {
-            let name = file_name(&f.rel).to_ascii_lowercase();
-            name.contains("mmproj") && name.ends_with(".gguf")
-        }
-    };
-    let ggufs: Vec<&ModelFile> = files
-        .iter()
-        .filter(|f| !is_mmproj(f) && (f.media_type.as_deref() == Some(docker::GGUF) || has_extension(&f.rel, "gguf")))
-        .collect();
-    let mut gguf = first_shard(&ggufs).map(|f| f.rel.clone());
-    let mut mmproj = files.iter().find(|f| is_mmproj(f)).map(|f| f.rel.clone());
-    let mut chat_template = files
-        .iter()
-        .find(|f| f.media_type.as_deref() == Some(docker::CHAT_TEMPLATE) || has_extension(&f.rel, "jinja"))
-        .map(|f| f.rel.clone());
-    let safetensors_dir = files
-        .iter()
-        .find(|f| f.media_type.as_deref() == Some(docker::SAFETENSORS) || has_extension(&f.rel, "safetensors"))
-        .map(|f| f.rel.parent().map(Path::to_path_buf).unwrap_or_default());
-    let dduf = files
-        .iter()
-        .find(|f| f.media_type.as_deref() == Some(docker::DDUF) || has_extension(&f.rel, "dduf"))
-        .map(|f| f.rel.clone());
-
-    // A stored command names the files inside the image: they win.
-    let working_dir = config.pointer("/config/WorkingDir").and_then(Json::as_str).unwrap_or("/");
-    let in_image = |flags: &[&str]| -> Option<PathBuf> {
-        let value = command_value(&command, flags)?;
-        let path = Path::new(working_dir).join(value);
-        let parts = rel_components(path.strip_prefix("/").unwrap_or(&path)).ok()?;
-        let rel: PathBuf = parts.iter().collect();
-        (!parts.is_empty() && fs::symlink_metadata(model_dir.join(&rel)).is_ok()).then_some(rel)
-    };
-    if let Some(found) = in_image(&["-m", "--model"]) {
-        gguf = Some(found);
-    }
-    if let Some(found) = in_image(&["--mmproj"]) {
-        mmproj = Some(found);
-    }
-    if let Some(found) = in_image(&["--chat-template-file"]) {
-        chat_template = Some(found);
-    }
-
-    let format = info.format.clone().or_else(|| {
-        if gguf.is_some() {
-            Some("gguf".into())
-        } else if safetensors_dir.is_some() {
-            Some("safetensors".into())
-        } else if dduf.is_some() {
-            Some("dduf".into())
-        } else {
-            None
-        }
-    });
     Ok(Marker {
         manifest: plan.manifest_digest.to_string(),
         weights: plan.weights.as_ref().map(|(digest, _)| digest.to_string()),
         absent,
-        format,
-        gguf: gguf.and_then(rel),
-        mmproj: mmproj.and_then(rel),
-        chat_template: chat_template.and_then(rel),
-        safetensors_dir: safetensors_dir
+        format: info.format.clone().or_else(|| roles.format().map(str::to_string)),
+        gguf: roles.gguf.and_then(rel),
+        mmproj: roles.mmproj.and_then(rel),
+        chat_template: roles.chat_template.and_then(rel),
+        safetensors_dir: roles
+            .safetensors_dir
             .map(|dir| Path::new("model").join(dir).to_string_lossy().trim_end_matches('/').to_string()),
-        dduf: dduf.and_then(rel),
+        dduf: roles.dduf.and_then(rel),
         context_size: info.context_size,
-        command,
+        command: stored_command(&config),
     })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-fn has_extension(path: &Path, extension: &str) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(extension))
-}
-
-/// The first GGUF, or for a split model (`name-0000k-of-0000N.gguf`) its first shard.
-fn first_shard<'a>(ggufs: &[&'a ModelFile]) -> Option<&'a ModelFile> {
-    let first = *ggufs.first()?;
-    let name = file_name(&first.rel);
-    let Some((stem, total)) = shard_pattern(&name) else { return Some(first) };
-    let wanted = format!("{stem}-00001-of-{total:05}.gguf");
-    Some(
-        ggufs
-            .iter()
-            .copied()
-            .find(|f| file_name(&f.rel) == wanted && f.rel.parent() == first.rel.parent())
-            .unwrap_or(first),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_shard_is_found() {
-        let file = |rel: &str| ModelFile { rel: rel.into(), media_type: None };
-        let files = [file("a/m-00002-of-00002.gguf"), file("a/m-00001-of-00002.gguf")];
-        let refs: Vec<&ModelFile> = files.iter().collect();
-        assert_eq!(first_shard(&refs).unwrap().rel, Path::new("a/m-00001-of-00002.gguf"));
-    }
-
-    #[test]
-    fn tar_media_types() {
-        use super::tar::tar_compression;
-        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.tar+gzip"), Some(Compression::Gzip));
-        assert_eq!(tar_compression("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
-        assert_eq!(tar_compression("application/vnd.oci.image.layer.v1.tar+zstd"), Some(Compression::Zstd));
-        assert_eq!(tar_compression(docker::VLLM_CONFIG_TAR), Some(Compression::None));
-        assert_eq!(tar_compression("application/vnd.cncf.model.weight.v1.raw"), None);
-        assert_eq!(tar_compression(docker::GGUF), None);
-    }
 }

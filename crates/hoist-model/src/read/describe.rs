@@ -3,12 +3,13 @@
 
 use std::fmt;
 
-use hoist_oci::{Descriptor, Digest, ImageIndex, ImageManifest, Source, media_types};
+use hoist_oci::{Descriptor, Digest, ImageManifest, Source, media_types};
 use serde_json::Value as Json;
 
+use super::parts::Parts;
 use crate::ModelError;
-use crate::media::{docker, modelpack};
-use crate::select::model_filepath;
+use crate::formats::layer_path::model_filepath;
+use crate::util::media::{docker, modelpack};
 
 /// The artifact format, recognised from the config media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +60,8 @@ pub struct ModelInfo {
     pub precision: Option<String>,
     pub context_size: Option<u64>,
     pub created: Option<String>,
-    /// Bytes of all layers and the config.
+    /// Bytes of what it refers to: an index's manifests, a manifest's config
+    /// and layers ([`Parts::size`]).
     pub size: u64,
     pub layers: Vec<LayerInfo>,
 }
@@ -81,14 +83,10 @@ impl StoredModel {
     pub async fn fetch(source: &dyn Source, descriptor: &Descriptor) -> Result<StoredModel, ModelError> {
         let target_error = |source| ModelError::Target { source };
         let manifest_bytes = source.fetch_all(descriptor).await.map_err(target_error)?;
-        let invalid = |reason: String| ModelError::InvalidArtifact { what: descriptor.digest.to_string(), reason };
+        let what = descriptor.digest.to_string();
+        let parts = Parts::of(&what, &manifest_bytes)?;
         if media_types::is_index(&descriptor.media_type) {
-            let index = ImageIndex::from_slice(&manifest_bytes).map_err(|e| invalid(e.to_string()))?;
-            let info = ModelInfo {
-                kind: Some(ArtifactKind::Index),
-                size: index.manifests.iter().map(|m| m.size).sum(),
-                ..ModelInfo::default()
-            };
+            let info = ModelInfo { kind: Some(ArtifactKind::Index), size: parts.size, ..ModelInfo::default() };
             return Ok(StoredModel {
                 descriptor: descriptor.clone(),
                 manifest_bytes,
@@ -97,18 +95,20 @@ impl StoredModel {
                 info,
             });
         }
-        let manifest = ImageManifest::from_slice(&manifest_bytes).map_err(|e| invalid(e.to_string()))?;
-        let config_bytes = source.fetch_all(&manifest.config).await.map_err(target_error)?;
-        let info = describe(&manifest, &config_bytes);
+        let manifest = ImageManifest::from_slice(&manifest_bytes)
+            .map_err(|e| ModelError::InvalidArtifact { what: what.clone(), reason: e.to_string() })?;
+        let config_bytes = source.fetch_all(parts.config(&what)?).await.map_err(target_error)?;
+        let info = describe(&parts, &config_bytes);
         Ok(StoredModel { descriptor: descriptor.clone(), manifest_bytes, manifest: Some(manifest), config_bytes, info })
     }
 }
 
-/// What a manifest and its config say about the model. Tolerant: a config it
-/// cannot parse leaves the facts empty rather than failing a listing.
-pub fn describe(manifest: &ImageManifest, config_bytes: &[u8]) -> ModelInfo {
+/// What a manifest (its [`Parts`]) and its config say about the model.
+/// Tolerant: a config it cannot parse leaves the facts empty rather than
+/// failing a listing.
+pub fn describe(manifest: &Parts, config_bytes: &[u8]) -> ModelInfo {
     let config: Json = serde_json::from_slice(config_bytes).unwrap_or(Json::Null);
-    let kind = match manifest.config.media_type.as_str() {
+    let kind = match manifest.config.as_ref().map_or("", |c| c.media_type.as_str()) {
         docker::CONFIG_V01 => ArtifactKind::DockerV01,
         docker::CONFIG_V02 => ArtifactKind::DockerV02,
         modelpack::CONFIG => ArtifactKind::ModelPack,
@@ -156,6 +156,6 @@ pub fn describe(manifest: &ImageManifest, config_bytes: &[u8]) -> ModelInfo {
             path: model_filepath(layer).map(str::to_string),
         })
         .collect();
-    info.size = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
+    info.size = manifest.size;
     info
 }

@@ -7,9 +7,6 @@ use hoist_oci::Digest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::facts::{ModelFacts, ModelFormat};
-use crate::format_size;
-
 /// The config blob of a Docker model artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DockerModelConfig {
@@ -65,32 +62,5 @@ pub struct RootFs {
 impl Default for RootFs {
     fn default() -> Self {
         RootFs { kind: "rootfs".into(), diff_ids: Vec::new() }
-    }
-}
-
-impl DockerModelConfig {
-    /// The config for a model with these facts and (uncompressed) layers.
-    pub fn new(facts: &ModelFacts, created: &str, layer_digests: Vec<Digest>, total_size: u64) -> Self {
-        let metadata = || Some(facts.metadata.clone()).filter(|m| !m.is_empty());
-        let body = DockerConfigBody {
-            format: Some(facts.format.as_str().to_string()),
-            quantization: facts.quantization.clone(),
-            parameters: facts.parameters_display(),
-            architecture: facts.architecture.clone(),
-            size: Some(format_size(total_size)),
-            gguf: if facts.format == ModelFormat::Gguf { metadata() } else { None },
-            safetensors: if facts.format == ModelFormat::Safetensors { metadata() } else { None },
-            diffusers: facts.dduf_file.as_ref().map(|file| {
-                BTreeMap::from([("layout".to_string(), "dduf".to_string()), ("dduf_file".to_string(), file.clone())])
-            }),
-            context_size: facts.context_size,
-            extra: BTreeMap::new(),
-        };
-        DockerModelConfig {
-            config: body,
-            descriptor: DockerDescriptor { created: Some(created.to_string()), extra: BTreeMap::new() },
-            rootfs: RootFs { kind: "rootfs".into(), diff_ids: layer_digests },
-            extra: BTreeMap::new(),
-        }
     }
 }

@@ -15,8 +15,8 @@ use hoist_oci::{Descriptor, Source, TargetError};
 use super::stream::{StreamFail, Streamed};
 use super::ustar::{self, BLOCK, Kind, MAX_EXTENSION, Pax};
 use crate::ModelError;
-use crate::cog::Compression;
-use crate::gguf_layers::read_up_to;
+use crate::util::compression::Compression;
+use crate::util::stream::read_up_to;
 
 /// Bytes fetched at once while walking headers; a multiple of [`BLOCK`], so a
 /// header never straddles two.

@@ -2,6 +2,8 @@
 //! Entrypoint + Cmd, as gguf-packer images carry llama-server arguments), and
 //! reading flags out of it.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value as Json;
 
 /// An OCI or Docker image config's Entrypoint + Cmd; empty for other configs.
@@ -35,6 +37,15 @@ pub fn command_value<'a>(command: &'a [String], flags: &[&str]) -> Option<&'a st
     None
 }
 
+/// The image path of the file the stored command names after one of `flags`:
+/// the value itself when absolute, else against the config's `WorkingDir`
+/// (`/` when it has none). Not normalised: `..` is the caller's to judge.
+pub fn command_file(config: &Json, flags: &[&str]) -> Option<PathBuf> {
+    let value = command_value(&stored_command(config), flags)?.to_string();
+    let working_dir = config.pointer("/config/WorkingDir").and_then(Json::as_str).unwrap_or("/");
+    Some(Path::new(working_dir).join(value))
+}
+
 /// Whether one of `flags` (a switch without a value) is in the command.
 pub fn command_has(command: &[String], flags: &[&str]) -> bool {
     command.iter().any(|arg| flags.contains(&arg.as_str()))
@@ -56,5 +67,9 @@ mod tests {
         assert!(!command_has(&cmd, &["--no-mmap"]));
         let config = serde_json::json!({"config": {"Entrypoint": ["llama-server"], "Cmd": ["-m", "/m.gguf"]}});
         assert_eq!(stored_command(&config), ["llama-server", "-m", "/m.gguf"]);
+        let relative = serde_json::json!({"config": {"Cmd": ["-m", "m.gguf"], "WorkingDir": "/models"}});
+        assert_eq!(command_file(&relative, &["-m"]), Some("/models/m.gguf".into()));
+        assert_eq!(command_file(&config, &["-m"]), Some("/m.gguf".into()), "absolute: WorkingDir is not used");
+        assert_eq!(command_file(&config, &["--lora"]), None);
     }
 }

@@ -2,13 +2,13 @@
 //! source. Over a registry only the header's byte ranges cross the network
 //! (HTTP Range, driven by the incremental parser), never the tensor data.
 
-use futures_util::StreamExt;
 use hoist_gguf::{GgufHeader, HeaderFetchPlan};
 use hoist_oci::{Descriptor, ImageManifest, Source};
 
 use crate::ModelError;
-use crate::media::{docker, modelpack};
-use crate::select::model_filepath;
+use crate::formats::layer_path::model_filepath;
+use crate::util::media::{docker, modelpack};
+use crate::util::stream::read_up_to;
 
 /// A GGUF header and what reading it cost.
 #[derive(Debug, Clone)]
@@ -57,16 +57,4 @@ pub async fn read_layer_header(source: &dyn Source, layer: &Descriptor) -> Resul
         reason: "the GGUF header did not complete".into(),
     })?;
     Ok(LayerHeader { header, bytes_read, round_trips })
-}
-
-/// The first `limit` bytes of a stream (fewer if it ends first).
-pub(crate) async fn read_up_to(mut stream: hoist_oci::BlobStream, limit: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(limit.min(1 << 20) as usize);
-    while (bytes.len() as u64) < limit {
-        let Some(chunk) = stream.next().await else { break };
-        let chunk = chunk?;
-        let take = (limit - bytes.len() as u64).min(chunk.len() as u64) as usize;
-        bytes.extend_from_slice(&chunk[..take]);
-    }
-    Ok(bytes)
 }
