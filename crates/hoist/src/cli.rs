@@ -209,9 +209,6 @@ pub struct TransferArgs {
     pub concurrency: usize,
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
-    /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +237,9 @@ pub struct PushArgs {
     pub source: String,
     /// Where to push: REGISTRY/REPO[:TAG] (default: SOURCE, when it names a registry)
     pub target: Option<String>,
+    /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -262,6 +262,9 @@ pub struct PullArgs {
     /// split; a fast link stays one stream whatever N is)
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub parts: usize,
+    /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -275,6 +278,9 @@ pub struct CopyArgs {
     /// From an index, take only the manifest for this platform (OS/ARCH[/VARIANT], e.g. linux/amd64)
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<PlatformSpec>,
+    /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }

@@ -39,6 +39,6 @@ pub fn run(args: CopyArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let report = block_on(transfer(source, destination, &root, tag.as_deref(), &args.transfer, None))??;
     let name = format!("{} to {}", args.source, args.target);
-    print_transfer("Copied", &name, &root, &report, started.elapsed(), args.transfer.json);
+    print_transfer("Copied", &name, &root, &report, started.elapsed(), args.json);
     Ok(ExitCode::SUCCESS)
 }

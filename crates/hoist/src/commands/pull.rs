@@ -15,7 +15,7 @@ pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
     let selection = LayerSelection::new(args.include, args.exclude);
     let started = Instant::now();
     let pulled = pull(store, &args.reference, args.platform.as_ref(), &selection, args.parts, &args.transfer)?;
-    let json = args.transfer.json;
+    let json = args.json;
     print_transfer("Pulled", &pulled.name, &pulled.root, &pulled.report, started.elapsed(), json);
     let left_out = pulled.report.layers_filtered.load(Ordering::Relaxed);
     if left_out > 0 && !json {

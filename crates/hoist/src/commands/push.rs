@@ -26,6 +26,6 @@ pub fn run(store: &Store, args: PushArgs) -> Result<ExitCode> {
     let tag = target.tag().map(str::to_string);
     let started = Instant::now();
     let report = block_on(transfer(store, &repository, &root, tag.as_deref(), &args.transfer, None))??;
-    print_transfer("Pushed", &target.to_string(), &root, &report, started.elapsed(), args.transfer.json);
+    print_transfer("Pushed", &target.to_string(), &root, &report, started.elapsed(), args.json);
     Ok(ExitCode::SUCCESS)
 }
