@@ -15,6 +15,10 @@ pub enum Error {
     /// The text does not follow the language.
     #[error("{at}: {message}: {}", quote(.text))]
     Syntax { at: Location, message: String, text: String },
+    /// The file parses but asks for something impossible (a blank base image, a
+    /// CMD without a model, an ARG-only file ...).
+    #[error("{at}: {message}: {}", quote(.text))]
+    Invalid { at: Location, message: String, text: String },
     /// A word could not be expanded (unterminated quote, `${V?}` on an unset V ...).
     #[error("{at}: {source}: {}", quote(.text))]
     Expand { at: Location, source: ExpandError, text: String },

@@ -9,6 +9,12 @@
 //!   kept as [`Word`]s, unexpanded, each with its own location.
 //! - [`expand::Lexer`] expands a word against an [`expand::Env`] with the rules of
 //!   BuildKit's shell lexer; [`expand::Expansion`] also tells which variables were used.
+//! - [`plan::plan`] turns a file and [`plan::PlanOptions`] (`--build-arg`, `--target`)
+//!   into a [`plan::Plan`]: ARG scoping applied, every word expanded, `--from`
+//!   resolved, the [`plan::Stage`]s the target needs in build order, each a list of
+//!   [`plan::Step`]s. Warnings (unused `--build-arg`, undeclared variables, parse
+//!   warnings) go to a [`plan::PlanReporter`].
+//! - [`cmd::ModelFiles`] reads which files CMD's llama-server arguments name.
 //! - Every failure is an [`Error`]; those about the file name file, line and column and
 //!   quote the text.
 //!
@@ -18,6 +24,7 @@
 //! use hoist_build::expand::Lexer;
 //! use hoist_build::instruction::Command;
 //! use hoist_build::parse::parse;
+//! use hoist_build::plan::{NoPlanReporter, PlanOptions, StepKind, plan};
 //!
 //! let file = parse(
 //!     "GGUFPackerfile",
@@ -37,6 +44,14 @@
 //! let model = Lexer::new(file.escape).expand(&args[1].text, &env).unwrap();
 //! assert_eq!(model.value, "/model.Q4_K_M.gguf");
 //!
+//! let options = PlanOptions {
+//!     build_args: [("TYPE".to_string(), "Q8_0".to_string())].into(),
+//!     target: None,
+//! };
+//! let plan = plan(&file, &options, &NoPlanReporter).unwrap();
+//! let StepKind::Cmd { files, .. } = &plan.stages[plan.target].steps[1].kind else { panic!() };
+//! assert_eq!(files.model.as_ref().unwrap().path, "/model.Q8_0.gguf");
+//!
 //! let err = parse("Dockerfile", "FROM scratch\nRUN make").unwrap_err();
 //! assert!(err.to_string().starts_with("Dockerfile:2:1: unknown instruction RUN"));
 //! ```
@@ -51,12 +66,14 @@
 //! (an unterminated quote, `${V?}`) still point at the right column. Nothing here
 //! panics on any input; a fuzz target checks that.
 
+pub mod cmd;
 mod error;
 pub mod expand;
 mod flags;
 pub mod instruction;
 mod location;
 pub mod parse;
+pub mod plan;
 
 pub use error::Error;
 pub use instruction::{Command, Instruction};
