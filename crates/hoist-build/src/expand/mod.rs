@@ -16,6 +16,10 @@ use std::hash::BuildHasher;
 
 use pattern::Pattern;
 
+/// How deep `${A:-${B:-...}}` may nest: each level is a stack frame, and no real
+/// file comes near this.
+pub const MAX_NESTING: usize = 100;
+
 /// Why a word could not be expanded. The caller adds where the word is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpandError {
@@ -29,6 +33,8 @@ pub enum ExpandError {
     MissingSlash,
     #[error("bad substitution")]
     BadSubstitution,
+    #[error("${{...}} nested more than {MAX_NESTING} deep")]
+    TooDeep,
     #[error("unsupported modifier ({0}) in substitution")]
     UnsupportedModifier(String),
     #[error("{name}: {message}")]
@@ -106,6 +112,7 @@ impl Lexer {
             env,
             chars: word.chars().collect(),
             pos: 0,
+            depth: 0,
             raw_escapes: self.raw_escapes,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
@@ -163,6 +170,8 @@ struct Scanner<'a> {
     env: &'a dyn Env,
     chars: Vec<char>,
     pos: usize,
+    /// How many `${...}` are open.
+    depth: usize,
     raw_escapes: bool,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
@@ -196,9 +205,14 @@ impl Scanner<'_> {
 
     /// Reads up to `stop` (consumed) or the end; `raw_escapes` holds while it does.
     fn until(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<String>), ExpandError> {
+        if self.depth > MAX_NESTING {
+            return Err(ExpandError::TooDeep);
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.until_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         out
     }
 

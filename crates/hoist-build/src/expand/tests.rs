@@ -379,3 +379,12 @@ fn raw_modes_for_heredoc_words() {
     let env = map(&[("N", "qwen")]);
     assert_eq!(body.expand("say \"$N\" 'x'\n", &env).unwrap().value, "say \"qwen\" 'x'\n");
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let env = map(&[]);
+    let deep = |n: usize| format!("{}x{}", "${A:-".repeat(n), "}".repeat(n));
+    // The outer text is one level, each `${A:-` one more.
+    assert_eq!(Lexer::new('\\').expand(&deep(MAX_NESTING), &env).unwrap().value, "x");
+    assert_eq!(Lexer::new('\\').expand(&deep(MAX_NESTING + 1), &env), Err(ExpandError::TooDeep));
+}

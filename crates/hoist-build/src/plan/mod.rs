@@ -122,6 +122,9 @@ pub(crate) fn invalid(inst: &Instruction, message: String) -> Error {
     Error::Invalid { at: inst.at.clone(), message, text: inst.text.clone() }
 }
 
+/// How long a chain of stages needing stages may be (planning recurses along it).
+pub const MAX_CHAIN: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Todo,
@@ -201,6 +204,13 @@ impl<'a> Planner<'a> {
     /// Plans stage `index` after the stages it needs. `path` holds the `--from`
     /// instructions being followed, to name a cycle.
     fn resolve(&mut self, index: usize, path: &mut Vec<(usize, Location)>) -> Result<(), Error> {
+        if path.len() > MAX_CHAIN {
+            return Err(Error::Invalid {
+                at: self.stages[index].at.clone(),
+                message: format!("stages need each other more than {MAX_CHAIN} deep"),
+                text: String::new(),
+            });
+        }
         match self.state[index] {
             State::Done => return Ok(()),
             State::Planning => {

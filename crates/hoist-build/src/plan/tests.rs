@@ -222,3 +222,18 @@ fn the_seed_example_plans() {
     assert!(args[7].starts_with("{% for message in messages %}"));
     assert!(args[7].contains("'\\n'"));
 }
+
+#[test]
+fn long_chains_are_bounded() {
+    let chain = |n: usize| {
+        let mut src = String::from("FROM scratch AS s0\n");
+        for i in 1..=n {
+            src.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+        }
+        src
+    };
+    let p = ok(&chain(MAX_CHAIN), &[]);
+    assert_eq!(p.order.len(), MAX_CHAIN + 1);
+    let e = err(&chain(MAX_CHAIN + 1), &[], None);
+    assert_eq!(e, format!("GGUFPackerfile:1:1: stages need each other more than {MAX_CHAIN} deep: \"\""));
+}
