@@ -31,6 +31,15 @@ pub enum Error {
     /// `--target` names no stage.
     #[error("target stage {name:?} not found; the named stages are: {}", if .known.is_empty() { "(none)".to_string() } else { .known.join(", ") })]
     UnknownTarget { name: String, known: Vec<String> },
+    /// An instruction (or a form of one) hoist cannot run yet.
+    #[error("{at}: {what} is not available yet: {}", quote(.text))]
+    NotAvailable { at: Location, what: String, text: String },
+    /// A layer could not be written.
+    #[error("{at}: writing the layer: {source}")]
+    Write { at: Location, source: std::io::Error },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] hoist_store::StoreError),
     /// The file could not be read.
     #[error("reading {}: {source}", .path.display())]
     Read { path: PathBuf, source: std::io::Error },

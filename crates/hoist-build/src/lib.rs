@@ -15,6 +15,10 @@
 //!   [`plan::Step`]s. Warnings (unused `--build-arg`, undeclared variables, parse
 //!   warnings) go to a [`plan::PlanReporter`].
 //! - [`cmd::ModelFiles`] reads which files CMD's llama-server arguments name.
+//! - [`exec::execute`] runs a plan into the local store through a
+//!   `hoist_store::WriteSession`: one reproducible tar layer per COPY, ADD or CAT of
+//!   the target stage, an [`image_config::ImageConfig`] with `Cmd`, `Labels` and
+//!   history, and a manifest, returned as [`exec::Built`] for the caller to tag.
 //! - Every failure is an [`Error`]; those about the file name file, line and column and
 //!   quote the text.
 //!
@@ -64,12 +68,17 @@
 //! words as written, with locations, and expansion is a separate step: variables are
 //! only known once ARG scoping and `--build-arg` are applied, and errors found then
 //! (an unterminated quote, `${V?}`) still point at the right column. Nothing here
-//! panics on any input; a fuzz target checks that.
+//! panics on any input; a fuzz target checks that. Planning expands every word
+//! before anything runs, so a build's steps are known (and could be cache keys)
+//! before the first byte is read. Layers hold exactly a step's files, with fixed
+//! times and owners, so the same inputs give the same digests on any machine.
 
 pub mod cmd;
 mod error;
+pub mod exec;
 pub mod expand;
 mod flags;
+pub mod image_config;
 pub mod instruction;
 mod location;
 pub mod parse;

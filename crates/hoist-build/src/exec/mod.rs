@@ -1,0 +1,243 @@
+//! Running a [`Plan`] into an OCI image in the local store.
+//!
+//! Each stage starts from scratch or from the stage it names; each file-making
+//! step (COPY, ADD, CAT) adds one uncompressed tar layer of exactly the files it
+//! wrote; LABEL and CMD change the config only. The target stage's layers, its
+//! config (see [`crate::image_config`]) and a manifest are written to the store;
+//! tagging is the caller's. Layers are reproducible (see [`tree`]), so two builds of
+//! the same inputs give the same digests.
+//!
+//! Not available yet, each failing with an error at its instruction: FROM of an
+//! image, ADD of URLs and git repositories, COPY `--from` an image, CONVERT and
+//! QUANTIZE.
+
+mod context;
+mod copy;
+mod glob;
+mod tree;
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hoist_oci::{Descriptor, ImageManifest, media_types};
+use hoist_store::WriteSession;
+
+use crate::error::Error;
+use crate::image_config::{History, ImageConfig, rfc3339};
+use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
+use copy::{CopyError, Placement};
+use tree::{Data, Entry, Node, Tree};
+
+/// How to run a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// Seconds since the epoch for every time in the image (`SOURCE_DATE_EPOCH`, else 0).
+    pub epoch: u64,
+    pub os: String,
+    pub architecture: String,
+}
+
+/// What a build wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    /// The image manifest, committed to the store (not tagged).
+    pub manifest: Descriptor,
+    pub config: ImageConfig,
+    pub layers: Vec<Descriptor>,
+}
+
+/// A stage as built so far.
+#[derive(Debug, Clone, Default)]
+struct StageState {
+    files: Tree,
+    layers: Vec<Descriptor>,
+    config: ImageConfig,
+}
+
+/// Builds `plan`'s target into the store through `session`.
+pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Result<Built, Error> {
+    let mut run = Run { options, session, context: None, states: BTreeMap::new() };
+    for &index in &plan.order {
+        let stage = &plan.stages[index];
+        let mut state = match &stage.base {
+            Base::Scratch => StageState::default(),
+            Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
+            Base::Image(reference) => {
+                return Err(Error::NotAvailable {
+                    at: stage.at.clone(),
+                    what: format!("FROM an image ({reference})"),
+                    text: String::new(),
+                });
+            }
+        };
+        for step in &stage.steps {
+            run.step(&mut state, step)?;
+        }
+        run.states.insert(index, state);
+    }
+    let mut state = run.states.remove(&plan.target).unwrap_or_default();
+    state.config.created = rfc3339(options.epoch);
+    state.config.os = options.os.clone();
+    state.config.architecture = options.architecture.clone();
+    let config_bytes = state.config.to_json();
+    let (digest, size) = session.put_bytes(&config_bytes)?;
+    let config = Descriptor::new(media_types::OCI_IMAGE_CONFIG, digest, size);
+    let manifest = ImageManifest::new(config, state.layers.clone());
+    let (digest, size) = session.put_bytes(&manifest.to_canonical_json())?;
+    Ok(Built {
+        manifest: Descriptor::new(media_types::OCI_MANIFEST, digest, size),
+        config: state.config,
+        layers: state.layers,
+    })
+}
+
+struct Run<'a> {
+    options: &'a ExecOptions,
+    session: &'a WriteSession,
+    /// Read on first use.
+    context: Option<Tree>,
+    states: BTreeMap<usize, StageState>,
+}
+
+impl Run<'_> {
+    fn context(&mut self) -> Result<&Tree, Error> {
+        if self.context.is_none() {
+            let tree = context::load(&self.options.context).map_err(|(path, source)| Error::Read { path, source })?;
+            self.context = Some(tree);
+        }
+        Ok(self.context.get_or_insert_default())
+    }
+
+    fn step(&mut self, state: &mut StageState, step: &Step) -> Result<(), Error> {
+        let invalid = |message: String| Error::Invalid { at: step.at.clone(), message, text: step.text.clone() };
+        let not_yet =
+            |what: &str| Error::NotAvailable { at: step.at.clone(), what: what.to_string(), text: step.text.clone() };
+        let added = match &step.kind {
+            StepKind::Label(pairs) => {
+                state.config.labels.extend(pairs.iter().cloned());
+                None
+            }
+            StepKind::Cmd { args, .. } => {
+                state.config.cmd = args.clone();
+                None
+            }
+            StepKind::Convert { .. } => return Err(not_yet("CONVERT")),
+            StepKind::Quantize(_) => return Err(not_yet("QUANTIZE")),
+            StepKind::Cat { parts, dest } => {
+                let data = parts.concat().into_bytes();
+                let mut t = Tree::default();
+                let path = copy::clean(dest);
+                if path.is_empty() || dest.ends_with('/') {
+                    return Err(invalid(format!("CAT writes a file, and {dest:?} is a directory")));
+                }
+                t.insert(path, inline_file(data));
+                Some(t)
+            }
+            StepKind::Add { sources, dest, options, .. } => {
+                if let Some(Content::Path(url)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_remote(p)))
+                {
+                    return Err(not_yet(&format!("ADD of URLs and git repositories ({url})")));
+                }
+                let from = self.context()?.clone();
+                Some(place(&from, state, sources, dest, options, false).map_err(|e| invalid(e.to_string()))?)
+            }
+            StepKind::Copy { from, sources, dest, options, parents } => {
+                let tree = match from {
+                    FromRef::Context => self.context()?.clone(),
+                    FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
+                    FromRef::Current => state.files.clone(),
+                    FromRef::Image(r) => return Err(not_yet(&format!("COPY --from an image ({r})"))),
+                };
+                Some(place(&tree, state, sources, dest, options, *parents).map_err(|e| invalid(e.to_string()))?)
+            }
+        };
+        let empty_layer = added.is_none();
+        if let Some(added) = added {
+            let layer = self.write_layer(&added, step)?;
+            state.config.diff_ids.push(layer.digest.to_string());
+            state.layers.push(layer);
+            state.files.overlay(&added);
+        }
+        state.config.history.push(History { created_by: step.text.clone(), empty_layer });
+        Ok(())
+    }
+
+    fn write_layer(&self, files: &Tree, step: &Step) -> Result<Descriptor, Error> {
+        let ingest = self.session.ingest()?;
+        let out = BufWriter::with_capacity(1 << 20, ingest);
+        let write_error = |source: std::io::Error| Error::Write { at: step.at.clone(), source };
+        let mut out = files.write_tar(out, self.options.epoch).map_err(write_error)?;
+        out.flush().map_err(write_error)?;
+        let ingest = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+        let (digest, size) = ingest.finish(None)?.commit()?;
+        Ok(Descriptor::new(media_types::OCI_LAYER_TAR, digest, size))
+    }
+}
+
+fn inline_file(data: Vec<u8>) -> Entry {
+    Entry {
+        node: Node::File { size: data.len() as u64, data: Data::Bytes(Arc::new(data)) },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    }
+}
+
+/// URLs and git remotes (ADD's non-local sources).
+fn is_remote(source: &str) -> bool {
+    ["http://", "https://", "git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p))
+}
+
+/// The files COPY or ADD adds: paths from `from`, heredocs as files named after them.
+fn place(
+    from: &Tree,
+    state: &StageState,
+    sources: &[Content],
+    dest: &str,
+    options: &FileOptions,
+    parents: bool,
+) -> Result<Tree, CopyError> {
+    let how = Placement {
+        chmod: options.chmod.as_deref().map(copy::parse_chmod).transpose()?,
+        owner: options.chown.as_deref().map(copy::parse_chown).transpose()?,
+        exclude: options
+            .exclude
+            .iter()
+            .map(|p| glob::Glob::parse(p, true).map_err(CopyError::BadPattern))
+            .collect::<Result<_, _>>()?,
+        parents,
+    };
+    let paths: Vec<String> = sources
+        .iter()
+        .filter_map(|s| match s {
+            Content::Path(p) => Some(p.clone()),
+            Content::Inline { .. } => None,
+        })
+        .collect();
+    let dest_dir = copy::dest_is_dir(dest, &state.files);
+    if sources.len() > 1 && !dest_dir {
+        return Err(CopyError::NeedsDirectory);
+    }
+    let mut out = if paths.is_empty() { Tree::default() } else { copy::copy(from, &paths, dest, dest_dir, &how)? };
+    for s in sources {
+        if let Content::Inline { name, data } = s {
+            let path = if dest_dir { copy::clean(&format!("{dest}/{name}")) } else { copy::clean(dest) };
+            let mut entry = inline_file(data.clone().into_bytes());
+            if let Some(mode) = how.chmod {
+                entry.mode = mode;
+            }
+            if let Some((uid, gid)) = how.owner {
+                (entry.uid, entry.gid) = (uid, gid);
+            }
+            out.insert(path, entry);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

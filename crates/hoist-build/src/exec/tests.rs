@@ -1,0 +1,190 @@
+use std::path::Path;
+
+use hoist_store::Store;
+
+use super::*;
+use crate::parse::parse;
+use crate::plan::{NoPlanReporter, PlanOptions, plan};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    context: PathBuf,
+    store: Store,
+}
+
+fn fixture(files: &[(&str, &[u8])]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("ctx");
+    for (path, bytes) in files {
+        let p = context.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    std::fs::create_dir_all(&context).unwrap();
+    let store = Store::new(dir.path().join("store"));
+    Fixture { _dir: dir, context, store }
+}
+
+fn build(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64) -> Result<Built, Error> {
+    let file = parse("GGUFPackerfile", src).unwrap();
+    let options =
+        PlanOptions { build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), target: None };
+    let plan = plan(&file, &options, &NoPlanReporter)?;
+    let session = fx.store.write_session().unwrap();
+    execute(
+        &plan,
+        &ExecOptions { context: fx.context.clone(), epoch, os: "linux".into(), architecture: "amd64".into() },
+        &session,
+    )
+}
+
+/// (path, mode, uid, mtime, content) of every entry of a stored tar layer.
+fn layer_entries(store: &Store, layer: &Descriptor) -> Vec<(String, u32, u64, u64, Vec<u8>)> {
+    let bytes = store.read_blob(&layer.digest, 1 << 30).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut content).unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().to_string_lossy().into_owned(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.mtime().unwrap(),
+                content,
+            )
+        })
+        .collect()
+}
+
+fn names(entries: &[(String, u32, u64, u64, Vec<u8>)]) -> Vec<&str> {
+    entries.iter().map(|e| e.0.as_str()).collect()
+}
+
+const FILE: &str = "# syntax=gpustack/gguf-packer:latest
+ARG TYPE=Q4_K_M
+FROM scratch AS files
+COPY --chmod=600 models/ /src/
+FROM scratch
+LABEL org.opencontainers.image.title=\"tiny ${TYPE}\"
+COPY --from=files /src/tiny.${TYPE}.gguf /
+COPY --exclude=*.md docs /docs/
+CAT <<EOF /system-prompt.txt
+You are a ${TYPE} model.
+EOF
+CMD [\"-m\", \"tiny.${TYPE}.gguf\", \"--system-prompt-file\", \"system-prompt.txt\"]
+";
+
+fn context_files() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        ("models/tiny.Q4_K_M.gguf", b"GGUF-q4".as_slice()),
+        ("models/tiny.Q8_0.gguf", b"GGUF-q8".as_slice()),
+        ("docs/LICENSE", b"MIT".as_slice()),
+        ("docs/README.md", b"# readme".as_slice()),
+    ]
+}
+
+#[test]
+fn a_multi_stage_build_into_the_store() {
+    let fx = fixture(&context_files());
+    let built = build(&fx, FILE, &[], 0).unwrap();
+    // The target stage's three file-making steps, not the first stage's.
+    assert_eq!(built.layers.len(), 3);
+    assert_eq!(
+        layer_entries(&fx.store, &built.layers[0]),
+        [("tiny.Q4_K_M.gguf".to_string(), 0o600, 0, 0, b"GGUF-q4".to_vec())]
+    );
+    assert_eq!(names(&layer_entries(&fx.store, &built.layers[1])), ["docs/", "docs/LICENSE"]);
+    assert_eq!(
+        layer_entries(&fx.store, &built.layers[2]),
+        [("system-prompt.txt".to_string(), 0o644, 0, 0, b"You are a Q4_K_M model.\n".to_vec())]
+    );
+    let config = &built.config;
+    assert_eq!(config.cmd, ["-m", "tiny.Q4_K_M.gguf", "--system-prompt-file", "system-prompt.txt"]);
+    assert_eq!(config.labels["org.opencontainers.image.title"], "tiny Q4_K_M");
+    assert_eq!(config.history.len(), 5);
+    assert_eq!(config.history.iter().filter(|h| h.empty_layer).count(), 2);
+    let diff_ids: Vec<String> = built.layers.iter().map(|l| l.digest.to_string()).collect();
+    assert_eq!(config.diff_ids, diff_ids);
+
+    // The manifest in the store points at the config and the layers.
+    let manifest = ImageManifest::from_slice(&fx.store.read_blob(&built.manifest.digest, 1 << 20).unwrap()).unwrap();
+    assert_eq!(manifest.layers, built.layers);
+    let config_bytes = fx.store.read_blob(&manifest.config.digest, 1 << 20).unwrap();
+    assert_eq!(config_bytes, built.config.to_json());
+    assert_eq!(manifest.config.media_type, media_types::OCI_IMAGE_CONFIG);
+}
+
+#[test]
+fn builds_are_reproducible_and_follow_the_epoch_and_args() {
+    let a = fixture(&context_files());
+    let b = fixture(&context_files());
+    let first = build(&a, FILE, &[], 0).unwrap();
+    let second = build(&b, FILE, &[], 0).unwrap();
+    assert_eq!(first.manifest, second.manifest);
+    let later = build(&b, FILE, &[], 1_700_000_000).unwrap();
+    assert_ne!(later.manifest.digest, first.manifest.digest);
+    assert_eq!(layer_entries(&b.store, &later.layers[0])[0].3, 1_700_000_000);
+    assert_eq!(later.config.created, "2023-11-14T22:13:20Z");
+    let q8 = build(&b, FILE, &[("TYPE", "Q8_0")], 0).unwrap();
+    assert_eq!(layer_entries(&b.store, &q8.layers[0])[0].0, "tiny.Q8_0.gguf");
+    // The docs layer did not change, so it is the same blob.
+    assert_eq!(q8.layers[1], first.layers[1]);
+}
+
+#[test]
+fn heredocs_chown_and_directories() {
+    let fx = fixture(&[("m/a.gguf", b"a"), ("m/sub/b.json", b"{}")]);
+    let src = "FROM scratch\nCOPY --chown=1000:1001 <<A <<B /etc/\na\nA\nb\nB\nADD m /app\n";
+    let built = build(&fx, src, &[], 0).unwrap();
+    let first = layer_entries(&fx.store, &built.layers[0]);
+    assert_eq!(names(&first), ["etc/", "etc/A", "etc/B"]);
+    assert_eq!((first[1].2, first[1].4.as_slice()), (1000, b"a\n".as_slice()));
+    assert_eq!(
+        names(&layer_entries(&fx.store, &built.layers[1])),
+        ["app/", "app/a.gguf", "app/sub/", "app/sub/b.json"]
+    );
+}
+
+fn err(fx: &Fixture, src: &str) -> String {
+    build(fx, src, &[], 0).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_the_instruction() {
+    let fx = fixture(&[("a.gguf", b"a")]);
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY missing.gguf /"),
+        "GGUFPackerfile:2:1: \"missing.gguf\" matches no file: \"COPY missing.gguf /\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCONVERT a b.gguf"),
+        "GGUFPackerfile:2:1: CONVERT is not available yet: \"CONVERT a b.gguf\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nQUANTIZE a.gguf b.gguf"),
+        "GGUFPackerfile:2:1: QUANTIZE is not available yet: \"QUANTIZE a.gguf b.gguf\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nADD https://example.com/m.gguf /"),
+        "GGUFPackerfile:2:1: ADD of URLs and git repositories (https://example.com/m.gguf) is not available yet: \"ADD https://example.com/m.gguf /\""
+    );
+    assert_eq!(
+        err(&fx, "FROM ghcr.io/a/b:1"),
+        "GGUFPackerfile:1:1: FROM an image (ghcr.io/a/b:1) is not available yet: \"\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY --chmod=rw a.gguf /"),
+        "GGUFPackerfile:2:1: --chmod=rw: the mode must be octal, like 644: \"COPY --chmod=rw a.gguf /\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY a.gguf a.gguf /x"),
+        "GGUFPackerfile:2:1: with more than one source the destination must be a directory ending in /: \"COPY a.gguf a.gguf /x\""
+    );
+    let missing = Fixture { context: Path::new("/nonexistent-hoist-context").to_path_buf(), ..fixture(&[]) };
+    assert!(err(&missing, "FROM scratch\nCOPY a /").starts_with("reading /nonexistent-hoist-context"));
+}

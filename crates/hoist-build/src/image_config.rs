@@ -1,0 +1,138 @@
+//! The image config of a model image as gguf-packer writes it: an ordinary OCI
+//! image config (`rootfs`, `history`, `config.Cmd`, `config.Labels`), so container
+//! runtimes and Kubernetes image volumes take it, and gguf-packer and hoist read
+//! the command from it.
+//!
+//! This shape belongs with hoist-model's reader of gguf-packer images (its stored
+//! command and tar-layer GGUF headers); it lives here only until that module
+//! exists, and should move there so that the writer and the reader share it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// One `history` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub created_by: String,
+    /// True for instructions that make no layer (LABEL, CMD).
+    pub empty_layer: bool,
+}
+
+/// What the config records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// RFC 3339.
+    pub created: String,
+    pub os: String,
+    pub architecture: String,
+    pub cmd: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The layers' diff IDs (`sha256:...` of the uncompressed tars), bottom first.
+    pub diff_ids: Vec<String>,
+    pub history: Vec<History>,
+}
+
+impl ImageConfig {
+    /// The config's bytes: compact JSON with keys in order, so equal configs have
+    /// equal digests.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut config = serde_json::Map::new();
+        if !self.cmd.is_empty() {
+            config.insert("Cmd".into(), json!(self.cmd));
+        }
+        if !self.labels.is_empty() {
+            config.insert("Labels".into(), json!(self.labels));
+        }
+        let history: Vec<Value> = self
+            .history
+            .iter()
+            .map(|h| {
+                let mut e = serde_json::Map::new();
+                e.insert("created".into(), json!(self.created));
+                e.insert("created_by".into(), json!(h.created_by));
+                e.insert("comment".into(), json!("hoist build"));
+                if h.empty_layer {
+                    e.insert("empty_layer".into(), json!(true));
+                }
+                Value::Object(sort(e))
+            })
+            .collect();
+        let mut top = serde_json::Map::new();
+        top.insert("architecture".into(), json!(self.architecture));
+        top.insert("config".into(), Value::Object(sort(config)));
+        top.insert("created".into(), json!(self.created));
+        top.insert("history".into(), json!(history));
+        top.insert("os".into(), json!(self.os));
+        top.insert("rootfs".into(), json!({"diff_ids": self.diff_ids, "type": "layers"}));
+        serde_json::to_vec(&Value::Object(sort(top))).unwrap_or_default()
+    }
+}
+
+/// Keys in order whatever serde_json's map keeps.
+fn sort(map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let sorted: BTreeMap<String, Value> = map.into_iter().collect();
+    sorted.into_iter().collect()
+}
+
+/// `seconds` since the epoch as RFC 3339 (`1970-01-01T00:00:00Z`).
+pub fn rfc3339(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let secs = seconds % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn config_json() {
+        let c = ImageConfig {
+            created: rfc3339(0),
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            cmd: vec!["-m".into(), "m.gguf".into()],
+            labels: [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())].into(),
+            diff_ids: vec!["sha256:00".into()],
+            history: vec![
+                History { created_by: "COPY m.gguf /".into(), empty_layer: false },
+                History { created_by: "CMD [\"-m\"]".into(), empty_layer: true },
+            ],
+        };
+        let text = String::from_utf8(c.to_json()).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"architecture":"amd64","config":{"Cmd":["-m","m.gguf"],"Labels":{"a":"1","b":"2"}},"#,
+                r#""created":"1970-01-01T00:00:00Z","history":["#,
+                r#"{"comment":"hoist build","created":"1970-01-01T00:00:00Z","created_by":"COPY m.gguf /"},"#,
+                r#"{"comment":"hoist build","created":"1970-01-01T00:00:00Z","created_by":"CMD [\"-m\"]","empty_layer":true}],"#,
+                r#""os":"linux","rootfs":{"diff_ids":["sha256:00"],"type":"layers"}}"#
+            )
+        );
+    }
+}
