@@ -23,8 +23,10 @@ fn check_error(e: &Error, lines: usize) {
         | Error::Invalid { at, .. }
         | Error::Expand { at, .. }
         | Error::UndefinedStage { at, .. }
-        | Error::Cycle { at, .. } => at,
-        Error::UnknownTarget { .. } | Error::Read { .. } => return,
+        | Error::Cycle { at, .. }
+        | Error::NotAvailable { at, .. }
+        | Error::Write { at, .. } => at,
+        Error::UnknownTarget { .. } | Error::Read { .. } | Error::Store(_) => return,
     };
     check_location(at.line, at.column, lines);
     assert!(e.to_string().starts_with("fuzz:"));
