@@ -102,3 +102,23 @@ fn unused_build_args_warn() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.starts_with("t:1 sha256:") && stdout.trim_end().ends_with("(2 layers)"), "{stdout}");
 }
+
+#[test]
+fn run_and_estimate_read_a_built_image() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let out = sandbox.hoist().args(["build", "-q", "-t", "tiny:built"]).arg(sandbox.path("ctx")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dry = sandbox.hoist().args(["run", "--dry-run", "tiny:built"]).output().unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let line = String::from_utf8(dry.stdout).unwrap();
+    let argv: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(argv[0], "llama-server");
+    assert_eq!(argv[1], "-m");
+    assert!(argv[2].ends_with("/tiny.Q8_0.gguf"), "{line}");
+    assert_eq!(argv[3], "--system-prompt-file");
+    assert!(argv[4].ends_with("/system-prompt.txt"), "{line}");
+    let estimate = sandbox.hoist().args(["estimate", "tiny:built"]).output().unwrap();
+    assert!(estimate.status.success(), "{}", String::from_utf8_lossy(&estimate.stderr));
+    assert!(String::from_utf8(estimate.stdout).unwrap().contains("llama"));
+}
