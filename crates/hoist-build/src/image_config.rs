@@ -1,7 +1,10 @@
 //! The image config of a model image as gguf-packer writes it: an ordinary OCI
 //! image config (`rootfs`, `history`, `config.Cmd`, `config.Labels`), so container
 //! runtimes and Kubernetes image volumes take it, and gguf-packer and hoist read
-//! the command from it.
+//! the command from it; plus `config.Model`, `Drafter`, `Projector` and `Adapters`,
+//! the facts of the GGUF files CMD names ([`GgufFacts`]). gguf-packer also embeds
+//! its parser's whole dump of each file under `GGUF`; hoist leaves that out (its
+//! readers take the header from the layer itself).
 //!
 //! This shape belongs with hoist-model's reader of gguf-packer images (its stored
 //! command and tar-layer GGUF headers); it lives here only until that module
@@ -19,8 +22,39 @@ pub struct History {
     pub empty_layer: bool,
 }
 
+/// What gguf-packer records about a GGUF file CMD names (its `GGUFFile`, without
+/// the embedded parser dump).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GgufFacts {
+    pub architecture: String,
+    pub parameters: u64,
+    pub bits_per_weight: f64,
+    /// llama.cpp's name (`Q4_K_M`), for labels.
+    pub file_type: String,
+    /// `general.file_type`, written as the number gguf-packer's readers expect.
+    pub file_type_id: Option<u64>,
+    /// The CMD argument that names the file, and its index in CMD.
+    pub cmd_value: String,
+    pub cmd_index: usize,
+}
+
+impl GgufFacts {
+    fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("Architecture".into(), json!(self.architecture));
+        m.insert("BitsPerWeight".into(), json!(self.bits_per_weight));
+        m.insert("CmdParameterIndex".into(), json!(self.cmd_index));
+        m.insert("CmdParameterValue".into(), json!(self.cmd_value));
+        if let Some(id) = self.file_type_id {
+            m.insert("FileType".into(), json!(id));
+        }
+        m.insert("Parameters".into(), json!(self.parameters));
+        Value::Object(m)
+    }
+}
+
 /// What the config records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageConfig {
     /// RFC 3339.
     pub created: String,
@@ -31,6 +65,11 @@ pub struct ImageConfig {
     /// The layers' diff IDs (`sha256:...` of the uncompressed tars), bottom first.
     pub diff_ids: Vec<String>,
     pub history: Vec<History>,
+    /// The files CMD names: `Model`, `Drafter`, `Projector`, `Adapters`.
+    pub model: Option<GgufFacts>,
+    pub drafter: Option<GgufFacts>,
+    pub projector: Option<GgufFacts>,
+    pub adapters: Vec<GgufFacts>,
 }
 
 impl ImageConfig {
@@ -43,6 +82,15 @@ impl ImageConfig {
         }
         if !self.labels.is_empty() {
             config.insert("Labels".into(), json!(self.labels));
+        }
+        for (key, facts) in [("Model", &self.model), ("Drafter", &self.drafter), ("Projector", &self.projector)] {
+            if let Some(f) = facts {
+                config.insert(key.into(), sorted(f.to_json()));
+            }
+        }
+        if !self.adapters.is_empty() {
+            let list: Vec<Value> = self.adapters.iter().map(|f| sorted(f.to_json())).collect();
+            config.insert("Adapters".into(), Value::Array(list));
         }
         let history: Vec<Value> = self
             .history
@@ -66,6 +114,13 @@ impl ImageConfig {
         top.insert("os".into(), json!(self.os));
         top.insert("rootfs".into(), json!({"diff_ids": self.diff_ids, "type": "layers"}));
         serde_json::to_vec(&Value::Object(sort(top))).unwrap_or_default()
+    }
+}
+
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(sort(m)),
+        other => other,
     }
 }
 
@@ -122,6 +177,7 @@ mod tests {
                 History { created_by: "COPY m.gguf /".into(), empty_layer: false },
                 History { created_by: "CMD [\"-m\"]".into(), empty_layer: true },
             ],
+            ..ImageConfig::default()
         };
         let text = String::from_utf8(c.to_json()).unwrap();
         assert_eq!(
@@ -133,6 +189,24 @@ mod tests {
                 r#"{"comment":"hoist build","created":"1970-01-01T00:00:00Z","created_by":"CMD [\"-m\"]","empty_layer":true}],"#,
                 r#""os":"linux","rootfs":{"diff_ids":["sha256:00"],"type":"layers"}}"#
             )
+        );
+        let with_model = ImageConfig {
+            model: Some(GgufFacts {
+                architecture: "llama".into(),
+                parameters: 512,
+                bits_per_weight: 8.5,
+                file_type: "Q8_0".into(),
+                file_type_id: Some(7),
+                cmd_value: "m.gguf".into(),
+                cmd_index: 1,
+            }),
+            ..c
+        };
+        let v: Value = serde_json::from_slice(&with_model.to_json()).unwrap();
+        assert_eq!(
+            v["config"]["Model"],
+            json!({"Architecture": "llama", "BitsPerWeight": 8.5, "CmdParameterIndex": 1,
+                   "CmdParameterValue": "m.gguf", "FileType": 7, "Parameters": 512})
         );
     }
 }

@@ -13,6 +13,7 @@
 
 mod context;
 mod copy;
+mod facts;
 mod glob;
 mod tree;
 
@@ -24,8 +25,10 @@ use std::sync::Arc;
 use hoist_oci::{Descriptor, ImageManifest, media_types};
 use hoist_store::WriteSession;
 
+use crate::cmd::ModelFiles;
 use crate::error::Error;
 use crate::image_config::{History, ImageConfig, rfc3339};
+use crate::location::Location;
 use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
 use copy::{CopyError, Placement};
 use tree::{Data, Entry, Node, Tree};
@@ -56,6 +59,8 @@ struct StageState {
     files: Tree,
     layers: Vec<Descriptor>,
     config: ImageConfig,
+    /// The last CMD: where it is, its text, the files it names.
+    cmd: Option<(Location, String, ModelFiles)>,
 }
 
 /// Builds `plan`'s target into the store through `session`.
@@ -81,6 +86,23 @@ pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Re
     }
     let mut state = run.states.remove(&plan.target).unwrap_or_default();
     state.config.created = rfc3339(options.epoch);
+    if let Some((at, text, files)) = &state.cmd {
+        let found = facts::read(files, &state.files).map_err(|message| Error::Invalid {
+            at: at.clone(),
+            message,
+            text: text.clone(),
+        })?;
+        let config = &mut state.config;
+        if let Some((model, header)) = &found.model {
+            facts::labels(model, header, &mut config.labels);
+        }
+        config.model = found.model.map(|(f, _)| f);
+        config.drafter = found.draft.map(|(f, _)| f);
+        config.projector = found.projector.map(|(f, _)| f);
+        config.adapters = found.adapters.into_iter().map(|(f, _)| f).collect();
+    }
+    let created = state.config.created.clone();
+    state.config.labels.entry("org.opencontainers.image.created".into()).or_insert(created);
     state.config.os = options.os.clone();
     state.config.architecture = options.architecture.clone();
     let config_bytes = state.config.to_json();
@@ -121,8 +143,9 @@ impl Run<'_> {
                 state.config.labels.extend(pairs.iter().cloned());
                 None
             }
-            StepKind::Cmd { args, .. } => {
+            StepKind::Cmd { args, files } => {
                 state.config.cmd = args.clone();
+                state.cmd = Some((step.at.clone(), step.text.clone(), files.clone()));
                 None
             }
             StepKind::Convert { .. } => return Err(not_yet("CONVERT")),

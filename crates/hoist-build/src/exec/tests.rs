@@ -1,5 +1,7 @@
 use std::path::Path;
 
+use hoist_gguf::GgmlType;
+use hoist_gguf::synth::TinyModel;
 use hoist_store::Store;
 
 use super::*;
@@ -80,24 +82,28 @@ CMD [\"-m\", \"tiny.${TYPE}.gguf\", \"--system-prompt-file\", \"system-prompt.tx
 ";
 
 fn context_files() -> Vec<(&'static str, &'static [u8])> {
-    vec![
-        ("models/tiny.Q4_K_M.gguf", b"GGUF-q4".as_slice()),
-        ("models/tiny.Q8_0.gguf", b"GGUF-q8".as_slice()),
-        ("docs/LICENSE", b"MIT".as_slice()),
-        ("docs/README.md", b"# readme".as_slice()),
-    ]
+    vec![("docs/LICENSE", b"MIT".as_slice()), ("docs/README.md", b"# readme".as_slice())]
+}
+
+/// The context with two small real models, Q4_K_M-named (Q4_0 weights) and Q8_0.
+fn model_fixture() -> Fixture {
+    let fx = fixture(&context_files());
+    for (name, file_type) in [("tiny.Q4_K_M.gguf", GgmlType::Q4_0), ("tiny.Q8_0.gguf", GgmlType::Q8_0)] {
+        let path = fx.context.join("models").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        TinyModel { name: "Tiny Test".into(), file_type, ..TinyModel::default() }.write_to_path(&path).unwrap();
+    }
+    fx
 }
 
 #[test]
 fn a_multi_stage_build_into_the_store() {
-    let fx = fixture(&context_files());
+    let fx = model_fixture();
     let built = build(&fx, FILE, &[], 0).unwrap();
     // The target stage's three file-making steps, not the first stage's.
     assert_eq!(built.layers.len(), 3);
-    assert_eq!(
-        layer_entries(&fx.store, &built.layers[0]),
-        [("tiny.Q4_K_M.gguf".to_string(), 0o600, 0, 0, b"GGUF-q4".to_vec())]
-    );
+    let model = std::fs::read(fx.context.join("models/tiny.Q4_K_M.gguf")).unwrap();
+    assert_eq!(layer_entries(&fx.store, &built.layers[0]), [("tiny.Q4_K_M.gguf".to_string(), 0o600, 0, 0, model)]);
     assert_eq!(names(&layer_entries(&fx.store, &built.layers[1])), ["docs/", "docs/LICENSE"]);
     assert_eq!(
         layer_entries(&fx.store, &built.layers[2]),
@@ -105,7 +111,20 @@ fn a_multi_stage_build_into_the_store() {
     );
     let config = &built.config;
     assert_eq!(config.cmd, ["-m", "tiny.Q4_K_M.gguf", "--system-prompt-file", "system-prompt.txt"]);
+    // A LABEL wins over the label read from the GGUF.
     assert_eq!(config.labels["org.opencontainers.image.title"], "tiny Q4_K_M");
+    assert_eq!(config.labels["gguf.model.name"], "Tiny Test");
+    assert_eq!(config.labels["gguf.model.architecture"], "llama");
+    assert_eq!(config.labels["gguf.model.filetype"], "Q4_0");
+    assert_eq!(config.labels["gguf.model.usage"], "text-to-text");
+    assert_eq!(config.labels["org.opencontainers.image.created"], "1970-01-01T00:00:00Z");
+    let facts = config.model.as_ref().unwrap();
+    assert_eq!((facts.cmd_value.as_str(), facts.cmd_index), ("tiny.Q4_K_M.gguf", 1));
+    assert_eq!(facts.file_type_id, Some(2));
+    let header = hoist_gguf::read_header_from_path(&fx.context.join("models/tiny.Q4_K_M.gguf")).unwrap();
+    let summary = header.summary().unwrap();
+    assert_eq!(facts.parameters, summary.parameters);
+    assert_eq!(config.labels["gguf.model.bpw"], format!("{:.2} bpw", summary.bits_per_weight));
     assert_eq!(config.history.len(), 5);
     assert_eq!(config.history.iter().filter(|h| h.empty_layer).count(), 2);
     let diff_ids: Vec<String> = built.layers.iter().map(|l| l.digest.to_string()).collect();
@@ -121,8 +140,8 @@ fn a_multi_stage_build_into_the_store() {
 
 #[test]
 fn builds_are_reproducible_and_follow_the_epoch_and_args() {
-    let a = fixture(&context_files());
-    let b = fixture(&context_files());
+    let a = model_fixture();
+    let b = model_fixture();
     let first = build(&a, FILE, &[], 0).unwrap();
     let second = build(&b, FILE, &[], 0).unwrap();
     assert_eq!(first.manifest, second.manifest);
@@ -157,6 +176,14 @@ fn err(fx: &Fixture, src: &str) -> String {
 #[test]
 fn errors_name_the_instruction() {
     let fx = fixture(&[("a.gguf", b"a")]);
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY a.gguf /\nCMD [\"-m\", \"a.gguf\"]"),
+        "GGUFPackerfile:3:1: the model \"a.gguf\" is not a readable GGUF file: not a GGUF file: magic bytes [61, 00, 00, 00] at offset 0, expected \"GGUF\": \"CMD [\\\"-m\\\", \\\"a.gguf\\\"]\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCMD [\"-m\", \"b.gguf\"]"),
+        "GGUFPackerfile:2:1: the model \"b.gguf\" is not in the image: \"CMD [\\\"-m\\\", \\\"b.gguf\\\"]\""
+    );
     assert_eq!(
         err(&fx, "FROM scratch\nCOPY missing.gguf /"),
         "GGUFPackerfile:2:1: \"missing.gguf\" matches no file: \"COPY missing.gguf /\""
