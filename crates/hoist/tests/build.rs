@@ -122,3 +122,30 @@ fn run_and_estimate_read_a_built_image() {
     assert!(estimate.status.success(), "{}", String::from_utf8_lossy(&estimate.stderr));
     assert!(String::from_utf8(estimate.stdout).unwrap().contains("llama"));
 }
+
+#[test]
+fn skopeo_copies_a_built_image() {
+    common::require_tool("skopeo", "apt-get install -y skopeo");
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let out = sandbox.hoist().args(["build", "-q", "-t", "tiny:built"]).arg(sandbox.path("ctx")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let source = format!("oci:{}:tiny:built", sandbox.store().display());
+    let config = std::process::Command::new("skopeo").args(["inspect", "--config"]).arg(&source).output().unwrap();
+    assert!(config.status.success(), "skopeo: {}", String::from_utf8_lossy(&config.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["config"]["Cmd"][0], "-m");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // Every blob is readable and checks out: skopeo verifies digests as it copies.
+    let copy = sandbox.path("copy");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(&source)
+        .arg(format!("oci:{}:tiny", copy.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    let copied = std::fs::read_dir(copy.join("blobs/sha256")).unwrap().count();
+    // Manifest, config and two layers.
+    assert_eq!(copied, 4);
+}
