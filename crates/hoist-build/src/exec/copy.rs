@@ -18,6 +18,18 @@ pub(crate) struct Placement {
     pub(crate) parents: bool,
 }
 
+impl Placement {
+    /// Sets `--chmod` and `--chown` on an entry.
+    pub(crate) fn apply(&self, e: &mut Entry) {
+        if let Some(mode) = self.chmod {
+            e.mode = mode;
+        }
+        if let Some((uid, gid)) = self.owner {
+            (e.uid, e.gid) = (uid, gid);
+        }
+    }
+}
+
 /// Why a copy cannot be done; the caller adds the instruction's location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CopyError {
@@ -146,12 +158,7 @@ pub(crate) fn copy(
                 continue;
             }
             let mut e: Entry = entry.clone();
-            if let Some(mode) = how.chmod {
-                e.mode = mode;
-            }
-            if let Some((uid, gid)) = how.owner {
-                (e.uid, e.gid) = (uid, gid);
-            }
+            how.apply(&mut e);
             out.insert(target, e);
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Each stage starts from scratch or from the stage it names; each file-making
 //! step (COPY, ADD, CAT) adds one uncompressed tar layer of exactly the files it
-//! wrote; LABEL and CMD change the config only. The target stage's layers, its
+//! wrote (ADD of a local tar archive, plain or gzip, unpacks it: [`archive`]); LABEL and CMD change the config only. The target stage's layers, its
 //! config (see [`crate::image_config`]) and a manifest are written to the store;
 //! tagging is the caller's. Layers are reproducible (see [`tree`]), so two builds of
 //! the same inputs give the same digests.
@@ -11,6 +11,7 @@
 //! image, ADD of URLs and git repositories, COPY `--from` an image, CONVERT and
 //! QUANTIZE.
 
+mod archive;
 mod context;
 mod copy;
 mod facts;
@@ -166,7 +167,27 @@ impl Run<'_> {
                     return Err(not_yet(&format!("ADD of URLs and git repositories ({url})")));
                 }
                 let from = self.context()?.clone();
-                Some(place(&from, state, sources, dest, options, false).map_err(|e| invalid(e.to_string()))?)
+                let (archives, files): (Vec<_>, Vec<_>) =
+                    sources.iter().map(|s| (s, archive_of(&from, s))).partition(|(_, a)| !matches!(a, Ok(None)));
+                let files: Vec<Content> = files.into_iter().map(|(s, _)| s.clone()).collect();
+                let mut added = if files.is_empty() {
+                    Tree::default()
+                } else {
+                    place(&from, state, &files, dest, options, false).map_err(|e| invalid(e.to_string()))?
+                };
+                let how = placement(options, false).map_err(|e| invalid(e.to_string()))?;
+                for (_, found) in archives {
+                    let Some((path, kind)) = found.map_err(&invalid)? else {
+                        continue;
+                    };
+                    let unpacked = archive::extract(&path, kind)
+                        .map_err(|e| invalid(format!("unpacking {}: {e}", path.display())))?;
+                    for (p, mut e) in unpacked.entries {
+                        how.apply(&mut e);
+                        added.insert(copy::clean(&format!("{dest}/{p}")), e);
+                    }
+                }
+                Some(added)
             }
             StepKind::Copy { from, sources, dest, options, parents } => {
                 let tree = match from {
@@ -215,6 +236,35 @@ fn is_remote(source: &str) -> bool {
     ["http://", "https://", "git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p))
 }
 
+fn placement(options: &FileOptions, parents: bool) -> Result<Placement, CopyError> {
+    Ok(Placement {
+        chmod: options.chmod.as_deref().map(copy::parse_chmod).transpose()?,
+        owner: options.chown.as_deref().map(copy::parse_chown).transpose()?,
+        exclude: options
+            .exclude
+            .iter()
+            .map(|p| glob::Glob::parse(p, true).map_err(CopyError::BadPattern))
+            .collect::<Result<_, _>>()?,
+        parents,
+    })
+}
+
+/// The context file a literal ADD source names, if it is an archive to unpack.
+fn archive_of(context: &Tree, source: &Content) -> Result<Option<(PathBuf, archive::Kind)>, String> {
+    let Content::Path(p) = source else { return Ok(None) };
+    if p.contains(['*', '?', '[']) {
+        return Ok(None);
+    }
+    let Some(Entry { node: Node::File { data: Data::Disk(path), .. }, .. }) = context.entries.get(&copy::clean(p))
+    else {
+        return Ok(None);
+    };
+    match archive::detect(path) {
+        Ok(kind) => Ok(kind.map(|k| (path.clone(), k))),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
 /// The files COPY or ADD adds: paths from `from`, heredocs as files named after them.
 fn place(
     from: &Tree,
@@ -224,16 +274,7 @@ fn place(
     options: &FileOptions,
     parents: bool,
 ) -> Result<Tree, CopyError> {
-    let how = Placement {
-        chmod: options.chmod.as_deref().map(copy::parse_chmod).transpose()?,
-        owner: options.chown.as_deref().map(copy::parse_chown).transpose()?,
-        exclude: options
-            .exclude
-            .iter()
-            .map(|p| glob::Glob::parse(p, true).map_err(CopyError::BadPattern))
-            .collect::<Result<_, _>>()?,
-        parents,
-    };
+    let how = placement(options, parents)?;
     let paths: Vec<String> = sources
         .iter()
         .filter_map(|s| match s {
@@ -250,12 +291,7 @@ fn place(
         if let Content::Inline { name, data } = s {
             let path = if dest_dir { copy::clean(&format!("{dest}/{name}")) } else { copy::clean(dest) };
             let mut entry = inline_file(data.clone().into_bytes());
-            if let Some(mode) = how.chmod {
-                entry.mode = mode;
-            }
-            if let Some((uid, gid)) = how.owner {
-                (entry.uid, entry.gid) = (uid, gid);
-            }
+            how.apply(&mut entry);
             out.insert(path, entry);
         }
     }

@@ -215,3 +215,48 @@ fn errors_name_the_instruction() {
     let missing = Fixture { context: Path::new("/nonexistent-hoist-context").to_path_buf(), ..fixture(&[]) };
     assert!(err(&missing, "FROM scratch\nCOPY a /").starts_with("reading /nonexistent-hoist-context"));
 }
+
+fn tar_bytes(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_uid(7);
+        h.set_gid(0);
+        h.set_mtime(0);
+        // Written raw: the tar crate refuses `..`, which a hostile archive has.
+        let name = &mut h.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn add_unpacks_local_archives_and_copy_does_not() {
+    let plain = tar_bytes(&[("w/model.gguf", b"weights", 0o640), ("../../escape.txt", b"x", 0o644)]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar_bytes(&[("cfg/config.json", b"{}", 0o644)])).unwrap();
+    let gz = gz.finish().unwrap();
+    let fx = fixture(&[("m.tar", plain.as_slice()), ("c.tgz", gz.as_slice()), ("note.txt", b"hi")]);
+    let built = build(&fx, "FROM scratch\nADD m.tar c.tgz note.txt /app/\nCOPY m.tar /raw/\n", &[], 0).unwrap();
+    let added = layer_entries(&fx.store, &built.layers[0]);
+    let got: Vec<(&str, u32, u64, &[u8])> = added.iter().map(|e| (e.0.as_str(), e.1, e.2, e.4.as_slice())).collect();
+    assert_eq!(
+        got,
+        [
+            ("app/", 0o755, 0, b"".as_slice()),
+            ("app/cfg/", 0o755, 0, b"".as_slice()),
+            ("app/cfg/config.json", 0o644, 7, b"{}".as_slice()),
+            ("app/escape.txt", 0o644, 7, b"x".as_slice()),
+            ("app/note.txt", 0o644, 0, b"hi".as_slice()),
+            ("app/w/", 0o755, 0, b"".as_slice()),
+            ("app/w/model.gguf", 0o640, 7, b"weights".as_slice()),
+        ]
+    );
+    let copied = layer_entries(&fx.store, &built.layers[1]);
+    assert_eq!(names(&copied), ["raw/", "raw/m.tar"]);
+    assert_eq!(copied[1].4, plain);
+}

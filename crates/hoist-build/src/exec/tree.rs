@@ -4,7 +4,7 @@
 //! said otherwise, no user or group names.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,8 +13,10 @@ use std::sync::Arc;
 pub(crate) enum Data {
     /// A file of the build context.
     Disk(PathBuf),
-    /// Bytes made by the build (CAT, heredocs).
+    /// Bytes made by the build (CAT, heredocs, gzip archives ADD unpacked).
     Bytes(Arc<Vec<u8>>),
+    /// A file inside a plain tar archive of the context, `len` bytes at `offset`.
+    Slice { path: PathBuf, offset: u64, len: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,16 @@ impl Tree {
                     header.set_size(*size);
                     match data {
                         Data::Bytes(b) => tar.append_data(&mut header, path, b.as_slice())?,
+                        Data::Slice { path: archive, offset, len } => {
+                            let mut file = std::fs::File::open(archive)?;
+                            file.seek(io::SeekFrom::Start(*offset))?;
+                            let mut part = file.take(*len);
+                            let mut counted = CountingReader { inner: &mut part, read: 0 };
+                            tar.append_data(&mut header, path, &mut counted)?;
+                            if counted.read != *len {
+                                return Err(io::Error::other(format!("{} ended inside {path}", archive.display())));
+                            }
+                        }
                         Data::Disk(p) => {
                             let file = std::fs::File::open(p)?;
                             // A file that changed size since it was listed would
@@ -127,6 +139,20 @@ impl Tree {
             }
         }
         tar.into_inner()
+    }
+}
+
+/// Counts what passes, to catch an archive shorter than its headers say.
+struct CountingReader<'a, R> {
+    inner: &'a mut R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
