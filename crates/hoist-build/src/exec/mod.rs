@@ -2,9 +2,12 @@
 //!
 //! Each stage starts from scratch or from the stage it names; each file-making
 //! step (COPY, ADD, CAT) adds one uncompressed tar layer of exactly the files it
-//! wrote (ADD of a local tar archive, plain or gzip, unpacks it: [`archive`]); LABEL and CMD change the config only. The target stage's layers, its
+//! wrote (ADD of a local tar archive, plain or gzip, unpacks it: `archive`);
+//! LABEL and CMD change the config only. The target stage's CMD must name files
+//! the image has: their GGUF headers give the config's model facts and the
+//! `gguf.model.*` labels no LABEL set (`facts`). The target stage's layers, its
 //! config (see [`crate::image_config`]) and a manifest are written to the store;
-//! tagging is the caller's. Layers are reproducible (see [`tree`]), so two builds of
+//! tagging is the caller's. Layers are reproducible (see `tree`), so two builds of
 //! the same inputs give the same digests.
 //!
 //! Not available yet, each failing with an error at its instruction: FROM of an

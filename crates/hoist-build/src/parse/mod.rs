@@ -1,15 +1,15 @@
 //! Reading a build file into [`Instruction`]s, by BuildKit's rules for Dockerfiles:
 //!
-//! - parser directives at the top ([`directives`]);
+//! - parser directives at the top (`directives`);
 //! - comments: lines whose first non-blank character is `#`, also between
 //!   continuation lines;
 //! - continuation: a line ending in the escape character (blanks after it allowed)
 //!   goes on on the next line; the escape is removed and the lines are joined as
 //!   they are (the next line's leading blanks stay). Blank continuation lines are
 //!   skipped with a warning, as BuildKit does;
-//! - heredocs after ADD, COPY and CAT in the shell form ([`heredoc`]);
+//! - heredocs after ADD, COPY and CAT in the shell form (`heredoc`);
 //! - the keyword (any case), `--flag[=value]` options, then the arguments in the
-//!   form the instruction takes ([`split`]).
+//!   form the instruction takes (`split`).
 //!
 //! Unknown instructions (RUN, ENV, ...: a model image runs nothing) are errors.
 
