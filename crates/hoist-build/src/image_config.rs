@@ -70,13 +70,33 @@ pub struct ImageConfig {
     pub drafter: Option<GgufFacts>,
     pub projector: Option<GgufFacts>,
     pub adapters: Vec<GgufFacts>,
+    /// The base image's config, when the stage starts from an image: its other
+    /// fields (Env, Entrypoint, WorkingDir, ...) and history are kept.
+    pub base: Option<Value>,
 }
 
 impl ImageConfig {
     /// The config's bytes: compact JSON with keys in order, so equal configs have
     /// equal digests.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut config = serde_json::Map::new();
+        let base = match &self.base {
+            Some(Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let mut config = match base.get("config") {
+            Some(Value::Object(c)) => c.clone(),
+            _ => serde_json::Map::new(),
+        };
+        // What this build decides replaces what the base said; the base's model
+        // facts stay only while its CMD does and nothing newer was read.
+        let base_cmd = config.remove("Cmd");
+        config.remove("Labels");
+        let ours = self.model.is_some() || self.drafter.is_some() || self.projector.is_some();
+        if ours || !self.adapters.is_empty() || base_cmd != Some(json!(self.cmd)) {
+            for key in ["Model", "Drafter", "Projector", "Adapters"] {
+                config.remove(key);
+            }
+        }
         if !self.cmd.is_empty() {
             config.insert("Cmd".into(), json!(self.cmd));
         }
@@ -92,21 +112,21 @@ impl ImageConfig {
             let list: Vec<Value> = self.adapters.iter().map(|f| sorted(f.to_json())).collect();
             config.insert("Adapters".into(), Value::Array(list));
         }
-        let history: Vec<Value> = self
-            .history
-            .iter()
-            .map(|h| {
-                let mut e = serde_json::Map::new();
-                e.insert("created".into(), json!(self.created));
-                e.insert("created_by".into(), json!(h.created_by));
-                e.insert("comment".into(), json!("hoist build"));
-                if h.empty_layer {
-                    e.insert("empty_layer".into(), json!(true));
-                }
-                Value::Object(sort(e))
-            })
-            .collect();
-        let mut top = serde_json::Map::new();
+        let mut history: Vec<Value> = match base.get("history") {
+            Some(Value::Array(h)) => h.clone(),
+            _ => Vec::new(),
+        };
+        history.extend(self.history.iter().map(|h| {
+            let mut e = serde_json::Map::new();
+            e.insert("created".into(), json!(self.created));
+            e.insert("created_by".into(), json!(h.created_by));
+            e.insert("comment".into(), json!("hoist build"));
+            if h.empty_layer {
+                e.insert("empty_layer".into(), json!(true));
+            }
+            Value::Object(sort(e))
+        }));
+        let mut top = base;
         top.insert("architecture".into(), json!(self.architecture));
         top.insert("config".into(), Value::Object(sort(config)));
         top.insert("created".into(), json!(self.created));

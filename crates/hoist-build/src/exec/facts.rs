@@ -41,6 +41,9 @@ fn facts_of(role: &str, file: &CmdFile, tree: &Tree) -> Result<(GgufFacts, GgufH
     let header = match &entry.node {
         Node::File { data: Data::Disk(p), .. } => read_header_from_path(p),
         Node::File { data: Data::Bytes(b), .. } => parse_header(b, Some(b.len() as u64)),
+        Node::File { data: Data::Slice { path, offset, len }, .. } => {
+            header_in_slice(path, *offset, *len).map_err(|e| format!("the {role} {:?}: {e}", file.path))?
+        }
         _ => return Err(format!("the {role} {:?} is not a file", file.path)),
     }
     .map_err(|e| format!("the {role} {:?} is not a readable GGUF file: {e}", file.path))?;
@@ -55,6 +58,30 @@ fn facts_of(role: &str, file: &CmdFile, tree: &Tree) -> Result<(GgufFacts, GgufH
         cmd_index: file.index,
     };
     Ok((facts, header))
+}
+
+/// The header of a GGUF file stored inside a tar archive (a layer of a base
+/// image): reads the file's first bytes, more while the parser asks for more.
+fn header_in_slice(
+    path: &std::path::Path,
+    offset: u64,
+    len: u64,
+) -> Result<Result<GgufHeader, hoist_gguf::GgufError>, std::io::Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    let mut want = len.min(1 << 20);
+    loop {
+        let have = buf.len() as u64;
+        (&mut file).take(want - have).read_to_end(&mut buf)?;
+        match parse_header(&buf, Some(len)) {
+            Err(hoist_gguf::GgufError::Incomplete { needed }) if needed > want && needed <= len => {
+                want = needed.max(want.saturating_mul(2)).min(len);
+            }
+            other => return Ok(other),
+        }
+    }
 }
 
 /// The labels gguf-packer derives from the model, each set only where no LABEL

@@ -10,11 +10,15 @@
 //! tagging is the caller's. Layers are reproducible (see `tree`), so two builds of
 //! the same inputs give the same digests.
 //!
-//! Not available yet, each failing with an error at its instruction: FROM of an
-//! image, ADD of URLs and git repositories, COPY `--from` an image, CONVERT and
+//! A stage may start from an image of the local store, and COPY `--from` one
+//! (`base`): its layers are reused by digest and its config carried on.
+//!
+//! Not available yet, each failing with an error at its instruction: pulling a
+//! base that is not in the store, ADD of URLs and git repositories, CONVERT and
 //! QUANTIZE.
 
 mod archive;
+mod base;
 mod context;
 mod copy;
 mod facts;
@@ -76,11 +80,15 @@ pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Re
             Base::Scratch => StageState::default(),
             Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
             Base::Image(reference) => {
-                return Err(Error::NotAvailable {
-                    at: stage.at.clone(),
-                    what: format!("FROM an image ({reference})"),
-                    text: String::new(),
-                });
+                let image =
+                    base::load(session.store(), reference, &options.os, &options.architecture).map_err(|message| {
+                        Error::Invalid {
+                            at: stage.at.clone(),
+                            message: format!("FROM {reference}: {message}"),
+                            text: stage.text.clone(),
+                        }
+                    })?;
+                from_image(image, reference)
             }
         };
         for step in &stage.steps {
@@ -197,7 +205,12 @@ impl Run<'_> {
                     FromRef::Context => self.context()?.clone(),
                     FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
                     FromRef::Current => state.files.clone(),
-                    FromRef::Image(r) => return Err(not_yet(&format!("COPY --from an image ({r})"))),
+                    FromRef::Image(r) => {
+                        let store = self.session.store();
+                        base::load(store, r, &self.options.os, &self.options.architecture)
+                            .map_err(|m| invalid(format!("--from={r}: {m}")))?
+                            .files
+                    }
                 };
                 Some(place(&tree, state, sources, dest, options, *parents).map_err(|e| invalid(e.to_string()))?)
             }
@@ -222,6 +235,35 @@ impl Run<'_> {
         let ingest = out.into_inner().map_err(|e| write_error(e.into_error()))?;
         let (digest, size) = ingest.finish(None)?.commit()?;
         Ok(Descriptor::new(media_types::OCI_LAYER_TAR, digest, size))
+    }
+}
+
+/// A stage that starts from an image: its files, its layers (reused), its config
+/// carried on, `org.opencontainers.image.base.*` naming it.
+fn from_image(image: base::BaseImage, reference: &str) -> StageState {
+    let cfg = &image.config;
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let mut labels: BTreeMap<String, String> = cfg["config"]["Labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    labels.insert("org.opencontainers.image.base.name".into(), reference.to_string());
+    labels.insert("org.opencontainers.image.base.digest".into(), image.manifest.digest.to_string());
+    // The base's creation time is not this image's.
+    labels.remove("org.opencontainers.image.created");
+    StageState {
+        files: image.files,
+        layers: image.layers,
+        config: ImageConfig {
+            cmd: strings(&cfg["config"]["Cmd"]),
+            labels,
+            diff_ids: strings(&cfg["rootfs"]["diff_ids"]),
+            base: Some(image.config.clone()),
+            ..ImageConfig::default()
+        },
+        cmd: None,
     }
 }
 

@@ -200,10 +200,11 @@ fn errors_name_the_instruction() {
         err(&fx, "FROM scratch\nADD https://example.com/m.gguf /"),
         "GGUFPackerfile:2:1: ADD of URLs and git repositories (https://example.com/m.gguf) is not available yet: \"ADD https://example.com/m.gguf /\""
     );
-    assert_eq!(
-        err(&fx, "FROM ghcr.io/a/b:1"),
-        "GGUFPackerfile:1:1: FROM an image (ghcr.io/a/b:1) is not available yet: \"\""
-    );
+    let missing_base = err(&fx, "FROM ghcr.io/a/b:1");
+    assert!(missing_base.starts_with("GGUFPackerfile:1:1: FROM ghcr.io/a/b:1: no model named ghcr.io/a/b:1 in store "));
+    assert!(missing_base.ends_with(
+        "(pull it first with `hoist pull ghcr.io/a/b:1`: a build does not pull yet): \"FROM ghcr.io/a/b:1\""
+    ));
     assert_eq!(
         err(&fx, "FROM scratch\nCOPY --chmod=rw a.gguf /"),
         "GGUFPackerfile:2:1: --chmod=rw: the mode must be octal, like 644: \"COPY --chmod=rw a.gguf /\""
@@ -259,4 +260,39 @@ fn add_unpacks_local_archives_and_copy_does_not() {
     let copied = layer_entries(&fx.store, &built.layers[1]);
     assert_eq!(names(&copied), ["raw/", "raw/m.tar"]);
     assert_eq!(copied[1].4, plain);
+}
+
+#[test]
+fn from_and_copy_from_an_image_in_the_store() {
+    let fx = model_fixture();
+    let base = build(&fx, FILE, &[], 0).unwrap();
+    let session = fx.store.write_session().unwrap();
+    session.tag(&base.manifest, &"tiny:built".parse().unwrap()).unwrap();
+    drop(session);
+    std::fs::write(fx.context.join("extra.txt"), b"more").unwrap();
+
+    // On top of the image: its layers reused, its CMD and facts carried on.
+    let on_top = build(&fx, "FROM tiny:built\nLABEL x=y\nCOPY extra.txt /\n", &[], 0).unwrap();
+    assert_eq!(on_top.layers[..3], base.layers[..]);
+    assert_eq!(on_top.layers.len(), 4);
+    assert_eq!(on_top.config.cmd, base.config.cmd);
+    assert_eq!(on_top.config.labels["org.opencontainers.image.base.name"], "tiny:built");
+    assert_eq!(on_top.config.labels["org.opencontainers.image.base.digest"], base.manifest.digest.to_string());
+    assert_eq!(on_top.config.labels["gguf.model.architecture"], "llama");
+    let json: serde_json::Value = serde_json::from_slice(&on_top.config.to_json()).unwrap();
+    assert_eq!(json["config"]["Model"]["CmdParameterValue"], "tiny.Q4_K_M.gguf");
+    assert_eq!(json["history"].as_array().unwrap().len(), 7);
+    assert_eq!(json["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
+
+    // Files of the image, read out of its layer, into a new image.
+    let model = std::fs::read(fx.context.join("models/tiny.Q4_K_M.gguf")).unwrap();
+    for src in [
+        "FROM tiny:built AS m\nFROM scratch\nCOPY --from=m /tiny.Q4_K_M.gguf /x.gguf\nCMD [\"-m\", \"x.gguf\"]\n",
+        "FROM scratch\nCOPY --from=tiny:built /tiny.Q4_K_M.gguf /x.gguf\nCMD [\"-m\", \"x.gguf\"]\n",
+    ] {
+        let copied = build(&fx, src, &[], 0).unwrap();
+        assert_eq!(copied.layers.len(), 1);
+        assert_eq!(layer_entries(&fx.store, &copied.layers[0])[0].4, model);
+        assert_eq!(copied.config.model.as_ref().unwrap().cmd_value, "x.gguf");
+    }
 }

@@ -68,6 +68,8 @@ pub struct Stage {
     pub name: Option<String>,
     /// The FROM keyword's location.
     pub at: Location,
+    /// The FROM instruction's text.
+    pub text: String,
     pub base: Base,
     /// `--platform` of FROM, expanded.
     pub platform: Option<String>,
@@ -184,7 +186,16 @@ impl<'a> Planner<'a> {
             Base::Stage(s) => BTreeSet::from([s]),
             _ => BTreeSet::new(),
         };
-        Ok(Stage { index, name: from.name.clone(), at: inst.at.clone(), base, platform, steps: Vec::new(), needs })
+        Ok(Stage {
+            index,
+            name: from.name.clone(),
+            at: inst.at.clone(),
+            text: inst.text.clone(),
+            base,
+            platform,
+            steps: Vec::new(),
+            needs,
+        })
     }
 
     fn find_stage(&self, name: &str) -> Option<usize> {
@@ -208,7 +219,7 @@ impl<'a> Planner<'a> {
             return Err(Error::Invalid {
                 at: self.stages[index].at.clone(),
                 message: format!("stages need each other more than {MAX_CHAIN} deep"),
-                text: String::new(),
+                text: self.stages[index].text.clone(),
             });
         }
         match self.state[index] {

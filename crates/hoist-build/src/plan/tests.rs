@@ -235,5 +235,8 @@ fn long_chains_are_bounded() {
     let p = ok(&chain(MAX_CHAIN), &[]);
     assert_eq!(p.order.len(), MAX_CHAIN + 1);
     let e = err(&chain(MAX_CHAIN + 1), &[], None);
-    assert_eq!(e, format!("GGUFPackerfile:1:1: stages need each other more than {MAX_CHAIN} deep: \"\""));
+    assert_eq!(
+        e,
+        format!("GGUFPackerfile:1:1: stages need each other more than {MAX_CHAIN} deep: \"FROM scratch AS s0\"")
+    );
 }
