@@ -29,7 +29,8 @@ pub struct BuildArgs {
     /// Build this stage instead of the last one
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
-    /// The platform recorded in the image config [default: linux and this machine's architecture]
+    /// The image's platform: recorded in its config, and the one taken from a multi-platform base
+    /// [default: linux and this machine's architecture]
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
     /// Print only the manifest digest
