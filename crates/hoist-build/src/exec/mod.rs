@@ -26,9 +26,10 @@ mod glob;
 mod tree;
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use hoist_oci::{Descriptor, ImageManifest, media_types};
 use hoist_store::WriteSession;
@@ -226,15 +227,81 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Writes `files` as a tar layer into the store. One thread makes the tar
+    /// (reading the files, copying them into chunks), this one hashes each chunk as
+    /// the store's ingest writes it: reading overlaps hashing, so a layer costs
+    /// about what its hash does.
     fn write_layer(&self, files: &Tree, step: &Step) -> Result<Descriptor, Error> {
-        let ingest = self.session.ingest()?;
-        let out = BufWriter::with_capacity(1 << 20, ingest);
+        let mut ingest = self.session.ingest()?;
+        let epoch = self.options.epoch;
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+        let (consumed, produced) = std::thread::scope(|scope| {
+            let producer = scope.spawn(move || -> std::io::Result<()> {
+                let out = ChunkSender { full: full_tx, spare: spare_rx, buf: Vec::with_capacity(CHUNK) };
+                files.write_tar(out, epoch)?.send_rest()
+            });
+            let mut consumed = Ok(());
+            // Ends when the producer is done (or, on a store error, stops it: its
+            // next send fails).
+            for chunk in full_rx {
+                match ingest.write_chunk(chunk) {
+                    Ok(spare) => {
+                        let _ = spare_tx.send(spare);
+                    }
+                    Err(e) => {
+                        consumed = Err(e);
+                        break;
+                    }
+                }
+            }
+            (consumed, producer.join())
+        });
+        consumed?;
         let write_error = |source: std::io::Error| Error::Write { at: step.at.clone(), source };
-        let mut out = files.write_tar(out, self.options.epoch).map_err(write_error)?;
-        out.flush().map_err(write_error)?;
-        let ingest = out.into_inner().map_err(|e| write_error(e.into_error()))?;
+        produced.map_err(|_| write_error(std::io::Error::other("the layer writer failed")))?.map_err(write_error)?;
         let (digest, size) = ingest.finish(None)?.commit()?;
         Ok(Descriptor::new(media_types::OCI_LAYER_TAR, digest, size))
+    }
+}
+
+/// Chunks handed from the tar-making thread to the hashing one.
+const CHUNK: usize = 4 << 20;
+
+/// A writer that fills owned chunks and sends each one when full, reusing the
+/// buffers the store hands back.
+struct ChunkSender {
+    full: mpsc::SyncSender<Vec<u8>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> std::io::Result<()> {
+        let mut next = self.spare.try_recv().unwrap_or_default();
+        next.clear();
+        next.reserve(CHUNK);
+        let full = std::mem::replace(&mut self.buf, next);
+        self.full.send(full).map_err(|_| std::io::Error::other("the store stopped taking the layer"))
+    }
+
+    fn send_rest(mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
