@@ -114,7 +114,7 @@ impl Tree {
                         Data::Slice { path: archive, offset, len } => {
                             let mut file = std::fs::File::open(archive)?;
                             file.seek(io::SeekFrom::Start(*offset))?;
-                            let mut part = file.take(*len);
+                            let mut part = io::BufReader::with_capacity(READ_BUFFER, file).take(*len);
                             let mut counted = CountingReader { inner: &mut part, read: 0 };
                             tar.append_data(&mut header, path, &mut counted)?;
                             if counted.read != *len {
@@ -132,7 +132,8 @@ impl Tree {
                                     p.display()
                                 )));
                             }
-                            tar.append_data(&mut header, path, file)?
+                            // Big reads: few system calls, and the copy takes whole buffers.
+                            tar.append_data(&mut header, path, io::BufReader::with_capacity(READ_BUFFER, file))?
                         }
                     }
                 }
@@ -141,6 +142,9 @@ impl Tree {
         tar.into_inner()
     }
 }
+
+/// How much of a file is read at once.
+const READ_BUFFER: usize = 1 << 20;
 
 /// Counts what passes, to catch an archive shorter than its headers say.
 struct CountingReader<'a, R> {
