@@ -25,6 +25,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Pack model files (GGUF, safetensors directory, DDUF) into a model artifact
     Pack(Box<PackArgs>),
+    /// Build a model image from a GGUFPackerfile or Dockerfile (gguf-packer's language), without Docker
+    Build(crate::commands::build::BuildArgs),
     /// List the models in the store
     #[command(alias = "ls")]
     List(ListArgs),

@@ -1,3 +1,4 @@
+pub(crate) mod build;
 pub(crate) mod bundle;
 mod copy;
 mod estimate;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let store = open_store(&cli.global)?;
     match cli.command {
         Command::Pack(args) => pack::run(&store, args),
+        Command::Build(args) => build::run(&store, args),
         Command::List(args) => list::run(&store, args),
         Command::Inspect(args) => inspect::run(&store, args),
         Command::Tag(args) => tag::run(&store, args),

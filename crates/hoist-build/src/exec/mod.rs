@@ -1,0 +1,414 @@
+//! Running a [`Plan`] into an OCI image in the local store.
+//!
+//! Each stage starts from scratch or from the stage it names; each file-making
+//! step (COPY, ADD, CAT) adds one uncompressed tar layer of exactly the files it
+//! wrote (ADD of a local tar archive, plain or gzip, unpacks it: `archive`);
+//! LABEL and CMD change the config only. The target stage's CMD must name files
+//! the image has: their GGUF headers give the config's model facts and the
+//! `gguf.model.*` labels no LABEL set (`facts`). The target stage's layers, its
+//! config (see [`crate::image_config`]) and a manifest are written to the store;
+//! tagging is the caller's. Layers are reproducible (see `tree`), so two builds of
+//! the same inputs give the same digests.
+//!
+//! A stage may start from an image of the local store, and COPY `--from` one
+//! (`base`): its layers are reused by digest and its config carried on.
+//!
+//! Not available yet, each failing with an error at its instruction: pulling a
+//! base that is not in the store, ADD of URLs and git repositories, CONVERT and
+//! QUANTIZE.
+
+mod archive;
+mod base;
+mod context;
+mod copy;
+mod facts;
+mod glob;
+mod tree;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use hoist_oci::{Descriptor, ImageManifest, media_types};
+use hoist_store::WriteSession;
+
+use crate::cmd::ModelFiles;
+use crate::error::Error;
+use crate::image_config::{History, ImageConfig, rfc3339};
+use crate::location::Location;
+use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
+use copy::{CopyError, Placement};
+use tree::{Data, Entry, Node, Tree};
+
+/// How to run a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// Seconds since the epoch for every time in the image (`SOURCE_DATE_EPOCH`, else 0).
+    pub epoch: u64,
+    pub os: String,
+    pub architecture: String,
+}
+
+/// What a build wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    /// The image manifest, committed to the store (not tagged).
+    pub manifest: Descriptor,
+    pub config: ImageConfig,
+    pub layers: Vec<Descriptor>,
+}
+
+/// A stage as built so far.
+#[derive(Debug, Clone, Default)]
+struct StageState {
+    files: Tree,
+    layers: Vec<Descriptor>,
+    config: ImageConfig,
+    /// The last CMD: where it is, its text, the files it names.
+    cmd: Option<(Location, String, ModelFiles)>,
+}
+
+/// Builds `plan`'s target into the store through `session`.
+pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Result<Built, Error> {
+    let mut run = Run { options, session, context: None, states: BTreeMap::new() };
+    for &index in &plan.order {
+        let stage = &plan.stages[index];
+        let mut state = match &stage.base {
+            Base::Scratch => StageState::default(),
+            Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
+            Base::Image(reference) => {
+                let image =
+                    base::load(session.store(), reference, &options.os, &options.architecture).map_err(|message| {
+                        Error::Invalid {
+                            at: stage.at.clone(),
+                            message: format!("FROM {reference}: {message}"),
+                            text: stage.text.clone(),
+                        }
+                    })?;
+                from_image(image, reference)
+            }
+        };
+        for step in &stage.steps {
+            run.step(&mut state, step)?;
+        }
+        run.states.insert(index, state);
+    }
+    let mut state = run.states.remove(&plan.target).unwrap_or_default();
+    state.config.created = rfc3339(options.epoch);
+    if let Some((at, text, files)) = &state.cmd {
+        let found = facts::read(files, &state.files).map_err(|message| Error::Invalid {
+            at: at.clone(),
+            message,
+            text: text.clone(),
+        })?;
+        let config = &mut state.config;
+        if let Some((model, header)) = &found.model {
+            facts::labels(model, header, &mut config.labels);
+        }
+        config.model = found.model.map(|(f, _)| f);
+        config.drafter = found.draft.map(|(f, _)| f);
+        config.projector = found.projector.map(|(f, _)| f);
+        config.adapters = found.adapters.into_iter().map(|(f, _)| f).collect();
+    }
+    let created = state.config.created.clone();
+    state.config.labels.entry("org.opencontainers.image.created".into()).or_insert(created);
+    state.config.os = options.os.clone();
+    state.config.architecture = options.architecture.clone();
+    let config_bytes = state.config.to_json();
+    let (digest, size) = session.put_bytes(&config_bytes)?;
+    let config = Descriptor::new(media_types::OCI_IMAGE_CONFIG, digest, size);
+    let manifest = ImageManifest::new(config, state.layers.clone());
+    let (digest, size) = session.put_bytes(&manifest.to_canonical_json())?;
+    Ok(Built {
+        manifest: Descriptor::new(media_types::OCI_MANIFEST, digest, size),
+        config: state.config,
+        layers: state.layers,
+    })
+}
+
+struct Run<'a> {
+    options: &'a ExecOptions,
+    session: &'a WriteSession,
+    /// Read on first use.
+    context: Option<Tree>,
+    states: BTreeMap<usize, StageState>,
+}
+
+impl Run<'_> {
+    fn context(&mut self) -> Result<&Tree, Error> {
+        if self.context.is_none() {
+            let tree = context::load(&self.options.context).map_err(|(path, source)| Error::Read { path, source })?;
+            self.context = Some(tree);
+        }
+        Ok(self.context.get_or_insert_default())
+    }
+
+    fn step(&mut self, state: &mut StageState, step: &Step) -> Result<(), Error> {
+        let invalid = |message: String| Error::Invalid { at: step.at.clone(), message, text: step.text.clone() };
+        let not_yet =
+            |what: &str| Error::NotAvailable { at: step.at.clone(), what: what.to_string(), text: step.text.clone() };
+        let added = match &step.kind {
+            StepKind::Label(pairs) => {
+                state.config.labels.extend(pairs.iter().cloned());
+                None
+            }
+            StepKind::Cmd { args, files } => {
+                state.config.cmd = args.clone();
+                state.cmd = Some((step.at.clone(), step.text.clone(), files.clone()));
+                None
+            }
+            StepKind::Convert { .. } => return Err(not_yet("CONVERT")),
+            StepKind::Quantize(_) => return Err(not_yet("QUANTIZE")),
+            StepKind::Cat { parts, dest } => {
+                let data = parts.concat().into_bytes();
+                let mut t = Tree::default();
+                let path = copy::clean(dest);
+                if path.is_empty() || dest.ends_with('/') {
+                    return Err(invalid(format!("CAT writes a file, and {dest:?} is a directory")));
+                }
+                t.insert(path, inline_file(data));
+                Some(t)
+            }
+            StepKind::Add { sources, dest, options, .. } => {
+                if let Some(Content::Path(url)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_remote(p)))
+                {
+                    return Err(not_yet(&format!("ADD of URLs and git repositories ({url})")));
+                }
+                let from = self.context()?.clone();
+                let (archives, files): (Vec<_>, Vec<_>) =
+                    sources.iter().map(|s| (s, archive_of(&from, s))).partition(|(_, a)| !matches!(a, Ok(None)));
+                let files: Vec<Content> = files.into_iter().map(|(s, _)| s.clone()).collect();
+                let mut added = if files.is_empty() {
+                    Tree::default()
+                } else {
+                    place(&from, state, &files, dest, options, false).map_err(|e| invalid(e.to_string()))?
+                };
+                let how = placement(options, false).map_err(|e| invalid(e.to_string()))?;
+                for (_, found) in archives {
+                    let Some((path, kind)) = found.map_err(&invalid)? else {
+                        continue;
+                    };
+                    let unpacked = archive::extract(&path, kind)
+                        .map_err(|e| invalid(format!("unpacking {}: {e}", path.display())))?;
+                    for (p, mut e) in unpacked.entries {
+                        how.apply(&mut e);
+                        added.insert(copy::clean(&format!("{dest}/{p}")), e);
+                    }
+                }
+                Some(added)
+            }
+            StepKind::Copy { from, sources, dest, options, parents } => {
+                let tree = match from {
+                    FromRef::Context => self.context()?.clone(),
+                    FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
+                    FromRef::Current => state.files.clone(),
+                    FromRef::Image(r) => {
+                        let store = self.session.store();
+                        base::load(store, r, &self.options.os, &self.options.architecture)
+                            .map_err(|m| invalid(format!("--from={r}: {m}")))?
+                            .files
+                    }
+                };
+                Some(place(&tree, state, sources, dest, options, *parents).map_err(|e| invalid(e.to_string()))?)
+            }
+        };
+        let empty_layer = added.is_none();
+        if let Some(added) = added {
+            let layer = self.write_layer(&added, step)?;
+            state.config.diff_ids.push(layer.digest.to_string());
+            state.layers.push(layer);
+            state.files.overlay(&added);
+        }
+        state.config.history.push(History { created_by: step.text.clone(), empty_layer });
+        Ok(())
+    }
+
+    /// Writes `files` as a tar layer into the store. One thread makes the tar
+    /// (reading the files, copying them into chunks), this one hashes each chunk as
+    /// the store's ingest writes it: reading overlaps hashing, so a layer costs
+    /// about what its hash does.
+    fn write_layer(&self, files: &Tree, step: &Step) -> Result<Descriptor, Error> {
+        let mut ingest = self.session.ingest()?;
+        let epoch = self.options.epoch;
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+        let (consumed, produced) = std::thread::scope(|scope| {
+            let producer = scope.spawn(move || -> std::io::Result<()> {
+                let out = ChunkSender { full: full_tx, spare: spare_rx, buf: Vec::with_capacity(CHUNK) };
+                files.write_tar(out, epoch)?.send_rest()
+            });
+            let mut consumed = Ok(());
+            // Ends when the producer is done (or, on a store error, stops it: its
+            // next send fails).
+            for chunk in full_rx {
+                match ingest.write_chunk(chunk) {
+                    Ok(spare) => {
+                        let _ = spare_tx.send(spare);
+                    }
+                    Err(e) => {
+                        consumed = Err(e);
+                        break;
+                    }
+                }
+            }
+            (consumed, producer.join())
+        });
+        consumed?;
+        let write_error = |source: std::io::Error| Error::Write { at: step.at.clone(), source };
+        produced.map_err(|_| write_error(std::io::Error::other("the layer writer failed")))?.map_err(write_error)?;
+        let (digest, size) = ingest.finish(None)?.commit()?;
+        Ok(Descriptor::new(media_types::OCI_LAYER_TAR, digest, size))
+    }
+}
+
+/// Chunks handed from the tar-making thread to the hashing one.
+const CHUNK: usize = 4 << 20;
+
+/// A writer that fills owned chunks and sends each one when full, reusing the
+/// buffers the store hands back.
+struct ChunkSender {
+    full: mpsc::SyncSender<Vec<u8>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> std::io::Result<()> {
+        let mut next = self.spare.try_recv().unwrap_or_default();
+        next.clear();
+        next.reserve(CHUNK);
+        let full = std::mem::replace(&mut self.buf, next);
+        self.full.send(full).map_err(|_| std::io::Error::other("the store stopped taking the layer"))
+    }
+
+    fn send_rest(mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stage that starts from an image: its files, its layers (reused), its config
+/// carried on, `org.opencontainers.image.base.*` naming it.
+fn from_image(image: base::BaseImage, reference: &str) -> StageState {
+    let cfg = &image.config;
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let mut labels: BTreeMap<String, String> = cfg["config"]["Labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    labels.insert("org.opencontainers.image.base.name".into(), reference.to_string());
+    labels.insert("org.opencontainers.image.base.digest".into(), image.manifest.digest.to_string());
+    // The base's creation time is not this image's.
+    labels.remove("org.opencontainers.image.created");
+    StageState {
+        files: image.files,
+        layers: image.layers,
+        config: ImageConfig {
+            cmd: strings(&cfg["config"]["Cmd"]),
+            labels,
+            diff_ids: strings(&cfg["rootfs"]["diff_ids"]),
+            base: Some(image.config.clone()),
+            ..ImageConfig::default()
+        },
+        cmd: None,
+    }
+}
+
+fn inline_file(data: Vec<u8>) -> Entry {
+    Entry {
+        node: Node::File { size: data.len() as u64, data: Data::Bytes(Arc::new(data)) },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    }
+}
+
+/// URLs and git remotes (ADD's non-local sources).
+fn is_remote(source: &str) -> bool {
+    ["http://", "https://", "git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p))
+}
+
+fn placement(options: &FileOptions, parents: bool) -> Result<Placement, CopyError> {
+    Ok(Placement {
+        chmod: options.chmod.as_deref().map(copy::parse_chmod).transpose()?,
+        owner: options.chown.as_deref().map(copy::parse_chown).transpose()?,
+        exclude: options
+            .exclude
+            .iter()
+            .map(|p| glob::Glob::parse(p, true).map_err(CopyError::BadPattern))
+            .collect::<Result<_, _>>()?,
+        parents,
+    })
+}
+
+/// The context file a literal ADD source names, if it is an archive to unpack.
+fn archive_of(context: &Tree, source: &Content) -> Result<Option<(PathBuf, archive::Kind)>, String> {
+    let Content::Path(p) = source else { return Ok(None) };
+    if p.contains(['*', '?', '[']) {
+        return Ok(None);
+    }
+    let Some(Entry { node: Node::File { data: Data::Disk(path), .. }, .. }) = context.entries.get(&copy::clean(p))
+    else {
+        return Ok(None);
+    };
+    match archive::detect(path) {
+        Ok(kind) => Ok(kind.map(|k| (path.clone(), k))),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+/// The files COPY or ADD adds: paths from `from`, heredocs as files named after them.
+fn place(
+    from: &Tree,
+    state: &StageState,
+    sources: &[Content],
+    dest: &str,
+    options: &FileOptions,
+    parents: bool,
+) -> Result<Tree, CopyError> {
+    let how = placement(options, parents)?;
+    let paths: Vec<String> = sources
+        .iter()
+        .filter_map(|s| match s {
+            Content::Path(p) => Some(p.clone()),
+            Content::Inline { .. } => None,
+        })
+        .collect();
+    let dest_dir = copy::dest_is_dir(dest, &state.files);
+    if sources.len() > 1 && !dest_dir {
+        return Err(CopyError::NeedsDirectory);
+    }
+    let mut out = if paths.is_empty() { Tree::default() } else { copy::copy(from, &paths, dest, dest_dir, &how)? };
+    for s in sources {
+        if let Content::Inline { name, data } = s {
+            let path = if dest_dir { copy::clean(&format!("{dest}/{name}")) } else { copy::clean(dest) };
+            let mut entry = inline_file(data.clone().into_bytes());
+            how.apply(&mut entry);
+            out.insert(path, entry);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+use std::path::Path;
+
+use hoist_gguf::GgmlType;
+use hoist_gguf::synth::TinyModel;
+use hoist_store::Store;
+
+use super::*;
+use crate::parse::parse;
+use crate::plan::{NoPlanReporter, PlanOptions, plan};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    context: PathBuf,
+    store: Store,
+}
+
+fn fixture(files: &[(&str, &[u8])]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("ctx");
+    for (path, bytes) in files {
+        let p = context.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    std::fs::create_dir_all(&context).unwrap();
+    let store = Store::new(dir.path().join("store"));
+    Fixture { _dir: dir, context, store }
+}
+
+fn build(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64) -> Result<Built, Error> {
+    let file = parse("GGUFPackerfile", src).unwrap();
+    let options =
+        PlanOptions { build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), target: None };
+    let plan = plan(&file, &options, &NoPlanReporter)?;
+    let session = fx.store.write_session().unwrap();
+    execute(
+        &plan,
+        &ExecOptions { context: fx.context.clone(), epoch, os: "linux".into(), architecture: "amd64".into() },
+        &session,
+    )
+}
+
+/// (path, mode, uid, mtime, content) of every entry of a stored tar layer.
+fn layer_entries(store: &Store, layer: &Descriptor) -> Vec<(String, u32, u64, u64, Vec<u8>)> {
+    let bytes = store.read_blob(&layer.digest, 1 << 30).unwrap();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut content).unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().to_string_lossy().into_owned(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.mtime().unwrap(),
+                content,
+            )
+        })
+        .collect()
+}
+
+fn names(entries: &[(String, u32, u64, u64, Vec<u8>)]) -> Vec<&str> {
+    entries.iter().map(|e| e.0.as_str()).collect()
+}
+
+const FILE: &str = "# syntax=gpustack/gguf-packer:latest
+ARG TYPE=Q4_K_M
+FROM scratch AS files
+COPY --chmod=600 models/ /src/
+FROM scratch
+LABEL org.opencontainers.image.title=\"tiny ${TYPE}\"
+COPY --from=files /src/tiny.${TYPE}.gguf /
+COPY --exclude=*.md docs /docs/
+CAT <<EOF /system-prompt.txt
+You are a ${TYPE} model.
+EOF
+CMD [\"-m\", \"tiny.${TYPE}.gguf\", \"--system-prompt-file\", \"system-prompt.txt\"]
+";
+
+fn context_files() -> Vec<(&'static str, &'static [u8])> {
+    vec![("docs/LICENSE", b"MIT".as_slice()), ("docs/README.md", b"# readme".as_slice())]
+}
+
+/// The context with two small real models, Q4_K_M-named (Q4_0 weights) and Q8_0.
+fn model_fixture() -> Fixture {
+    let fx = fixture(&context_files());
+    for (name, file_type) in [("tiny.Q4_K_M.gguf", GgmlType::Q4_0), ("tiny.Q8_0.gguf", GgmlType::Q8_0)] {
+        let path = fx.context.join("models").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        TinyModel { name: "Tiny Test".into(), file_type, ..TinyModel::default() }.write_to_path(&path).unwrap();
+    }
+    fx
+}
+
+#[test]
+fn a_multi_stage_build_into_the_store() {
+    let fx = model_fixture();
+    let built = build(&fx, FILE, &[], 0).unwrap();
+    // The target stage's three file-making steps, not the first stage's.
+    assert_eq!(built.layers.len(), 3);
+    let model = std::fs::read(fx.context.join("models/tiny.Q4_K_M.gguf")).unwrap();
+    assert_eq!(layer_entries(&fx.store, &built.layers[0]), [("tiny.Q4_K_M.gguf".to_string(), 0o600, 0, 0, model)]);
+    assert_eq!(names(&layer_entries(&fx.store, &built.layers[1])), ["docs/", "docs/LICENSE"]);
+    assert_eq!(
+        layer_entries(&fx.store, &built.layers[2]),
+        [("system-prompt.txt".to_string(), 0o644, 0, 0, b"You are a Q4_K_M model.\n".to_vec())]
+    );
+    let config = &built.config;
+    assert_eq!(config.cmd, ["-m", "tiny.Q4_K_M.gguf", "--system-prompt-file", "system-prompt.txt"]);
+    // A LABEL wins over the label read from the GGUF.
+    assert_eq!(config.labels["org.opencontainers.image.title"], "tiny Q4_K_M");
+    assert_eq!(config.labels["gguf.model.name"], "Tiny Test");
+    assert_eq!(config.labels["gguf.model.architecture"], "llama");
+    assert_eq!(config.labels["gguf.model.filetype"], "Q4_0");
+    assert_eq!(config.labels["gguf.model.usage"], "text-to-text");
+    assert_eq!(config.labels["org.opencontainers.image.created"], "1970-01-01T00:00:00Z");
+    let facts = config.model.as_ref().unwrap();
+    assert_eq!((facts.cmd_value.as_str(), facts.cmd_index), ("tiny.Q4_K_M.gguf", 1));
+    assert_eq!(facts.file_type_id, Some(2));
+    let header = hoist_gguf::read_header_from_path(&fx.context.join("models/tiny.Q4_K_M.gguf")).unwrap();
+    let summary = header.summary().unwrap();
+    assert_eq!(facts.parameters, summary.parameters);
+    assert_eq!(config.labels["gguf.model.bpw"], format!("{:.2} bpw", summary.bits_per_weight));
+    assert_eq!(config.history.len(), 5);
+    assert_eq!(config.history.iter().filter(|h| h.empty_layer).count(), 2);
+    let diff_ids: Vec<String> = built.layers.iter().map(|l| l.digest.to_string()).collect();
+    assert_eq!(config.diff_ids, diff_ids);
+
+    // The manifest in the store points at the config and the layers.
+    let manifest = ImageManifest::from_slice(&fx.store.read_blob(&built.manifest.digest, 1 << 20).unwrap()).unwrap();
+    assert_eq!(manifest.layers, built.layers);
+    let config_bytes = fx.store.read_blob(&manifest.config.digest, 1 << 20).unwrap();
+    assert_eq!(config_bytes, built.config.to_json());
+    assert_eq!(manifest.config.media_type, media_types::OCI_IMAGE_CONFIG);
+}
+
+#[test]
+fn builds_are_reproducible_and_follow_the_epoch_and_args() {
+    let a = model_fixture();
+    let b = model_fixture();
+    let first = build(&a, FILE, &[], 0).unwrap();
+    let second = build(&b, FILE, &[], 0).unwrap();
+    assert_eq!(first.manifest, second.manifest);
+    let later = build(&b, FILE, &[], 1_700_000_000).unwrap();
+    assert_ne!(later.manifest.digest, first.manifest.digest);
+    assert_eq!(layer_entries(&b.store, &later.layers[0])[0].3, 1_700_000_000);
+    assert_eq!(later.config.created, "2023-11-14T22:13:20Z");
+    let q8 = build(&b, FILE, &[("TYPE", "Q8_0")], 0).unwrap();
+    assert_eq!(layer_entries(&b.store, &q8.layers[0])[0].0, "tiny.Q8_0.gguf");
+    // The docs layer did not change, so it is the same blob.
+    assert_eq!(q8.layers[1], first.layers[1]);
+}
+
+#[test]
+fn heredocs_chown_and_directories() {
+    let fx = fixture(&[("m/a.gguf", b"a"), ("m/sub/b.json", b"{}")]);
+    let src = "FROM scratch\nCOPY --chown=1000:1001 <<A <<B /etc/\na\nA\nb\nB\nADD m /app\n";
+    let built = build(&fx, src, &[], 0).unwrap();
+    let first = layer_entries(&fx.store, &built.layers[0]);
+    assert_eq!(names(&first), ["etc/", "etc/A", "etc/B"]);
+    assert_eq!((first[1].2, first[1].4.as_slice()), (1000, b"a\n".as_slice()));
+    assert_eq!(
+        names(&layer_entries(&fx.store, &built.layers[1])),
+        ["app/", "app/a.gguf", "app/sub/", "app/sub/b.json"]
+    );
+}
+
+fn err(fx: &Fixture, src: &str) -> String {
+    build(fx, src, &[], 0).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_the_instruction() {
+    let fx = fixture(&[("a.gguf", b"a")]);
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY a.gguf /\nCMD [\"-m\", \"a.gguf\"]"),
+        "GGUFPackerfile:3:1: the model \"a.gguf\" is not a readable GGUF file: not a GGUF file: magic bytes [61, 00, 00, 00] at offset 0, expected \"GGUF\": \"CMD [\\\"-m\\\", \\\"a.gguf\\\"]\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCMD [\"-m\", \"b.gguf\"]"),
+        "GGUFPackerfile:2:1: the model \"b.gguf\" is not in the image: \"CMD [\\\"-m\\\", \\\"b.gguf\\\"]\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY missing.gguf /"),
+        "GGUFPackerfile:2:1: \"missing.gguf\" matches no file: \"COPY missing.gguf /\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCONVERT a b.gguf"),
+        "GGUFPackerfile:2:1: CONVERT is not available yet: \"CONVERT a b.gguf\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nQUANTIZE a.gguf b.gguf"),
+        "GGUFPackerfile:2:1: QUANTIZE is not available yet: \"QUANTIZE a.gguf b.gguf\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nADD https://example.com/m.gguf /"),
+        "GGUFPackerfile:2:1: ADD of URLs and git repositories (https://example.com/m.gguf) is not available yet: \"ADD https://example.com/m.gguf /\""
+    );
+    let missing_base = err(&fx, "FROM ghcr.io/a/b:1");
+    assert!(missing_base.starts_with("GGUFPackerfile:1:1: FROM ghcr.io/a/b:1: no model named ghcr.io/a/b:1 in store "));
+    assert!(missing_base.ends_with(
+        "(pull it first with `hoist pull ghcr.io/a/b:1`: a build does not pull yet): \"FROM ghcr.io/a/b:1\""
+    ));
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY --chmod=rw a.gguf /"),
+        "GGUFPackerfile:2:1: --chmod=rw: the mode must be octal, like 644: \"COPY --chmod=rw a.gguf /\""
+    );
+    assert_eq!(
+        err(&fx, "FROM scratch\nCOPY a.gguf a.gguf /x"),
+        "GGUFPackerfile:2:1: with more than one source the destination must be a directory ending in /: \"COPY a.gguf a.gguf /x\""
+    );
+    let missing = Fixture { context: Path::new("/nonexistent-hoist-context").to_path_buf(), ..fixture(&[]) };
+    assert!(err(&missing, "FROM scratch\nCOPY a /").starts_with("reading /nonexistent-hoist-context"));
+}
+
+fn tar_bytes(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_uid(7);
+        h.set_gid(0);
+        h.set_mtime(0);
+        // Written raw: the tar crate refuses `..`, which a hostile archive has.
+        let name = &mut h.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn add_unpacks_local_archives_and_copy_does_not() {
+    let plain = tar_bytes(&[("w/model.gguf", b"weights", 0o640), ("../../escape.txt", b"x", 0o644)]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar_bytes(&[("cfg/config.json", b"{}", 0o644)])).unwrap();
+    let gz = gz.finish().unwrap();
+    let fx = fixture(&[("m.tar", plain.as_slice()), ("c.tgz", gz.as_slice()), ("note.txt", b"hi")]);
+    let built = build(&fx, "FROM scratch\nADD m.tar c.tgz note.txt /app/\nCOPY m.tar /raw/\n", &[], 0).unwrap();
+    let added = layer_entries(&fx.store, &built.layers[0]);
+    let got: Vec<(&str, u32, u64, &[u8])> = added.iter().map(|e| (e.0.as_str(), e.1, e.2, e.4.as_slice())).collect();
+    assert_eq!(
+        got,
+        [
+            ("app/", 0o755, 0, b"".as_slice()),
+            ("app/cfg/", 0o755, 0, b"".as_slice()),
+            ("app/cfg/config.json", 0o644, 7, b"{}".as_slice()),
+            ("app/escape.txt", 0o644, 7, b"x".as_slice()),
+            ("app/note.txt", 0o644, 0, b"hi".as_slice()),
+            ("app/w/", 0o755, 0, b"".as_slice()),
+            ("app/w/model.gguf", 0o640, 7, b"weights".as_slice()),
+        ]
+    );
+    let copied = layer_entries(&fx.store, &built.layers[1]);
+    assert_eq!(names(&copied), ["raw/", "raw/m.tar"]);
+    assert_eq!(copied[1].4, plain);
+}
+
+#[test]
+fn from_and_copy_from_an_image_in_the_store() {
+    let fx = model_fixture();
+    let base = build(&fx, FILE, &[], 0).unwrap();
+    let session = fx.store.write_session().unwrap();
+    session.tag(&base.manifest, &"tiny:built".parse().unwrap()).unwrap();
+    drop(session);
+    std::fs::write(fx.context.join("extra.txt"), b"more").unwrap();
+
+    // On top of the image: its layers reused, its CMD and facts carried on.
+    let on_top = build(&fx, "FROM tiny:built\nLABEL x=y\nCOPY extra.txt /\n", &[], 0).unwrap();
+    assert_eq!(on_top.layers[..3], base.layers[..]);
+    assert_eq!(on_top.layers.len(), 4);
+    assert_eq!(on_top.config.cmd, base.config.cmd);
+    assert_eq!(on_top.config.labels["org.opencontainers.image.base.name"], "tiny:built");
+    assert_eq!(on_top.config.labels["org.opencontainers.image.base.digest"], base.manifest.digest.to_string());
+    assert_eq!(on_top.config.labels["gguf.model.architecture"], "llama");
+    let json: serde_json::Value = serde_json::from_slice(&on_top.config.to_json()).unwrap();
+    assert_eq!(json["config"]["Model"]["CmdParameterValue"], "tiny.Q4_K_M.gguf");
+    assert_eq!(json["history"].as_array().unwrap().len(), 7);
+    assert_eq!(json["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
+
+    // Files of the image, read out of its layer, into a new image.
+    let model = std::fs::read(fx.context.join("models/tiny.Q4_K_M.gguf")).unwrap();
+    for src in [
+        "FROM tiny:built AS m\nFROM scratch\nCOPY --from=m /tiny.Q4_K_M.gguf /x.gguf\nCMD [\"-m\", \"x.gguf\"]\n",
+        "FROM scratch\nCOPY --from=tiny:built /tiny.Q4_K_M.gguf /x.gguf\nCMD [\"-m\", \"x.gguf\"]\n",
+    ] {
+        let copied = build(&fx, src, &[], 0).unwrap();
+        assert_eq!(copied.layers.len(), 1);
+        assert_eq!(layer_entries(&fx.store, &copied.layers[0])[0].4, model);
+        assert_eq!(copied.config.model.as_ref().unwrap().cmd_value, "x.gguf");
+    }
+}

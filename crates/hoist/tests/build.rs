@@ -1,0 +1,151 @@
+//! `hoist build` on real files: a multi-stage build into the store, read back by
+//! `hoist inspect`; the same inputs give the same digest in another store; a
+//! failing build tags nothing.
+
+mod common;
+
+use common::Sandbox;
+
+const FILE: &str = "# syntax=gpustack/gguf-packer:latest
+ARG TYPE=Q8_0
+FROM scratch AS files
+COPY models/ /src/
+FROM scratch
+LABEL org.opencontainers.image.title=tiny
+COPY --from=files /src/tiny.${TYPE}.gguf /
+CAT <<EOF /system-prompt.txt
+You are tiny.
+EOF
+CMD [\"-m\", \"tiny.${TYPE}.gguf\", \"--system-prompt-file\", \"system-prompt.txt\"]
+";
+
+fn context(sandbox: &Sandbox) {
+    sandbox.write("ctx/GGUFPackerfile", FILE);
+    let gguf = sandbox.tiny_gguf("tiny.gguf");
+    std::fs::create_dir_all(sandbox.path("ctx/models")).unwrap();
+    std::fs::copy(gguf, sandbox.path("ctx/models/tiny.Q8_0.gguf")).unwrap();
+}
+
+#[test]
+fn builds_tags_and_reproduces() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let ctx = sandbox.path("ctx");
+    let out = sandbox
+        .hoist()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "-q", "-t", "tiny:built", "-t", "tiny:also"])
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(digest.starts_with("sha256:"));
+    let inspected = sandbox.json(&["inspect", "--json", "tiny:also"]);
+    let config = &inspected["config"];
+    assert_eq!(config["config"]["Cmd"][1], "tiny.Q8_0.gguf");
+    assert_eq!(config["config"]["Labels"]["org.opencontainers.image.title"], "tiny");
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(inspected["descriptor"]["digest"], digest.as_str());
+    let names = inspected["references"].as_array().unwrap().len();
+    assert_eq!(names, 2);
+
+    // Another store, the same inputs: the same image.
+    let other = sandbox.path("other-store");
+    let again = sandbox
+        .hoist_at(&other)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "-q", "-t", "x:y"])
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(String::from_utf8(again.stdout).unwrap().trim(), digest);
+}
+
+#[test]
+fn errors_tag_nothing() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    sandbox.write("ctx/Dockerfile", "FROM scratch\nCOPY models/ /\nCONVERT a b.gguf\n");
+    let out = sandbox
+        .hoist()
+        .args(["build", "-t", "broken:1", "-f"])
+        .arg(sandbox.path("ctx/Dockerfile"))
+        .arg(sandbox.path("ctx"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("Dockerfile:3:1: CONVERT is not available yet"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+    let list = sandbox.json(&["list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn unused_build_args_warn() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let out = sandbox
+        .hoist()
+        .args(["build", "-t", "t:1", "--build-arg", "NOPE=1"])
+        .arg(sandbox.path("ctx"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "warning: --build-arg NOPE was not used: no ARG NOPE in the global scope or the stages built\n"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("t:1 sha256:") && stdout.trim_end().ends_with("(2 layers)"), "{stdout}");
+}
+
+#[test]
+fn run_and_estimate_read_a_built_image() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let out = sandbox.hoist().args(["build", "-q", "-t", "tiny:built"]).arg(sandbox.path("ctx")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dry = sandbox.hoist().args(["run", "--dry-run", "tiny:built"]).output().unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let line = String::from_utf8(dry.stdout).unwrap();
+    let argv: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(argv[0], "llama-server");
+    assert_eq!(argv[1], "-m");
+    assert!(argv[2].ends_with("/tiny.Q8_0.gguf"), "{line}");
+    assert_eq!(argv[3], "--system-prompt-file");
+    assert!(argv[4].ends_with("/system-prompt.txt"), "{line}");
+    let estimate = sandbox.hoist().args(["estimate", "tiny:built"]).output().unwrap();
+    assert!(estimate.status.success(), "{}", String::from_utf8_lossy(&estimate.stderr));
+    assert!(String::from_utf8(estimate.stdout).unwrap().contains("llama"));
+}
+
+#[test]
+fn skopeo_copies_a_built_image() {
+    common::require_tool("skopeo", "apt-get install -y skopeo");
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let out = sandbox.hoist().args(["build", "-q", "-t", "tiny:built"]).arg(sandbox.path("ctx")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let source = format!("oci:{}:tiny:built", sandbox.store().display());
+    let config = std::process::Command::new("skopeo").args(["inspect", "--config"]).arg(&source).output().unwrap();
+    assert!(config.status.success(), "skopeo: {}", String::from_utf8_lossy(&config.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["config"]["Cmd"][0], "-m");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // Every blob is readable and checks out: skopeo verifies digests as it copies.
+    let copy = sandbox.path("copy");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(&source)
+        .arg(format!("oci:{}:tiny", copy.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+    let copied = std::fs::read_dir(copy.join("blobs/sha256")).unwrap().count();
+    // Manifest, config and two layers.
+    assert_eq!(copied, 4);
+}
