@@ -17,8 +17,9 @@
 //! - [`cmd::ModelFiles`] reads which files CMD's llama-server arguments name.
 //! - [`exec::execute`] runs a plan into the local store through a
 //!   `hoist_store::WriteSession`: one reproducible tar layer per COPY, ADD or CAT of
-//!   the target stage, an [`image_config::ImageConfig`] with `Cmd`, `Labels` and
-//!   history, and a manifest, returned as [`exec::Built`] for the caller to tag.
+//!   the target stage, a gguf-packer image config (hoist-model's `ImageConfig`,
+//!   beside the readers of such images) with `Cmd`, `Labels` and history, and a
+//!   manifest, returned as [`exec::Built`] for the caller to tag.
 //! - Every failure is an [`Error`]; those about the file name file, line and column and
 //!   quote the text.
 //!
@@ -78,7 +79,6 @@ mod error;
 pub mod exec;
 pub mod expand;
 mod flags;
-pub mod image_config;
 pub mod instruction;
 mod location;
 pub mod parse;

@@ -10,7 +10,7 @@ use hoist_gguf::{GgufHeader, format_parameters, parse_header, read_header_from_p
 use super::copy::clean;
 use super::tree::{Data, Node, Tree};
 use crate::cmd::{CmdFile, ModelFiles};
-use crate::image_config::GgufFacts;
+use hoist_model::formats::packer::GgufFacts;
 
 /// Which CMD file a fact is about, for messages.
 const ROLES: [&str; 4] = ["model", "draft model", "projector", "adapter"];

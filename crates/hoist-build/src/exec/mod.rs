@@ -6,7 +6,7 @@
 //! LABEL and CMD change the config only. The target stage's CMD must name files
 //! the image has: their GGUF headers give the config's model facts and the
 //! `gguf.model.*` labels no LABEL set (`facts`). The target stage's layers, its
-//! config (see [`crate::image_config`]) and a manifest are written to the store;
+//! config (see `hoist_model::formats::packer::ImageConfig`) and a manifest are written to the store;
 //! tagging is the caller's. Layers are reproducible (see `tree`), so two builds of
 //! the same inputs give the same digests.
 //!
@@ -36,10 +36,10 @@ use hoist_store::WriteSession;
 
 use crate::cmd::ModelFiles;
 use crate::error::Error;
-use crate::image_config::{History, ImageConfig, rfc3339};
 use crate::location::Location;
 use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
 use copy::{CopyError, Placement};
+use hoist_model::formats::packer::{History, ImageConfig, rfc3339};
 use tree::{Data, Entry, Node, Tree};
 
 /// How to run a build.

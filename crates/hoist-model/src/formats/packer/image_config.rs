@@ -6,9 +6,8 @@
 //! its parser's whole dump of each file under `GGUF`; hoist leaves that out (its
 //! readers take the header from the layer itself).
 //!
-//! This shape belongs with hoist-model's reader of gguf-packer images (its stored
-//! command and tar-layer GGUF headers); it lives here only until that module
-//! exists, and should move there so that the writer and the reader share it.
+//! The build engine writes it; the readers beside it (the stored command, the
+//! GGUF files in tar layers) read the same image.
 
 use std::collections::BTreeMap;
 
@@ -152,24 +151,8 @@ fn sort(map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
 
 /// `seconds` since the epoch as RFC 3339 (`1970-01-01T00:00:00Z`).
 pub fn rfc3339(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let secs = seconds % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 #[cfg(test)]
