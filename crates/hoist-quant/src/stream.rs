@@ -223,15 +223,14 @@ fn plan(
     }
     let facts = ModelFacts::from_header(&headers[0]);
     let mut planner = Planner::new(&rules, &facts, jobs.iter().map(|j| j.info.name.as_str()));
-    let mut fallbacks = 0;
+    let mut fallbacks = Vec::new();
     for job in &mut jobs {
         let p = planner.plan(&job.info.name, &job.ne, job.info.ggml_type)?;
         if p.quantizable && p.requires_imatrix && imatrix.is_none() {
             return Err(QuantError::NeedsImatrix { tensor: job.info.name.clone(), ty: p.target });
         }
         if let Some(wanted) = p.fell_back_from {
-            fallbacks += 1;
-            reporter.fallback(&job.info.name, wanted, p.target);
+            fallbacks.push((job.info.name.clone(), wanted, p.target));
         }
         job.target = p.target;
     }
@@ -268,7 +267,11 @@ fn plan(
             return Err(QuantError::NeedsImatrix { tensor: name.clone(), ty: new });
         }
     }
-    Ok((jobs, fallbacks))
+    // Reported only once nothing is refused, so a refusal is the only output.
+    for (name, wanted, got) in &fallbacks {
+        reporter.fallback(name, *wanted, *got);
+    }
+    Ok((jobs, fallbacks.len()))
 }
 
 /// The output header: metadata in llama-quantize's order, tensors with their new types.
