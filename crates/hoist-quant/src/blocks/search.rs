@@ -182,6 +182,8 @@ pub(crate) fn make_qkx_quants(
     search: &QkxSearch,
 ) -> f32 {
     let n = x.len();
+    // Slices of exactly n let the compiler drop the bounds checks in the hot loops.
+    let (weights, levels, aux) = (&weights[..n], &mut levels[..n], &mut aux[..n]);
     let mut min = x[0];
     let mut max = x[0];
     let mut sum_w = weights[0];
