@@ -19,16 +19,18 @@ cargo build --release --locked -p hoist-quant --example synth >&2
 mkdir -p "$work"
 model="$work/model-f16-$bytes.gguf"
 [ -f "$model" ] || target/release/examples/synth --f16-bytes "$bytes" "$model"
-echo "model: $(stat -c %s "$model") bytes F16"
+echo "model: $(stat -L -c %s "$model") bytes F16"
 
 # Prints "SECONDS MAX_RSS_KIB" of the best (fastest) of $runs runs of "$@".
 best() {
-  local best_t="" best_m="" out t m
+  local best_t="" best_m="" t m f
+  f=$(mktemp)
   for _ in $(seq "$runs"); do
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
-    t=${out% *}; m=${out#* }
+    /usr/bin/time -o "$f" -f '%e %M' "$@" >/dev/null 2>&1
+    read -r t m <"$f"
     if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; best_m=$m; fi
   done
+  rm -f "$f"
   echo "$best_t $best_m"
 }
 

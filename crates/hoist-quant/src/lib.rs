@@ -15,7 +15,7 @@
 //! - [`imatrix::Imatrix`]: importance matrices, GGUF and legacy `.dat`.
 //! - [`quantize_file`] ties them together: it plans every tensor, refuses what
 //!   llama-quantize refuses (types that need an importance matrix, requantizing
-//!   without leave), then streams the output through a temporary file it renames at
+//!   without `allow_requantize`), then streams the output through a temporary file it renames at
 //!   the end, reporting progress through a [`Reporter`] and returning a
 //!   [`QuantizeSummary`].
 //! - [`synth::SynthModel`]: varied synthetic models for tests and benchmarks.

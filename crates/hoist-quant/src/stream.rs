@@ -25,8 +25,9 @@ use crate::{QuantError, can_dequantize, can_quantize, dequantize_rows, ftype::is
 const QNT_VERSION: u32 = 2;
 /// The data alignment llama-quantize always writes.
 const ALIGNMENT: u64 = 32;
-/// f32 values converted at a time (64 MiB of f32), which bounds memory per tensor.
-const SLAB_VALUES: usize = 16 << 20;
+/// f32 values converted at a time (16 MiB of f32): with the slab's input and output
+/// bytes, what memory holds of a tensor, whatever its size.
+const SLAB_VALUES: usize = 4 << 20;
 
 /// Everything `llama-quantize` takes besides the file names.
 #[derive(Debug, Clone)]

@@ -59,10 +59,19 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8], qw: Option
         levels[..n].fill(0);
         return 0.0;
     }
-    let weight = |i: usize| match qw {
-        Some(w) => w[i],
-        None => x[i] * x[i],
+    // The weights once, as slices of exactly n: no per-value branch or bounds check.
+    let mut squares = [0.0f32; 32];
+    let weights: &[f32] = match qw {
+        Some(w) => &w[..n],
+        None => {
+            for (s, v) in squares.iter_mut().zip(x) {
+                *s = v * v;
+            }
+            &squares[..n]
+        }
     };
+    let levels = &mut levels[..n];
+    let weight = |i: usize| weights[i];
     let clamp = |l: i32| l.clamp(-nmax, nmax - 1);
     let mut iscale = -(nmax as f32) / max;
     let mut sumlx = 0.0f32;
