@@ -3,7 +3,7 @@
 //! mean squared activations the way llama-quantize does before quantizing.
 //!
 //! Files are untrusted: every length is checked against the bytes present, and no input
-//! makes the readers panic or allocate more than the file could describe.
+//! makes the readers panic (fuzzed: docs/FUZZING.md).
 
 use std::collections::BTreeMap;
 use std::path::Path;
