@@ -61,6 +61,8 @@ pub enum Command {
     Run(crate::commands::run::RunArgs),
     /// Unpack a model into a runtime directory (hardlinks to the store; tar layers extracted)
     Unpack(crate::commands::unpack::UnpackArgs),
+    /// Quantize a GGUF file as llama.cpp's llama-quantize does, byte for byte, in process
+    Quantize(Box<QuantizeArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -340,4 +342,51 @@ pub enum FlashAttn {
     On,
     Off,
     Auto,
+}
+
+/// `hoist quantize IN.gguf OUT.gguf TYPE`: llama-quantize's options, same names.
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// The GGUF file to quantize (for a split model, its first shard)
+    pub input: PathBuf,
+    /// Where to write the result (written to a temporary name, renamed at the end)
+    pub output: PathBuf,
+    /// Q4_K_M, Q8_0, Q6_K, ... (llama-quantize's names, any case, or its numeric ids)
+    #[arg(value_name = "TYPE")]
+    pub ftype: String,
+    /// Disable the k-quant mixtures: every quantizable tensor gets TYPE
+    #[arg(long)]
+    pub pure: bool,
+    /// Leave output.weight as it is
+    #[arg(long)]
+    pub leave_output_tensor: bool,
+    /// Type of output.weight
+    #[arg(long, value_name = "GGML_TYPE")]
+    pub output_tensor_type: Option<String>,
+    /// Type of the token embeddings
+    #[arg(long, value_name = "GGML_TYPE")]
+    pub token_embedding_type: Option<String>,
+    /// Importance matrix (GGUF or legacy .dat, as written by llama-imatrix)
+    #[arg(long, value_name = "FILE")]
+    pub imatrix: Option<PathBuf>,
+    /// Use the importance matrix only for tensors whose name contains NAME
+    #[arg(long, value_name = "NAME", conflicts_with = "exclude_weights")]
+    pub include_weights: Vec<String>,
+    /// Do not use the importance matrix for tensors whose name contains NAME
+    #[arg(long, value_name = "NAME")]
+    pub exclude_weights: Vec<String>,
+    /// Quantize tensors whose name matches PATTERN (a regular expression) to TYPE
+    #[arg(long, value_name = "PATTERN=TYPE")]
+    pub tensor_type: Vec<String>,
+    /// Allow requantizing tensors that are already quantized (loses quality)
+    #[arg(long)]
+    pub allow_requantize: bool,
+    /// Worker threads [default: all cores]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
+    /// Print a JSON summary instead of the text one
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
 }

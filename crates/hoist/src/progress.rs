@@ -69,6 +69,34 @@ impl PackReporter for Drawer {
     }
 }
 
+impl hoist_quant::Reporter for Drawer {
+    fn start(&self, input_bytes: u64, tensors: usize) {
+        match &self.mode {
+            Mode::Bar(bar) => {
+                bar.set_length(input_bytes);
+                bar.set_message(format!("{tensors} tensors"));
+            }
+            Mode::Plain => eprintln!("quantizing {tensors} tensors ({})", format_size(input_bytes)),
+            Mode::Silent => {}
+        }
+    }
+
+    fn progress(&self, input_bytes_done: u64) {
+        if let Mode::Bar(bar) = &self.mode {
+            bar.set_position(input_bytes_done);
+        }
+    }
+
+    fn fallback(&self, tensor: &str, wanted: hoist_gguf::GgmlType, got: hoist_gguf::GgmlType) {
+        let line = format!("warning: {tensor}: rows do not divide into {} blocks, using {}", wanted.name(), got.name());
+        match &self.mode {
+            Mode::Bar(bar) => bar.println(line),
+            Mode::Plain => eprintln!("{line}"),
+            Mode::Silent => {}
+        }
+    }
+}
+
 impl VerifyReporter for Drawer {
     fn blob_checked(&self, digest: &Digest, size: u64) {
         match &self.mode {

@@ -10,6 +10,7 @@ mod pack;
 mod prune;
 mod pull;
 mod push;
+mod quantize;
 mod remote;
 mod rm;
 pub(crate) mod run;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bundle(args) => bundle::run(&store, args),
         Command::Run(args) => run::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
+        Command::Quantize(args) => quantize::run(*args),
     }
 }
 

@@ -1,0 +1,370 @@
+//! The scale searches ggml's quantizers share (ggml-quants.c): given a group of values,
+//! find a scale (and for the "x = d*q - m" formats a minimum) and the integer levels.
+//!
+//! Byte-identical output depends on doing every float operation in ggml's order: sums
+//! accumulate left to right from the same starting value, `w*x*l` is `(w*x)*l`, ints
+//! convert to f32 where C converts them, and stores into `u8`/`i8` arrays truncate the
+//! way C's conversions do (wrapping), even where that only matters for odd inputs.
+
+/// Values below this count as an all-zero group.
+pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// Round to nearest (ties to even) via the 1.5 * 2^23 trick, for |x| <= 2^22; outside
+/// that range the result is what ggml's bit manipulation gives.
+#[inline]
+pub(crate) fn nearest_int(fval: f32) -> i32 {
+    let val = fval + 12_582_912.0;
+    (val.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
+}
+
+/// Index of the table value nearest `x` in the sorted `values` (ties to the upper one
+/// unless strictly closer to the lower).
+#[inline]
+pub(crate) fn best_index_int8(values: &[i8; 16], x: f32) -> usize {
+    let v = |i: usize| f32::from(values[i]);
+    if x <= v(0) {
+        return 0;
+    }
+    if x >= v(15) {
+        return 15;
+    }
+    let (mut ml, mut mu) = (0usize, 15usize);
+    while mu - ml > 1 {
+        let mav = (ml + mu) / 2;
+        if x < v(mav) {
+            mu = mav;
+        } else {
+            ml = mav;
+        }
+    }
+    if x - v(mu - 1) < v(mu) - x { mu - 1 } else { mu }
+}
+
+/// Symmetric levels `L[i] in 0..2*nmax` for `x ~ scale * (L[i] - nmax)`, weighted least
+/// squares with weights `qw` (or `x^2`), trying 18 scales around `nmax / max|x|`.
+/// This is ggml's `make_qx_quants` with `rmse_type == 1`, the only mode its
+/// quantizers for the supported types use.
+pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8], qw: Option<&[f32]>) -> f32 {
+    let n = x.len();
+    let mut max = 0.0f32;
+    let mut amax = 0.0f32;
+    for &xi in x {
+        let ax = xi.abs();
+        if ax > amax {
+            amax = ax;
+            max = xi;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        levels[..n].fill(0);
+        return 0.0;
+    }
+    // The weights once, as slices of exactly n: no per-value branch or bounds check.
+    let mut squares = [0.0f32; 32];
+    let weights: &[f32] = match qw {
+        Some(w) => &w[..n],
+        None => {
+            for (s, v) in squares.iter_mut().zip(x) {
+                *s = v * v;
+            }
+            &squares[..n]
+        }
+    };
+    let levels = &mut levels[..n];
+    let weight = |i: usize| weights[i];
+    let clamp = |l: i32| l.clamp(-nmax, nmax - 1);
+    let mut iscale = -(nmax as f32) / max;
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for i in 0..n {
+        let l = clamp(nearest_int(iscale * x[i]));
+        levels[i] = (l + nmax) as i8;
+        let w = weight(i);
+        sumlx += w * x[i] * l as f32;
+        suml2 += w * l as f32 * l as f32;
+    }
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+    for is in -9..=9 {
+        if is == 0 {
+            continue;
+        }
+        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
+        sumlx = 0.0;
+        suml2 = 0.0;
+        for i in 0..n {
+            let l = clamp(nearest_int(iscale * x[i]));
+            let w = weight(i);
+            sumlx += w * x[i] * l as f32;
+            suml2 += w * l as f32 * l as f32;
+        }
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for i in 0..n {
+                levels[i] = (nmax + clamp(nearest_int(iscale * x[i]))) as i8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// Q3_K's reference search: symmetric levels in `-nmax..nmax`, then up to five rounds
+/// of moving single levels while that improves the `x^2`-weighted fit. Levels come
+/// back offset by `nmax`.
+pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], levels: &mut [i8]) -> f32 {
+    let n = x.len();
+    let mut max = 0.0f32;
+    let mut amax = 0.0f32;
+    for &xi in x {
+        let ax = xi.abs();
+        if ax > amax {
+            amax = ax;
+            max = xi;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        levels[..n].fill(0);
+        return 0.0;
+    }
+    let iscale = -(nmax as f32) / max;
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for i in 0..n {
+        let l = nearest_int(iscale * x[i]).clamp(-nmax, nmax - 1);
+        levels[i] = l as i8;
+        let w = x[i] * x[i];
+        sumlx += w * x[i] * l as f32;
+        suml2 += w * l as f32 * l as f32;
+    }
+    for _ in 0..5 {
+        let mut n_changed = 0;
+        for i in 0..n {
+            let w = x[i] * x[i];
+            let li = f32::from(levels[i]);
+            let mut slx = sumlx - w * x[i] * li;
+            if slx > 0.0 {
+                let mut sl2 = suml2 - w * li * li;
+                let new_l = nearest_int(x[i] * sl2 / slx).clamp(-nmax, nmax - 1);
+                if new_l != i32::from(levels[i]) {
+                    slx += w * x[i] * new_l as f32;
+                    sl2 += w * new_l as f32 * new_l as f32;
+                    if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        levels[i] = new_l as i8;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed += 1;
+                    }
+                }
+            }
+        }
+        if n_changed == 0 {
+            break;
+        }
+    }
+    for l in &mut levels[..n] {
+        *l += nmax as i8;
+    }
+    if suml2 > 0.0 { sumlx / suml2 } else { 0.0 }
+}
+
+/// Search parameters of [`make_qkx_quants`]: scales `(rmin + rdelta*is + nmax) / range`
+/// for `is` in `0..=nstep`, error measured as absolute (`use_mad`) or squared.
+pub(crate) struct QkxSearch {
+    pub rmin: f32,
+    pub rdelta: f32,
+    pub nstep: i32,
+    pub use_mad: bool,
+}
+
+/// Asymmetric levels `L[i] in 0..=nmax` for `x ~ scale * L[i] - min` (min >= 0 returned
+/// through `the_min`), weighted by `weights`. ggml has two copies of this search,
+/// `make_qkx2_quants` and `make_qkx3_quants`; with weights given (as all callers here
+/// give them) they compute the same thing, so one function serves both.
+pub(crate) fn make_qkx_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    levels: &mut [u8],
+    the_min: &mut f32,
+    aux: &mut [u8],
+    search: &QkxSearch,
+) -> f32 {
+    let n = x.len();
+    // Slices of exactly n let the compiler drop the bounds checks in the hot loops.
+    let (weights, levels, aux) = (&weights[..n], &mut levels[..n], &mut aux[..n]);
+    let mut min = x[0];
+    let mut max = x[0];
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..n {
+        if x[i] < min {
+            min = x[i];
+        }
+        if x[i] > max {
+            max = x[i];
+        }
+        let w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        levels[..n].fill(0);
+        *the_min = -min;
+        return 0.0;
+    }
+    let err = |d: f32| if search.use_mad { d.abs() } else { d * d };
+    let mut iscale = nmax as f32 / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0.0f32;
+    for i in 0..n {
+        let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+        levels[i] = l as u8;
+        let diff = scale * f32::from(levels[i]) + min - x[i];
+        best_error += weights[i] * err(diff);
+    }
+    if search.nstep < 1 {
+        *the_min = -min;
+        return scale;
+    }
+    for is in 0..=search.nstep {
+        iscale = (search.rmin + search.rdelta * is as f32 + nmax as f32) / (max - min);
+        let mut sum_l = 0.0f32;
+        let mut sum_l2 = 0.0f32;
+        let mut sum_xl = 0.0f32;
+        for i in 0..n {
+            let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+            aux[i] = l as u8;
+            let w = weights[i];
+            let lf = l as f32;
+            sum_l += w * lf;
+            sum_l2 += w * lf * lf;
+            sum_xl += w * lf * x[i];
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur_error = 0.0f32;
+            for i in 0..n {
+                let diff = this_scale * f32::from(aux[i]) + this_min - x[i];
+                cur_error += weights[i] * err(diff);
+            }
+            if cur_error < best_error {
+                levels[..n].copy_from_slice(&aux[..n]);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    scale
+}
+
+/// Levels `0..=nmax` for non-negative values (the sub-block scales and mins of the
+/// K-quants), weighted by `qw`: ggml's `make_qp_quants`.
+pub(crate) fn make_qp_quants(nmax: i32, x: &[f32], levels: &mut [u8], qw: &[f32]) -> f32 {
+    let n = x.len();
+    let mut max = 0.0f32;
+    for &xi in x {
+        max = if max > xi { max } else { xi };
+    }
+    if max < GROUP_MAX_EPS {
+        levels[..n].fill(0);
+        return 0.0;
+    }
+    let mut iscale = nmax as f32 / max;
+    for i in 0..n {
+        levels[i] = nearest_int(iscale * x[i]) as u8;
+    }
+    let scale = 1.0 / iscale;
+    let mut best_mse = 0.0f32;
+    for i in 0..n {
+        let diff = x[i] - scale * f32::from(levels[i]);
+        best_mse += qw[i] * diff * diff;
+    }
+    for is in -4..=4 {
+        if is == 0 {
+            continue;
+        }
+        let iscale_is = (0.1 * is as f32 + nmax as f32) / max;
+        let scale_is = 1.0 / iscale_is;
+        let mut mse = 0.0f32;
+        for i in 0..n {
+            let l = nearest_int(iscale_is * x[i]).min(nmax);
+            let diff = x[i] - scale_is * l as f32;
+            mse += qw[i] * diff * diff;
+        }
+        if mse < best_mse {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for i in 0..n {
+        let l = nearest_int(iscale * x[i]).min(nmax);
+        levels[i] = l as u8;
+        let w = qw[i];
+        sumlx += w * x[i] * l as f32;
+        suml2 += w * l as f32 * l as f32;
+    }
+    for _ in 0..5 {
+        let mut n_changed = 0;
+        for i in 0..n {
+            let w = qw[i];
+            let li = f32::from(levels[i]);
+            let mut slx = sumlx - w * x[i] * li;
+            let mut sl2 = suml2 - w * li * li;
+            if slx > 0.0 && sl2 > 0.0 {
+                let new_l = nearest_int(x[i] * sl2 / slx).min(nmax);
+                if new_l != i32::from(levels[i]) {
+                    slx += w * x[i] * new_l as f32;
+                    sl2 += w * new_l as f32 * new_l as f32;
+                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        levels[i] = new_l as u8;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed += 1;
+                    }
+                }
+            }
+        }
+        if n_changed == 0 {
+            break;
+        }
+    }
+    if suml2 > 0.0 { sumlx / suml2 } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_int_rounds_half_to_even() {
+        assert_eq!(nearest_int(0.5), 0);
+        assert_eq!(nearest_int(1.5), 2);
+        assert_eq!(nearest_int(-2.5), -2);
+        assert_eq!(nearest_int(-2.6), -3);
+        assert_eq!(nearest_int(4_194_303.0), 4_194_303);
+    }
+
+    #[test]
+    fn best_index_picks_nearest_table_value() {
+        let t: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+        assert_eq!(best_index_int8(&t, -200.0), 0);
+        assert_eq!(best_index_int8(&t, 200.0), 15);
+        assert_eq!(best_index_int8(&t, 0.0), 8);
+        assert_eq!(best_index_int8(&t, -4.5), 8); // equidistant from -10 and 1: upper
+        assert_eq!(best_index_int8(&t, 7.0), 9); // 6 from 1, 6 from 13: upper
+    }
+}
