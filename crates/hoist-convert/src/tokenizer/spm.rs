@@ -1,0 +1,206 @@
+//! SentencePiece: tokenizer.model (a protobuf `ModelProto`) read by hand. Only the
+//! pieces are needed: field 1, each a message of piece (1), score (2) and type (3).
+
+use std::path::Path;
+
+use hoist_gguf::{Array, StringArray};
+
+use super::{BYTE, CONTROL, NORMAL, UNKNOWN, UNUSED, USER_DEFINED, looks_special, read_json_object, special};
+use crate::ConvertError;
+use crate::arch::Kv;
+use crate::config::Config;
+
+/// One piece of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    pub piece: Vec<u8>,
+    pub score: f32,
+    /// SentencePiece's type: 1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte.
+    pub kind: u64,
+}
+
+/// Parses the pieces of a serialized `ModelProto`; other fields are skipped.
+pub fn parse_pieces(bytes: &[u8]) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut r = Reader { b: bytes, pos: 0 };
+    while !r.done() {
+        let (field, wire) = r.key()?;
+        if field == 1 && wire == 2 {
+            pieces.push(parse_piece(r.bytes()?)?);
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    Ok(pieces)
+}
+
+fn parse_piece(bytes: &[u8]) -> Result<Piece, String> {
+    let mut p = Piece { piece: Vec::new(), score: 0.0, kind: 1 };
+    let mut r = Reader { b: bytes, pos: 0 };
+    while !r.done() {
+        match r.key()? {
+            (1, 2) => p.piece = r.bytes()?.to_vec(),
+            (2, 5) => p.score = f32::from_le_bytes(r.fixed::<4>()?),
+            (3, 0) => p.kind = r.varint()?,
+            (_, wire) => r.skip(wire)?,
+        }
+    }
+    Ok(p)
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn done(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.b.get(self.pos).ok_or("truncated varint")?;
+            self.pos += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("varint longer than 10 bytes".into())
+    }
+
+    fn key(&mut self) -> Result<(u64, u64), String> {
+        let k = self.varint()?;
+        Ok((k >> 3, k & 7))
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
+        let n = usize::try_from(n).map_err(|_| "length overflows")?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("field runs past the end")?;
+        let s = self.b.get(self.pos..end).ok_or("field runs past the end")?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = self.varint()?;
+        self.take(n)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let s = self.take(N as u64)?;
+        s.try_into().map_err(|_| "short fixed field".to_string())
+    }
+
+    fn skip(&mut self, wire: u64) -> Result<(), String> {
+        match wire {
+            0 => self.varint().map(drop),
+            1 => self.take(8).map(drop),
+            2 => self.bytes().map(drop),
+            5 => self.take(4).map(drop),
+            w => Err(format!("unsupported wire type {w}")),
+        }
+    }
+}
+
+/// llama.cpp's `_set_vocab_sentencepiece`: tokens, scores and types from tokenizer.model,
+/// overridden by added_tokens.json and tokenizer_config.json's `added_tokens_decoder`.
+pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
+    let path = dir.join("tokenizer.model");
+    let bytes = std::fs::read(&path).map_err(ConvertError::io(&path))?;
+    let pieces = parse_pieces(&bytes).map_err(|reason| ConvertError::Tokenizer {
+        path: path.clone(),
+        reason: format!("invalid SentencePiece model: {reason}"),
+    })?;
+    let vocab_size = match cfg.find_u64(&["vocab_size_per_layer_input", "vocab_size"])? {
+        Some(n) if n > 0 => n as usize,
+        _ => pieces.len(),
+    };
+    let mut tokens: Vec<Vec<u8>> = (0..vocab_size).map(|i| format!("[PAD{i}]").into_bytes()).collect();
+    let mut scores = vec![-10000.0f32; vocab_size];
+    let mut types = vec![UNUSED; vocab_size];
+    for (id, p) in pieces.iter().enumerate().take(vocab_size) {
+        tokens[id] = p.piece.clone();
+        scores[id] = p.score;
+        types[id] = match p.kind {
+            2 => UNKNOWN,
+            3 => CONTROL,
+            5 => UNUSED,
+            6 => BYTE,
+            _ => NORMAL,
+        };
+    }
+    if let Some(added) = read_json_object(&dir.join("added_tokens.json"))? {
+        for (text, id) in added {
+            if let Some(id) = id.as_u64().map(|i| i as usize).filter(|&i| i < vocab_size) {
+                tokens[id] = text.into_bytes();
+                scores[id] = -1000.0;
+                types[id] = USER_DEFINED;
+            }
+        }
+    }
+    if let Some(tc) = read_json_object(&dir.join("tokenizer_config.json"))?
+        && let Some(decoder) = tc.get("added_tokens_decoder").and_then(|d| d.as_object())
+    {
+        for (id, data) in decoder {
+            let Some(id) = id.parse::<usize>().ok().filter(|&i| i < vocab_size) else { continue };
+            let Some(content) = data.get("content").and_then(|c| c.as_str()) else { continue };
+            let special = data.get("special").and_then(|s| s.as_bool()).unwrap_or(false);
+            let text = if special || looks_special(content) {
+                types[id] = CONTROL;
+                content.to_string()
+            } else {
+                types[id] = USER_DEFINED;
+                content.replace('\u{2581}', " ")
+            };
+            scores[id] = -1000.0;
+            tokens[id] = text.into_bytes();
+        }
+    }
+    let n_vocab = tokens.len();
+    kv.string("tokenizer.ggml.model", "llama");
+    kv.string("tokenizer.ggml.pre", "default");
+    let mut list = StringArray::new();
+    for t in &tokens {
+        list.push(t);
+    }
+    kv.array("tokenizer.ggml.tokens", Array::String(list));
+    kv.array("tokenizer.ggml.scores", Array::F32(scores));
+    kv.array("tokenizer.ggml.token_type", Array::I32(types));
+    special::SpecialVocab::load(dir, false, Some(n_vocab))?.write(kv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(text: &str, score: f32, kind: u8) -> Vec<u8> {
+        let mut m = vec![0x0a, text.len() as u8];
+        m.extend_from_slice(text.as_bytes());
+        m.push(0x15);
+        m.extend_from_slice(&score.to_le_bytes());
+        m.extend_from_slice(&[0x18, kind]);
+        let mut out = vec![0x0a, m.len() as u8];
+        out.extend(m);
+        out
+    }
+
+    #[test]
+    fn reads_pieces_and_skips_other_fields() {
+        let mut model = piece("<unk>", 0.0, 2);
+        model.extend(piece("\u{2581}a", -1.5, 1));
+        model.extend([0x12, 0x02, 0x08, 0x01]); // trainer_spec, skipped
+        let pieces = parse_pieces(&model).unwrap();
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[1], Piece { piece: "\u{2581}a".as_bytes().to_vec(), score: -1.5, kind: 1 });
+        assert_eq!(pieces[0].kind, 2);
+    }
+
+    #[test]
+    fn truncated_model_is_an_error() {
+        let model = piece("abc", 1.0, 1);
+        assert!(parse_pieces(&model[..model.len() - 3]).unwrap_err().contains("past the end"));
+    }
+}

