@@ -1,4 +1,5 @@
 pub(crate) mod bundle;
+mod convert;
 mod copy;
 mod estimate;
 mod gguf;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bundle(args) => bundle::run(&store, args),
         Command::Run(args) => run::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
+        Command::Convert(args) => convert::run(args),
     }
 }
 
