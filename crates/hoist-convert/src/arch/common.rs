@@ -1,11 +1,72 @@
 //! What every text model writes (llama.cpp's `TextModel.set_gguf_parameters`) and the
 //! rope handling shared by the architectures.
 
+use std::path::Path;
+
 use serde_json::{Map, Value};
 
 use super::{Generated, Kv};
 use crate::ConvertError;
 use crate::config::Config;
+
+/// Hugging Face -> GGUF tensor names of the llama family (gguf-py's tensor_mapping.py rows
+/// that llama, mistral, qwen2 and qwen3 checkpoints use).
+pub const LLAMA_NAMES: &[(&str, &str)] = &[
+    ("model.embed_tokens", "token_embd"),
+    ("model.norm", "output_norm"),
+    ("lm_head", "output"),
+    ("model.layers.{bid}.input_layernorm", "blk.{bid}.attn_norm"),
+    ("model.layers.{bid}.self_attn.q_proj", "blk.{bid}.attn_q"),
+    ("model.layers.{bid}.self_attn.k_proj", "blk.{bid}.attn_k"),
+    ("model.layers.{bid}.self_attn.v_proj", "blk.{bid}.attn_v"),
+    ("model.layers.{bid}.self_attn.o_proj", "blk.{bid}.attn_output"),
+    ("model.layers.{bid}.post_attention_layernorm", "blk.{bid}.ffn_norm"),
+    ("model.layers.{bid}.mlp.gate_proj", "blk.{bid}.ffn_gate"),
+    ("model.layers.{bid}.mlp.up_proj", "blk.{bid}.ffn_up"),
+    ("model.layers.{bid}.mlp.down_proj", "blk.{bid}.ffn_down"),
+];
+
+/// `_try_set_pooling_type`: the sentence-transformers pooling of modules.json, if any.
+pub fn pooling_type(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
+    if cfg.get("classifier_pooling").is_some() {
+        return Err(cfg.error("classifier_pooling (a classification head) is not supported yet"));
+    }
+    let modules_path = dir.join("modules.json");
+    if !modules_path.is_file() {
+        return Ok(());
+    }
+    let bad = |path: &Path, reason: &str| ConvertError::Config { path: path.to_path_buf(), reason: reason.to_string() };
+    let text = std::fs::read_to_string(&modules_path).map_err(ConvertError::io(&modules_path))?;
+    let modules: Value = serde_json::from_str(&text).map_err(|e| bad(&modules_path, &format!("invalid JSON: {e}")))?;
+    let pooling_dir = modules.as_array().into_iter().flatten().find_map(|m| {
+        m.get("type").and_then(Value::as_str).filter(|t| t.ends_with("Pooling"))?;
+        m.get("path").and_then(Value::as_str)
+    });
+    let Some(pooling_dir) = pooling_dir else { return Ok(()) };
+    if pooling_dir.contains("..") || pooling_dir.starts_with('/') {
+        return Err(bad(&modules_path, &format!("pooling path {pooling_dir:?} leaves the model directory")));
+    }
+    let path = dir.join(pooling_dir).join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(ConvertError::io(&path))?;
+    let p: Value = serde_json::from_str(&text).map_err(|e| bad(&path, &format!("invalid JSON: {e}")))?;
+    let flag = |k: &str| p.get(k).and_then(Value::as_bool).unwrap_or(false);
+    // llama.cpp's PoolingType: MEAN 1, CLS 2, LAST 3.
+    let kind = if flag("pooling_mode_mean_tokens") {
+        1
+    } else if flag("pooling_mode_cls_token") {
+        2
+    } else if flag("pooling_mode_lasttoken") {
+        3
+    } else {
+        match p.get("pooling_mode").and_then(Value::as_str) {
+            Some("mean") => 1,
+            Some("cls") => 2,
+            Some("lasttoken") => 3,
+            _ => return Err(bad(&path, "only MEAN, CLS and LAST pooling are supported")),
+        }
+    };
+    kv.u32("{arch}.pooling_type", kind)
+}
 
 /// The rope parameters as the reference assembles them: `rope_parameters` or
 /// `rope_scaling`, with `rope_theta` and the other top-level values mirrored in.

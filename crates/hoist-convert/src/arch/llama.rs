@@ -4,26 +4,11 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::common::LLAMA_NAMES;
 use super::{Architecture, Generated, Kv, Mapped, Transform, always_skipped, lookup};
 use crate::ConvertError;
 use crate::config::Config;
 use crate::tokenizer;
-
-/// Hugging Face -> GGUF tensor names (gguf-py's tensor_mapping.py, the llama rows).
-const NAMES: &[(&str, &str)] = &[
-    ("model.embed_tokens", "token_embd"),
-    ("model.norm", "output_norm"),
-    ("lm_head", "output"),
-    ("model.layers.{bid}.input_layernorm", "blk.{bid}.attn_norm"),
-    ("model.layers.{bid}.self_attn.q_proj", "blk.{bid}.attn_q"),
-    ("model.layers.{bid}.self_attn.k_proj", "blk.{bid}.attn_k"),
-    ("model.layers.{bid}.self_attn.v_proj", "blk.{bid}.attn_v"),
-    ("model.layers.{bid}.self_attn.o_proj", "blk.{bid}.attn_output"),
-    ("model.layers.{bid}.post_attention_layernorm", "blk.{bid}.ffn_norm"),
-    ("model.layers.{bid}.mlp.gate_proj", "blk.{bid}.ffn_gate"),
-    ("model.layers.{bid}.mlp.up_proj", "blk.{bid}.ffn_up"),
-    ("model.layers.{bid}.mlp.down_proj", "blk.{bid}.ffn_down"),
-];
 
 pub struct Llama;
 
@@ -72,7 +57,7 @@ impl Architecture for Llama {
         if always_skipped(&name) {
             return Ok(Some(Mapped::Skip));
         }
-        let Some(gguf) = lookup(NAMES, &name) else { return Ok(None) };
+        let Some(gguf) = lookup(LLAMA_NAMES, &name) else { return Ok(None) };
         let heads = cfg.require_u64(&["n_heads", "num_attention_heads"])?;
         let transform = if name.ends_with("q_proj.weight") || name.ends_with("q_proj.bias") {
             Transform::Permute { heads }

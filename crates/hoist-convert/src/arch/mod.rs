@@ -3,6 +3,7 @@
 
 mod common;
 mod llama;
+mod qwen;
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use crate::ConvertError;
 use crate::config::Config;
 
 pub use llama::Llama;
+pub use qwen::Qwen;
 
 /// What a source tensor becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +57,7 @@ pub trait Architecture: Send + Sync {
 }
 
 /// The Hugging Face classes supported, for messages.
-pub const SUPPORTED: &str = "LlamaForCausalLM, MistralForCausalLM";
+pub const SUPPORTED: &str = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
 
 /// The architecture of a model class (`architectures[0]` of config.json); applies the
 /// defaults its transformers config class would add, as the reference sees them.
@@ -65,6 +67,13 @@ pub fn detect(cfg: &mut Config) -> Result<Box<dyn Architecture>, ConvertError> {
         "LlamaForCausalLM" | "LLaMAForCausalLM" | "MistralForCausalLM" => {
             Llama::apply_defaults(cfg, &class);
             Ok(Box::new(Llama))
+        }
+        "Qwen2ForCausalLM" | "Qwen3ForCausalLM" => {
+            let qwen = Qwen { v3: class == "Qwen3ForCausalLM" };
+            qwen.apply_defaults(cfg);
+            let dir = cfg.path().parent().unwrap_or(Path::new(".")).to_path_buf();
+            qwen.check_supported(&dir, cfg)?;
+            Ok(Box::new(qwen))
         }
         _ => Err(ConvertError::UnsupportedArchitecture {
             path: cfg.path().to_path_buf(),
