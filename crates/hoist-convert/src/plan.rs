@@ -110,7 +110,11 @@ pub fn plan(
                 });
             }
         }
-        let dims: Vec<u64> = t.shape.iter().rev().copied().collect();
+        let mut shape = t.shape.clone();
+        if let (Transform::TakeRows(n), Some(rows)) = (transform, shape.first_mut()) {
+            *rows = (*rows).min(n);
+        }
+        let dims: Vec<u64> = shape.iter().rev().copied().collect();
         if out.iter().any(|p: &Planned| p.name == name) {
             return Err(ConvertError::Tensor {
                 path: ck.path_of(t).to_path_buf(),

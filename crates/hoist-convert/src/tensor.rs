@@ -15,14 +15,22 @@ pub fn produce(ck: &Checkpoint, p: &Planned) -> Vec<u8> {
         Source::Checkpoint { index, transform } => {
             let Some(t) = ck.tensors().get(*index) else { return Vec::new() };
             let raw = ck.bytes(t);
+            let rows = t.shape.first().copied().unwrap_or(1).max(1);
             let permuted;
             let bytes = match transform {
-                Transform::None => raw,
+                Transform::None | Transform::AddOne => raw,
                 Transform::Permute { heads } => {
-                    permuted = permute_rows(raw, t.shape.first().copied().unwrap_or(1), *heads);
+                    permuted = permute_rows(raw, rows, *heads);
                     &permuted
                 }
+                Transform::TakeRows(n) => {
+                    let row_len = raw.len() / rows as usize;
+                    raw.get(..row_len * (*n).min(rows) as usize).unwrap_or_default()
+                }
             };
+            if *transform == Transform::AddOne {
+                return encode_f32(&add_one(t.dtype, bytes), p.ggml_type);
+            }
             match (t.dtype, p.ggml_type) {
                 // torch keeps F16 tensors in F16; numpy's astype(float16) is then a copy.
                 (Dtype::F16, GgmlType::F16) | (Dtype::F32, GgmlType::F32) => bytes.to_vec(),
@@ -30,6 +38,14 @@ pub fn produce(ck: &Checkpoint, p: &Planned) -> Vec<u8> {
                 (dtype, ty) => encode_f32(&to_f32(dtype, bytes), ty),
             }
         }
+    }
+}
+
+/// `w + 1` as torch computes it: in F16 for an F16 tensor (rounded to F16), else in F32.
+fn add_one(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
+    match dtype {
+        Dtype::F16 => to_f16(bytes).iter().map(|h| f16::from_f32(h.to_f32() + 1.0).to_f32()).collect(),
+        _ => to_f32(dtype, bytes).iter().map(|v| v + 1.0).collect(),
     }
 }
 

@@ -27,6 +27,8 @@ const CASES: &[Case] = &[
     Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16"] },
     Case { dir: "Qwen2.5-0.5B-Instruct", write: qwen2_bpe, types: &["auto", "f32"] },
     Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16"] },
+    Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16"] },
+    Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16"] },
 ];
 
 /// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
@@ -196,6 +198,87 @@ fn qwen3_embedding(dir: &Path) {
     write_safetensors(&dir.join("model.safetensors"), &tensors);
 }
 
+/// Gemma's tensors: four norms per block (stored as w + 1), q/k norms on gemma3.
+fn gemma_tensors(layers: usize, embed_rows: usize, dtype: DType, qk_norms: bool, lm_head: bool) -> Vec<T> {
+    let (hidden, q, kv, ff) = (32, 2 * 16, 16, 64);
+    let mut seed = 300;
+    let mut t = |name: String, shape: Vec<usize>| {
+        seed += 1;
+        T { name, shape, dtype, seed }
+    };
+    let mut out = vec![
+        t("model.embed_tokens.weight".into(), vec![embed_rows, hidden]),
+        t("model.norm.weight".into(), vec![hidden]),
+    ];
+    for l in 0..layers {
+        let p = format!("model.layers.{l}");
+        for norm in
+            ["input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"]
+        {
+            out.push(t(format!("{p}.{norm}.weight"), vec![hidden]));
+        }
+        out.push(t(format!("{p}.self_attn.q_proj.weight"), vec![q, hidden]));
+        out.push(t(format!("{p}.self_attn.k_proj.weight"), vec![kv, hidden]));
+        out.push(t(format!("{p}.self_attn.v_proj.weight"), vec![kv, hidden]));
+        out.push(t(format!("{p}.self_attn.o_proj.weight"), vec![hidden, q]));
+        out.push(t(format!("{p}.mlp.gate_proj.weight"), vec![ff, hidden]));
+        out.push(t(format!("{p}.mlp.up_proj.weight"), vec![ff, hidden]));
+        out.push(t(format!("{p}.mlp.down_proj.weight"), vec![hidden, ff]));
+        if qk_norms {
+            out.push(t(format!("{p}.self_attn.q_norm.weight"), vec![16]));
+            out.push(t(format!("{p}.self_attn.k_norm.weight"), vec![16]));
+        }
+    }
+    if lm_head {
+        out.push(t("lm_head.weight".into(), vec![embed_rows, hidden]));
+    }
+    out
+}
+
+fn gemma_tokenizer_config(dir: &Path) {
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>",
+                "pad_token": "<unk>", "chat_template": "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"}),
+    );
+}
+
+/// gemma2: BF16, SentencePiece, softcapping, an lm_head that llama.cpp drops.
+fn gemma2_spm(dir: &Path) {
+    std::fs::copy(spm_model(), dir.join("tokenizer.model")).unwrap();
+    gemma_tokenizer_config(dir);
+    write_json(
+        &dir.join("config.json"),
+        &json!({
+            "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "hidden_size": 32,
+            "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 16, "max_position_embeddings": 8192, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+            "vocab_size": 400, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+            "query_pre_attn_scalar": 16, "sliding_window": 4096, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0
+        }),
+    );
+    write_safetensors(&dir.join("model.safetensors"), &gemma_tensors(2, 400, DType::BF16, false, true));
+}
+
+/// gemma3 text: F16 (norm + 1 in F16), q/k norms, local rope base, embedding rows past
+/// the vocabulary dropped.
+fn gemma3_spm(dir: &Path) {
+    std::fs::copy(spm_model(), dir.join("tokenizer.model")).unwrap();
+    gemma_tokenizer_config(dir);
+    write_json(
+        &dir.join("config.json"),
+        &json!({
+            "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 32,
+            "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 16, "max_position_embeddings": 32768, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+            "rope_local_base_freq": 10000.0, "sliding_window": 512, "vocab_size": 400,
+            "query_pre_attn_scalar": 16, "final_logit_softcapping": null, "attn_logit_softcapping": null,
+            "bos_token_id": 1, "eos_token_id": [1, 2], "pad_token_id": 0
+        }),
+    );
+    write_safetensors(&dir.join("model.safetensors"), &gemma_tensors(2, 416, DType::F16, true, false));
+}
+
 fn write_case(root: &Path, case: &Case) -> PathBuf {
     let dir = root.join(case.dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -244,6 +327,16 @@ fn qwen2_matches_the_reference() {
 #[test]
 fn qwen3_embedding_matches_the_reference() {
     check(&CASES[4]);
+}
+
+#[test]
+fn gemma2_matches_the_reference() {
+    check(&CASES[5]);
+}
+
+#[test]
+fn gemma3_matches_the_reference() {
+    check(&CASES[6]);
 }
 
 /// For scripts/convert-goldens.sh: writes every case under $HOIST_CONVERT_CASES.

@@ -106,7 +106,7 @@ pub fn rope_parameters(cfg: &Config) -> Map<String, Value> {
     p
 }
 
-fn full_attention(p: &Map<String, Value>) -> Map<String, Value> {
+pub fn full_attention(p: &Map<String, Value>) -> Map<String, Value> {
     p.get("full_attention").and_then(Value::as_object).cloned().unwrap_or_else(|| p.clone())
 }
 
@@ -114,9 +114,14 @@ fn num(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64)
 }
 
+/// The number of blocks (`block_count`).
+pub fn block_count(cfg: &Config) -> Result<u64, ConvertError> {
+    cfg.require_u64(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])
+}
+
 /// `TextModel.set_gguf_parameters`: the keys in its order.
 pub fn text_parameters(cfg: &Config, kv: &mut Kv, file_type: u32) -> Result<(), ConvertError> {
-    kv.u32("{arch}.block_count", cfg.require_u64(&["n_layers", "num_hidden_layers", "n_layer", "num_layers"])?)?;
+    kv.u32("{arch}.block_count", block_count(cfg)?)?;
     let ctx =
         ["max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"];
     if let Some(n) = cfg.find_u64(&ctx)? {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::common::LLAMA_NAMES;
+use super::common::{LLAMA_NAMES, block_count};
 use super::{Architecture, Generated, Kv, Mapped, Transform, always_skipped, lookup};
 use crate::ConvertError;
 use crate::config::Config;
@@ -57,7 +57,7 @@ impl Architecture for Llama {
         if always_skipped(&name) {
             return Ok(Some(Mapped::Skip));
         }
-        let Some(gguf) = lookup(LLAMA_NAMES, &name) else { return Ok(None) };
+        let Some(gguf) = lookup(LLAMA_NAMES, &name, block_count(cfg)?) else { return Ok(None) };
         let heads = cfg.require_u64(&["n_heads", "num_attention_heads"])?;
         let transform = if name.ends_with("q_proj.weight") || name.ends_with("q_proj.bias") {
             Transform::Permute { heads }

@@ -2,6 +2,7 @@
 //! hyperparameters become metadata, how its tensors are named and transformed.
 
 mod common;
+mod gemma;
 mod llama;
 mod qwen;
 
@@ -12,6 +13,7 @@ use hoist_gguf::{GgufWriter, Value};
 use crate::ConvertError;
 use crate::config::Config;
 
+pub use gemma::Gemma;
 pub use llama::Llama;
 pub use qwen::Qwen;
 
@@ -28,6 +30,10 @@ pub enum Mapped {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Transform {
     None,
+    /// Gemma's RMS norm weights: `w + 1` (in F16 when the tensor is F16, as torch adds).
+    AddOne,
+    /// Only the first rows (gemma3 drops embedding rows past the real vocabulary).
+    TakeRows(u64),
     /// llama's q/k rows: `reshape(heads, 2, rows / heads / 2, ...).swapaxes(1, 2)`, undoing
     /// the rotary layout Hugging Face's conversion applied.
     Permute {
@@ -57,7 +63,8 @@ pub trait Architecture: Send + Sync {
 }
 
 /// The Hugging Face classes supported, for messages.
-pub const SUPPORTED: &str = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
+pub const SUPPORTED: &str =
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM";
 
 /// The architecture of a model class (`architectures[0]` of config.json); applies the
 /// defaults its transformers config class would add, as the reference sees them.
@@ -74,6 +81,11 @@ pub fn detect(cfg: &mut Config) -> Result<Box<dyn Architecture>, ConvertError> {
             let dir = cfg.path().parent().unwrap_or(Path::new(".")).to_path_buf();
             qwen.check_supported(&dir, cfg)?;
             Ok(Box::new(qwen))
+        }
+        "Gemma2ForCausalLM" | "Gemma3ForCausalLM" => {
+            let gemma = Gemma { v3: class == "Gemma3ForCausalLM" };
+            gemma.apply_defaults(cfg);
+            Ok(Box::new(gemma))
         }
         _ => Err(ConvertError::UnsupportedArchitecture {
             path: cfg.path().to_path_buf(),
@@ -124,16 +136,17 @@ impl Kv<'_> {
     }
 }
 
-/// Looks `name` up in a table of (Hugging Face, GGUF) names where `{bid}` stands for the
-/// block number; tries the name as is, then without `.weight` / `.bias` (re-added after).
-pub fn lookup(table: &[(&str, &str)], name: &str) -> Option<String> {
+/// Looks `name` up in a table of (Hugging Face, GGUF) names where `{bid}` stands for a
+/// block number below `n_blocks`; tries the name as is, then without `.weight` / `.bias`
+/// (re-added after).
+pub fn lookup(table: &[(&str, &str)], name: &str, n_blocks: u64) -> Option<String> {
     let find = |key: &str| {
         table.iter().find_map(|(hf, gguf)| match hf.split_once("{bid}") {
             None => (*hf == key).then(|| gguf.to_string()),
             Some((pre, post)) => {
                 let digits = key.strip_prefix(pre)?.strip_suffix(post)?;
-                (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| gguf.replace("{bid}", digits))
+                let bid: u64 = digits.parse().ok().filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))?;
+                (bid < n_blocks).then(|| gguf.replace("{bid}", digits))
             }
         })
     };
@@ -157,10 +170,11 @@ mod tests {
     #[test]
     fn lookup_fills_the_block_and_keeps_the_suffix() {
         let t = [("model.layers.{bid}.self_attn.q_proj", "blk.{bid}.attn_q"), ("lm_head", "output")];
-        assert_eq!(lookup(&t, "model.layers.12.self_attn.q_proj.weight").as_deref(), Some("blk.12.attn_q.weight"));
-        assert_eq!(lookup(&t, "model.layers.3.self_attn.q_proj.bias").as_deref(), Some("blk.3.attn_q.bias"));
-        assert_eq!(lookup(&t, "lm_head.weight").as_deref(), Some("output.weight"));
-        assert_eq!(lookup(&t, "model.layers.x.self_attn.q_proj.weight"), None);
-        assert_eq!(lookup(&t, "model.layers.1.self_attn.q_proj.scale"), None);
+        assert_eq!(lookup(&t, "model.layers.12.self_attn.q_proj.weight", 13).as_deref(), Some("blk.12.attn_q.weight"));
+        assert_eq!(lookup(&t, "model.layers.3.self_attn.q_proj.bias", 13).as_deref(), Some("blk.3.attn_q.bias"));
+        assert_eq!(lookup(&t, "lm_head.weight", 13).as_deref(), Some("output.weight"));
+        assert_eq!(lookup(&t, "model.layers.x.self_attn.q_proj.weight", 13), None);
+        assert_eq!(lookup(&t, "model.layers.1.self_attn.q_proj.scale", 13), None);
+        assert_eq!(lookup(&t, "model.layers.13.self_attn.q_proj.weight", 13), None);
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::common::{LLAMA_NAMES, pooling_type, text_parameters};
+use super::common::{LLAMA_NAMES, block_count, pooling_type, text_parameters};
 use super::{Architecture, Generated, Kv, Mapped, Transform, always_skipped, lookup};
 use crate::ConvertError;
 use crate::config::Config;
@@ -66,12 +66,13 @@ impl Architecture for Qwen {
         pooling_type(dir, cfg, kv)
     }
 
-    fn map_tensor(&self, _cfg: &Config, name: &str) -> Result<Option<Mapped>, ConvertError> {
+    fn map_tensor(&self, cfg: &Config, name: &str) -> Result<Option<Mapped>, ConvertError> {
         let name = name.replace("language_model.", "");
         if always_skipped(&name) {
             return Ok(Some(Mapped::Skip));
         }
-        let found = lookup(LLAMA_NAMES, &name).or_else(|| if self.v3 { lookup(QK_NORMS, &name) } else { None });
+        let n = block_count(cfg)?;
+        let found = lookup(LLAMA_NAMES, &name, n).or_else(|| if self.v3 { lookup(QK_NORMS, &name, n) } else { None });
         Ok(found.map(|name| Mapped::Tensor { name, transform: Transform::None }))
     }
 

@@ -105,15 +105,25 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The length of the token list `set_vocab` writes (gemma3 keeps that many embedding rows).
+pub fn vocab_len(dir: &Path, cfg: &Config) -> Result<usize, ConvertError> {
+    match cfg.find_u64(&["vocab_size_per_layer_input", "vocab_size"])? {
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Ok(read_pieces(dir)?.len()),
+    }
+}
+
+fn read_pieces(dir: &Path) -> Result<Vec<Piece>, ConvertError> {
+    let path = dir.join("tokenizer.model");
+    let bytes = std::fs::read(&path).map_err(ConvertError::io(&path))?;
+    parse_pieces(&bytes)
+        .map_err(|reason| ConvertError::Tokenizer { path, reason: format!("invalid SentencePiece model: {reason}") })
+}
+
 /// llama.cpp's `_set_vocab_sentencepiece`: tokens, scores and types from tokenizer.model,
 /// overridden by added_tokens.json and tokenizer_config.json's `added_tokens_decoder`.
 pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
-    let path = dir.join("tokenizer.model");
-    let bytes = std::fs::read(&path).map_err(ConvertError::io(&path))?;
-    let pieces = parse_pieces(&bytes).map_err(|reason| ConvertError::Tokenizer {
-        path: path.clone(),
-        reason: format!("invalid SentencePiece model: {reason}"),
-    })?;
+    let pieces = read_pieces(dir)?;
     let vocab_size = match cfg.find_u64(&["vocab_size_per_layer_input", "vocab_size"])? {
         Some(n) if n > 0 => n as usize,
         _ => pieces.len(),
