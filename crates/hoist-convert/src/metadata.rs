@@ -31,9 +31,48 @@ pub struct General {
     pub source_doi: Option<String>,
     pub source_uuid: Option<String>,
     pub source_repo_url: Option<String>,
+    pub base_models: Option<Vec<Source>>,
+    pub datasets: Option<Vec<Source>>,
     pub tags: Option<Vec<String>>,
     pub languages: Option<Vec<String>>,
     sampling: Vec<(&'static str, Value)>,
+}
+
+/// A base model or dataset of the model card, as gguf-py derives it from an id or URL.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Source {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub organization: Option<String>,
+    pub repo_url: Option<String>,
+}
+
+impl Source {
+    fn from_entry(id: &str, total_params: i64) -> Source {
+        let mut s = Source::default();
+        if id.starts_with("http://") || id.starts_with("https://") || id.starts_with("ssh://") {
+            s.repo_url = Some(id.to_string());
+            let re = Regex::new(r"^https?://huggingface.co/([^/]+/[^/]+)$").ok();
+            if id.contains("huggingface.co")
+                && let Some(c) = re.as_ref().and_then(|r| r.captures(id))
+                && let Some(m) = c.get(1)
+            {
+                let p = model_id_components(m.as_str(), total_params);
+                s.name = p.full_name.as_deref().map(id_to_title);
+                s.organization = p.org.as_deref().map(id_to_title);
+                s.version = p.version;
+            }
+        } else {
+            let p = model_id_components(id, total_params);
+            s.name = p.full_name.as_deref().map(id_to_title);
+            s.organization = p.org.as_deref().map(id_to_title);
+            s.version = p.version;
+            if let (Some(org), Some(name)) = (&p.org, &p.full_name) {
+                s.repo_url = Some(format!("https://huggingface.co/{org}/{name}"));
+            }
+        }
+        s
+    }
 }
 
 /// The parts of a model id (gguf-py's `get_model_id_components`).
@@ -249,6 +288,15 @@ impl General {
         }
         g.use_card(&card, "author", "model_creator");
         g.use_card(&card, "basename", "model_type");
+        for (keys, slot) in [
+            (["base_model", "base_models", "base_model_sources"], &mut g.base_models),
+            (["datasets", "dataset", "dataset_sources"], &mut g.datasets),
+        ] {
+            if let Some(key) = keys.iter().find(|k| card.has(k)) {
+                let entries = card.list(key).unwrap_or_default();
+                *slot = Some(entries.iter().map(|id| Source::from_entry(id, tp)).collect());
+            }
+        }
         g.use_card(&card, "license", "license");
         g.use_card(&card, "license_name", "license_name");
         g.use_card(&card, "license_link", "license_link");
@@ -382,6 +430,22 @@ impl General {
         for (key, v) in strings {
             if let Some(v) = v {
                 kv.string(key, v);
+            }
+        }
+        for (prefix, sources) in [("general.base_model", &self.base_models), ("general.dataset", &self.datasets)] {
+            let Some(sources) = sources else { continue };
+            kv.u32(&format!("{prefix}.count"), sources.len() as u64)?;
+            for (i, s) in sources.iter().enumerate() {
+                for (field, v) in [
+                    ("name", &s.name),
+                    ("version", &s.version),
+                    ("organization", &s.organization),
+                    ("repo_url", &s.repo_url),
+                ] {
+                    if let Some(v) = v {
+                        kv.string(&format!("{prefix}.{i}.{field}"), v);
+                    }
+                }
             }
         }
         for (key, list) in [("general.tags", &self.tags), ("general.languages", &self.languages)] {

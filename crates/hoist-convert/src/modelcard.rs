@@ -77,6 +77,10 @@ impl ModelCard {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, e)| e)
     }
 
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
     /// A non-empty scalar value.
     pub fn scalar(&self, key: &str) -> Option<String> {
         match self.get(key)? {

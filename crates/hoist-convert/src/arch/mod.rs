@@ -1,6 +1,7 @@
 //! Architectures: which GGUF architecture a Hugging Face model class becomes, how its
 //! hyperparameters become metadata, how its tensors are named and transformed.
 
+mod bert;
 mod common;
 mod gemma;
 mod llama;
@@ -13,6 +14,7 @@ use hoist_gguf::{GgufWriter, Value};
 use crate::ConvertError;
 use crate::config::Config;
 
+pub use bert::Bert;
 pub use gemma::Gemma;
 pub use llama::Llama;
 pub use qwen::Qwen;
@@ -63,8 +65,7 @@ pub trait Architecture: Send + Sync {
 }
 
 /// The Hugging Face classes supported, for messages.
-pub const SUPPORTED: &str =
-    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM";
+pub const SUPPORTED: &str = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, BertModel, BertForMaskedLM";
 
 /// The architecture of a model class (`architectures[0]` of config.json); applies the
 /// defaults its transformers config class would add, as the reference sees them.
@@ -86,6 +87,11 @@ pub fn detect(cfg: &mut Config) -> Result<Box<dyn Architecture>, ConvertError> {
             let gemma = Gemma { v3: class == "Gemma3ForCausalLM" };
             gemma.apply_defaults(cfg);
             Ok(Box::new(gemma))
+        }
+        "BertModel" | "BertForMaskedLM" => {
+            Bert::apply_defaults(cfg);
+            Bert::check_supported(cfg)?;
+            Ok(Box::new(Bert))
         }
         _ => Err(ConvertError::UnsupportedArchitecture {
             path: cfg.path().to_path_buf(),

@@ -28,7 +28,7 @@ pub fn is_llama_hf(dir: &Path) -> Result<bool, ConvertError> {
     Ok(!llama3 && is_bpe && byte_fallback == Some(true) && sequence_decoder)
 }
 
-fn load(dir: &Path) -> Result<Tokenizer, ConvertError> {
+pub fn load(dir: &Path) -> Result<Tokenizer, ConvertError> {
     let path = dir.join("tokenizer.json");
     if !path.is_file() {
         return Err(ConvertError::Tokenizer {
@@ -42,6 +42,14 @@ fn load(dir: &Path) -> Result<Tokenizer, ConvertError> {
 /// The pre-tokenizer name llama.cpp derives from the sha256 of `str(token_ids)`.
 pub fn pre_tokenizer(dir: &Path, tokenizer: &Tokenizer) -> Result<&'static str, ConvertError> {
     let path = dir.join("tokenizer.json");
+    // transformers encodes without the truncation and padding a tokenizer.json may set
+    // (all-MiniLM-L6-v2 truncates at 128), and so must the hash.
+    let mut tokenizer = tokenizer.clone();
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| ConvertError::Tokenizer {
+        path: path.clone(),
+        reason: format!("cannot turn truncation off: {e}"),
+    })?;
     let enc = tokenizer.encode(pre_hashes::CHECK_TEXT, true).map_err(|e| ConvertError::Tokenizer {
         path: path.clone(),
         reason: format!("cannot encode the check text: {e}"),
