@@ -31,6 +31,7 @@ pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) 
     let mut w = GgufWriter::new();
     let mut kv = Kv { arch: arch.gguf_name(), w: &mut w };
     kv.string("general.architecture", arch.gguf_name());
+    arch.early_metadata(&cfg, &mut kv)?;
     kv.string("general.type", "model");
     General::load(dir, parameters)?.write(&mut kv)?;
     arch.set_parameters(&cfg, &mut kv, file_type)?;

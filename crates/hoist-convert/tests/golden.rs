@@ -30,6 +30,7 @@ const CASES: &[Case] = &[
     Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16"] },
     Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16"] },
     Case { dir: "all-MiniLM-L6-v2", write: minilm_snapshot, types: &["f32", "auto"] },
+    Case { dir: "Phi-3-mini-128k-instruct", write: phi3_longrope, types: &["auto", "f16"] },
 ];
 
 /// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
@@ -287,6 +288,49 @@ fn minilm_snapshot(dir: &Path) {
     copy_dir(&src, dir);
 }
 
+/// phi3: fused qkv and gate_up, LongRoPE factors (tensors and the attention factor),
+/// SentencePiece with tokenizer.json added tokens, BF16.
+fn phi3_longrope(dir: &Path) {
+    std::fs::copy(spm_model(), dir.join("tokenizer.model")).unwrap();
+    write_json(
+        &dir.join("config.json"),
+        &json!({
+            "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 32,
+            "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+            "max_position_embeddings": 131072, "original_max_position_embeddings": 4096, "rms_norm_eps": 1e-05,
+            "rope_theta": 10000.0, "sliding_window": 262144, "vocab_size": 400, "tie_word_embeddings": false,
+            "rope_scaling": {"type": "longrope", "long_factor": [1.0, 1.25, 2.5, 11.75], "short_factor": [1.0, 1.0, 1.05, 1.1]},
+            "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0
+        }),
+    );
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({"tokenizer_class": "LlamaTokenizer", "add_bos_token": false, "add_eos_token": false,
+                "bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>",
+                "added_tokens_decoder": {"3": {"content": "<|endoftext|>", "special": true}},
+                "chat_template": "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"}),
+    );
+    let (hidden, ff) = (32, 48);
+    let mut seed = 500;
+    let mut t = |name: String, shape: Vec<usize>| {
+        seed += 1;
+        T { name, shape, dtype: DType::BF16, seed }
+    };
+    let mut tensors =
+        vec![t("model.embed_tokens.weight".into(), vec![400, hidden]), t("model.norm.weight".into(), vec![hidden])];
+    for l in 0..2 {
+        let p = format!("model.layers.{l}");
+        tensors.push(t(format!("{p}.input_layernorm.weight"), vec![hidden]));
+        tensors.push(t(format!("{p}.post_attention_layernorm.weight"), vec![hidden]));
+        tensors.push(t(format!("{p}.self_attn.qkv_proj.weight"), vec![3 * hidden, hidden]));
+        tensors.push(t(format!("{p}.self_attn.o_proj.weight"), vec![hidden, hidden]));
+        tensors.push(t(format!("{p}.mlp.gate_up_proj.weight"), vec![2 * ff, hidden]));
+        tensors.push(t(format!("{p}.mlp.down_proj.weight"), vec![hidden, ff]));
+    }
+    tensors.push(t("lm_head.weight".into(), vec![400, hidden]));
+    write_safetensors(&dir.join("model.safetensors"), &tensors);
+}
+
 fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for entry in std::fs::read_dir(src).unwrap() {
@@ -363,6 +407,11 @@ fn gemma3_matches_the_reference() {
 #[test]
 fn minilm_bert_matches_the_reference() {
     check(&CASES[7]);
+}
+
+#[test]
+fn phi3_longrope_matches_the_reference() {
+    check(&CASES[8]);
 }
 
 /// For scripts/convert-goldens.sh: writes every case under $HOIST_CONVERT_CASES.

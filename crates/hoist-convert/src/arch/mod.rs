@@ -5,6 +5,7 @@ mod bert;
 mod common;
 mod gemma;
 mod llama;
+mod phi3;
 mod qwen;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::config::Config;
 pub use bert::Bert;
 pub use gemma::Gemma;
 pub use llama::Llama;
+pub use phi3::Phi3;
 pub use qwen::Qwen;
 
 /// What a source tensor becomes.
@@ -54,6 +56,10 @@ pub struct Generated {
 pub trait Architecture: Send + Sync {
     /// The GGUF `general.architecture`.
     fn gguf_name(&self) -> &'static str;
+    /// Keys the reference adds while making its tensors, right after `general.architecture`.
+    fn early_metadata(&self, _cfg: &Config, _kv: &mut Kv) -> Result<(), ConvertError> {
+        Ok(())
+    }
     /// `{arch}.*` keys (and `general.file_type`), in the reference's order.
     fn set_parameters(&self, cfg: &Config, w: &mut Kv, file_type: u32) -> Result<(), ConvertError>;
     /// Maps a checkpoint tensor name; `None` when the mapping does not know it.
@@ -65,7 +71,7 @@ pub trait Architecture: Send + Sync {
 }
 
 /// The Hugging Face classes supported, for messages.
-pub const SUPPORTED: &str = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, BertModel, BertForMaskedLM";
+pub const SUPPORTED: &str = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, BertModel, BertForMaskedLM, Phi3ForCausalLM";
 
 /// The architecture of a model class (`architectures[0]` of config.json); applies the
 /// defaults its transformers config class would add, as the reference sees them.
@@ -92,6 +98,10 @@ pub fn detect(cfg: &mut Config) -> Result<Box<dyn Architecture>, ConvertError> {
             Bert::apply_defaults(cfg);
             Bert::check_supported(cfg)?;
             Ok(Box::new(Bert))
+        }
+        "Phi3ForCausalLM" => {
+            Phi3::apply_defaults(cfg);
+            Ok(Box::new(Phi3))
         }
         _ => Err(ConvertError::UnsupportedArchitecture {
             path: cfg.path().to_path_buf(),

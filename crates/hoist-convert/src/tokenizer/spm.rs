@@ -120,21 +120,28 @@ fn read_pieces(dir: &Path) -> Result<Vec<Piece>, ConvertError> {
         .map_err(|reason| ConvertError::Tokenizer { path, reason: format!("invalid SentencePiece model: {reason}") })
 }
 
-/// llama.cpp's `_set_vocab_sentencepiece`: tokens, scores and types from tokenizer.model,
-/// overridden by added_tokens.json and tokenizer_config.json's `added_tokens_decoder`.
-pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
+/// Tokens, scores and types of a SentencePiece vocabulary.
+struct Vocab {
+    tokens: Vec<Vec<u8>>,
+    scores: Vec<f32>,
+    types: Vec<i32>,
+}
+
+fn base_vocab(dir: &Path, vocab_size: Option<u64>) -> Result<Vocab, ConvertError> {
     let pieces = read_pieces(dir)?;
-    let vocab_size = match cfg.find_u64(&["vocab_size_per_layer_input", "vocab_size"])? {
+    let size = match vocab_size {
         Some(n) if n > 0 => n as usize,
         _ => pieces.len(),
     };
-    let mut tokens: Vec<Vec<u8>> = (0..vocab_size).map(|i| format!("[PAD{i}]").into_bytes()).collect();
-    let mut scores = vec![-10000.0f32; vocab_size];
-    let mut types = vec![UNUSED; vocab_size];
-    for (id, p) in pieces.iter().enumerate().take(vocab_size) {
-        tokens[id] = p.piece.clone();
-        scores[id] = p.score;
-        types[id] = match p.kind {
+    let mut v = Vocab {
+        tokens: (0..size).map(|i| format!("[PAD{i}]").into_bytes()).collect(),
+        scores: vec![-10000.0f32; size],
+        types: vec![UNUSED; size],
+    };
+    for (id, p) in pieces.iter().enumerate().take(size) {
+        v.tokens[id] = p.piece.clone();
+        v.scores[id] = p.score;
+        v.types[id] = match p.kind {
             2 => UNKNOWN,
             3 => CONTROL,
             5 => UNUSED,
@@ -144,42 +151,82 @@ pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertErr
     }
     if let Some(added) = read_json_object(&dir.join("added_tokens.json"))? {
         for (text, id) in added {
-            if let Some(id) = id.as_u64().map(|i| i as usize).filter(|&i| i < vocab_size) {
-                tokens[id] = text.into_bytes();
-                scores[id] = -1000.0;
-                types[id] = USER_DEFINED;
+            if let Some(id) = id.as_u64().map(|i| i as usize).filter(|&i| i < size) {
+                v.set(id, text.into_bytes(), USER_DEFINED);
             }
         }
     }
-    if let Some(tc) = read_json_object(&dir.join("tokenizer_config.json"))?
-        && let Some(decoder) = tc.get("added_tokens_decoder").and_then(|d| d.as_object())
-    {
-        for (id, data) in decoder {
-            let Some(id) = id.parse::<usize>().ok().filter(|&i| i < vocab_size) else { continue };
-            let Some(content) = data.get("content").and_then(|c| c.as_str()) else { continue };
-            let special = data.get("special").and_then(|s| s.as_bool()).unwrap_or(false);
-            let text = if special || looks_special(content) {
-                types[id] = CONTROL;
-                content.to_string()
-            } else {
-                types[id] = USER_DEFINED;
-                content.replace('\u{2581}', " ")
-            };
-            scores[id] = -1000.0;
-            tokens[id] = text.into_bytes();
+    Ok(v)
+}
+
+impl Vocab {
+    fn set(&mut self, id: usize, token: Vec<u8>, kind: i32) {
+        self.tokens[id] = token;
+        self.scores[id] = -1000.0;
+        self.types[id] = kind;
+    }
+
+    fn write(self, dir: &Path, kv: &mut Kv) -> Result<(), ConvertError> {
+        let n_vocab = self.tokens.len();
+        kv.string("tokenizer.ggml.model", "llama");
+        kv.string("tokenizer.ggml.pre", "default");
+        let mut list = StringArray::new();
+        for t in &self.tokens {
+            list.push(t);
+        }
+        kv.array("tokenizer.ggml.tokens", Array::String(list));
+        kv.array("tokenizer.ggml.scores", Array::F32(self.scores));
+        kv.array("tokenizer.ggml.token_type", Array::I32(self.types));
+        special::SpecialVocab::load(dir, false, Some(n_vocab))?.write(kv)
+    }
+}
+
+/// tokenizer_config.json's `added_tokens_decoder` as (id, content, special), ids in range.
+fn added_tokens_decoder(dir: &Path, size: usize) -> Result<Vec<(usize, String, bool)>, ConvertError> {
+    let Some(tc) = read_json_object(&dir.join("tokenizer_config.json"))? else { return Ok(Vec::new()) };
+    let Some(decoder) = tc.get("added_tokens_decoder").and_then(|d| d.as_object()) else { return Ok(Vec::new()) };
+    Ok(decoder
+        .iter()
+        .filter_map(|(id, data)| {
+            let id = id.parse::<usize>().ok().filter(|&i| i < size)?;
+            let content = data.get("content")?.as_str()?.to_string();
+            Some((id, content, data.get("special").and_then(|s| s.as_bool()).unwrap_or(false)))
+        })
+        .collect())
+}
+
+/// llama.cpp's `_set_vocab_sentencepiece`: tokens, scores and types from tokenizer.model,
+/// overridden by added_tokens.json and tokenizer_config.json's `added_tokens_decoder`.
+pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
+    let mut v = base_vocab(dir, cfg.find_u64(&["vocab_size_per_layer_input", "vocab_size"])?)?;
+    for (id, content, special) in added_tokens_decoder(dir, v.tokens.len())? {
+        if special || looks_special(&content) {
+            v.set(id, content.into_bytes(), CONTROL);
+        } else {
+            v.set(id, content.replace('\u{2581}', " ").into_bytes(), USER_DEFINED);
         }
     }
-    let n_vocab = tokens.len();
-    kv.string("tokenizer.ggml.model", "llama");
-    kv.string("tokenizer.ggml.pre", "default");
-    let mut list = StringArray::new();
-    for t in &tokens {
-        list.push(t);
+    v.write(dir, kv)
+}
+
+/// phi3's own SentencePiece reading: added tokens from tokenizer_config.json and then
+/// tokenizer.json, control when marked special, never re-spaced.
+pub fn set_vocab_phi3(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
+    let mut v = base_vocab(dir, cfg.find_u64(&["vocab_size"])?)?;
+    let size = v.tokens.len();
+    let mut added = added_tokens_decoder(dir, size)?;
+    if let Some(tok) = read_json_object(&dir.join("tokenizer.json"))? {
+        for t in tok.get("added_tokens").and_then(|a| a.as_array()).into_iter().flatten() {
+            let id = t.get("id").and_then(|i| i.as_u64()).map(|i| i as usize).filter(|&i| i < size);
+            if let (Some(id), Some(content)) = (id, t.get("content").and_then(|c| c.as_str())) {
+                added.push((id, content.to_string(), t.get("special").and_then(|s| s.as_bool()).unwrap_or(false)));
+            }
+        }
     }
-    kv.array("tokenizer.ggml.tokens", Array::String(list));
-    kv.array("tokenizer.ggml.scores", Array::F32(scores));
-    kv.array("tokenizer.ggml.token_type", Array::I32(types));
-    special::SpecialVocab::load(dir, false, Some(n_vocab))?.write(kv)
+    for (id, content, special) in added {
+        v.set(id, content.into_bytes(), if special { CONTROL } else { USER_DEFINED });
+    }
+    v.write(dir, kv)
 }
 
 #[cfg(test)]
