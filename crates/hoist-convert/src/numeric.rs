@@ -11,7 +11,7 @@ use half::f16;
 use crate::safetensors::Dtype;
 
 /// One element of a source tensor, widened to f32. `bytes` holds exactly one element.
-fn widen(dtype: Dtype, b: &[u8]) -> f32 {
+pub fn widen(dtype: Dtype, b: &[u8]) -> f32 {
     match (dtype, b) {
         (Dtype::F32, [a, b, c, d]) => f32::from_le_bytes([*a, *b, *c, *d]),
         (Dtype::F16, [a, b]) => f16::from_le_bytes([*a, *b]).to_f32(),

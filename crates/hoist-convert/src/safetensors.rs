@@ -94,6 +94,9 @@ impl Checkpoint {
             // SAFETY: the file is mapped read-only; a concurrent writer truncating it would
             // make reads fault, which is the same contract every mmap-based reader has.
             let map = unsafe { Mmap::map(&f) }.map_err(ConvertError::io(&path))?;
+            // Every byte is read once, in order: read-ahead rather than a fault per page.
+            #[cfg(unix)]
+            let _ = map.advise(memmap2::Advice::Sequential);
             let mut found = part_tensors(&path, &map, file)?;
             found.sort_by(|a, b| a.name.cmp(&b.name));
             tensors.extend(found);

@@ -17,7 +17,7 @@ use crate::{ConvertError, Options, Reporter, Summary, tensor};
 
 /// Bytes of converted tensors held at once beyond the one being written (besides a single
 /// tensor larger than this, which is converted alone).
-const IN_FLIGHT_BYTES: u64 = 512 << 20;
+const IN_FLIGHT_BYTES: u64 = 64 << 20;
 
 pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Summary, ConvertError> {
     let mut cfg = Config::load(dir)?;
