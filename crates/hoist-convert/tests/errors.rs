@@ -155,3 +155,26 @@ fn no_weights_is_named() {
     let (e, msg) = fails(&dir);
     assert!(matches!(e, ConvertError::NoWeights { .. }), "{msg}");
 }
+
+/// Every truncation of a valid safetensors file is refused (never a panic, never a
+/// checkpoint reading past the file); only the whole file opens.
+#[test]
+fn every_truncation_of_a_safetensors_file_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("m");
+    let shape = Shape { layers: 1, hidden: 4, heads: 2, kv_heads: 1, ff: 8, vocab: 8 };
+    write_llama(&dir, &llama_tensors(&shape, DType::BF16, false));
+    let path = dir.join("model.safetensors");
+    let whole = std::fs::read(&path).unwrap();
+    let mut refused = 0;
+    for len in 0..whole.len() {
+        std::fs::write(&path, &whole[..len]).unwrap();
+        match hoist_convert::safetensors::Checkpoint::open(&dir) {
+            Err(ConvertError::Safetensors { .. }) => refused += 1,
+            other => panic!("{len} of {} bytes: {:?}", whole.len(), other.map(|c| c.tensors().len())),
+        }
+    }
+    assert_eq!(refused, whole.len());
+    std::fs::write(&path, &whole).unwrap();
+    assert_eq!(hoist_convert::safetensors::Checkpoint::open(&dir).unwrap().tensors().len(), 13);
+}

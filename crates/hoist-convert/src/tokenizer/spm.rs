@@ -256,6 +256,21 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_of_a_real_model_parses_or_fails_cleanly() {
+        let model = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/spm/tokenizer.model")).unwrap();
+        assert_eq!(parse_pieces(&model).unwrap().len(), 400);
+        let mut failed = 0;
+        for len in 0..model.len() {
+            // A prefix ends inside a field (an error) or between fields (fewer pieces).
+            match parse_pieces(&model[..len]) {
+                Ok(pieces) => assert!(pieces.len() <= 400),
+                Err(_) => failed += 1,
+            }
+        }
+        assert!(failed > model.len() / 2, "{failed} of {} prefixes failed", model.len());
+    }
+
+    #[test]
     fn truncated_model_is_an_error() {
         let model = piece("abc", 1.0, 1);
         assert!(parse_pieces(&model[..model.len() - 3]).unwrap_err().contains("past the end"));
