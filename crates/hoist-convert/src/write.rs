@@ -29,7 +29,8 @@ pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) 
     let file_type = file_type_id(ftype).unwrap_or(0);
 
     let mut w = GgufWriter::new();
-    let mut kv = Kv { arch: arch.gguf_name(), w: &mut w };
+    let source = cfg.path().to_path_buf();
+    let mut kv = Kv { arch: arch.gguf_name(), w: &mut w, source: &source };
     kv.string("general.architecture", arch.gguf_name());
     arch.early_metadata(&cfg, &mut kv)?;
     kv.string("general.type", "model");

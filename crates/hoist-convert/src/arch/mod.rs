@@ -116,12 +116,14 @@ pub fn detect(cfg: &mut Config) -> Result<Box<dyn Architecture>, ConvertError> {
 pub struct Kv<'a> {
     pub arch: &'static str,
     pub w: &'a mut GgufWriter,
+    /// The model's config.json, named when a value does not fit its key's type.
+    pub source: &'a Path,
 }
 
 impl Kv<'_> {
     pub fn u32(&mut self, key: &str, v: u64) -> Result<(), ConvertError> {
         let v = u32::try_from(v).map_err(|_| ConvertError::Config {
-            path: Default::default(),
+            path: self.source.to_path_buf(),
             reason: format!("{key} = {v} does not fit a u32"),
         })?;
         self.w.add_metadata(self.key(key), Value::U32(v));
