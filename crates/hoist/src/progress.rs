@@ -97,6 +97,27 @@ impl hoist_quant::Reporter for Drawer {
     }
 }
 
+impl hoist_convert::Reporter for Drawer {
+    fn begin(&self, tensors: usize, bytes: u64) {
+        match &self.mode {
+            Mode::Bar(bar) => bar.set_length(bytes),
+            Mode::Plain => eprintln!("converting {tensors} tensors ({})", format_size(bytes)),
+            Mode::Silent => {}
+        }
+    }
+
+    fn tensor_written(&self, name: &str, bytes: u64) {
+        match &self.mode {
+            Mode::Bar(bar) => {
+                bar.set_message(name.to_string());
+                bar.inc(bytes);
+            }
+            Mode::Plain => eprintln!("wrote {name} ({})", format_size(bytes)),
+            Mode::Silent => {}
+        }
+    }
+}
+
 impl VerifyReporter for Drawer {
     fn blob_checked(&self, digest: &Digest, size: u64) {
         match &self.mode {

@@ -1,5 +1,6 @@
 pub(crate) mod build;
 pub(crate) mod bundle;
+mod convert;
 mod copy;
 mod estimate;
 mod gguf;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
         Command::Quantize(args) => quantize::run(*args),
+        Command::Convert(args) => convert::run(args),
     }
 }
 

@@ -1,0 +1,102 @@
+//! `hoist convert`: a Hugging Face directory to GGUF through the real binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Sandbox;
+
+/// A tiny llama: F32 safetensors (1 block, hidden 8, 2 heads), config.json and the
+/// SentencePiece model hoist-convert's tests use.
+fn tiny_llama(sandbox: &Sandbox, dir: &str, architecture: &str) -> PathBuf {
+    let (h, ff, vocab) = (8usize, 16usize, 400usize);
+    let mut tensors: Vec<(String, Vec<usize>)> = vec![
+        ("lm_head.weight".into(), vec![vocab, h]),
+        ("model.embed_tokens.weight".into(), vec![vocab, h]),
+        ("model.norm.weight".into(), vec![h]),
+    ];
+    let p = "model.layers.0";
+    for (name, shape) in [
+        ("input_layernorm", vec![h]),
+        ("post_attention_layernorm", vec![h]),
+        ("self_attn.q_proj", vec![h, h]),
+        ("self_attn.k_proj", vec![h, h]),
+        ("self_attn.v_proj", vec![h, h]),
+        ("self_attn.o_proj", vec![h, h]),
+        ("mlp.gate_proj", vec![ff, h]),
+        ("mlp.up_proj", vec![ff, h]),
+        ("mlp.down_proj", vec![h, ff]),
+    ] {
+        tensors.push((format!("{p}.{name}.weight"), shape));
+    }
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (i, (name, shape)) in tensors.iter().enumerate() {
+        let start = data.len();
+        for k in 0..shape.iter().product::<usize>() {
+            data.extend(((i * 31 + k) as f32 / 1000.0).to_le_bytes());
+        }
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut file = (json.len() as u64).to_le_bytes().to_vec();
+    file.extend(json);
+    file.extend(data);
+    sandbox.write(&format!("{dir}/model.safetensors"), file);
+    let config = serde_json::json!({"architectures": [architecture], "hidden_size": h, "intermediate_size": ff,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": vocab});
+    sandbox.write(&format!("{dir}/config.json"), config.to_string());
+    let spm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hoist-convert/tests/data/spm/tokenizer.model");
+    sandbox.write(&format!("{dir}/tokenizer.model"), std::fs::read(spm).unwrap());
+    sandbox.path(dir)
+}
+
+#[test]
+fn converts_and_reports_json() {
+    let sandbox = Sandbox::new();
+    let dir = tiny_llama(&sandbox, "Tiny-Llama", "LlamaForCausalLM");
+    let out = sandbox.path("tiny.gguf");
+    let args =
+        ["convert", "--progress", "none", "--type", "bf16", "--json", dir.to_str().unwrap(), out.to_str().unwrap()];
+    let summary = sandbox.json(&args);
+    assert_eq!(summary["architecture"], "llama");
+    assert_eq!(summary["file_type"], "BF16");
+    assert_eq!(summary["tensors"], 12);
+    assert_eq!(summary["parameters"], 2 * 400 * 8 + 8 + 2 * 8 + 4 * 64 + 3 * 128);
+    assert_eq!(summary["bytes"], std::fs::metadata(&out).unwrap().len());
+    let header = hoist_gguf::read_header_from_path(&out).unwrap();
+    assert_eq!(header.get("general.architecture").and_then(|v| v.as_str()), Some("llama"));
+    assert_eq!(header.get("general.file_type").and_then(|v| v.as_u64()), Some(32));
+    let types: Vec<String> = header.tensors.iter().map(|t| format!("{}:{}", t.name, t.ggml_type.name())).collect();
+    assert!(types.contains(&"blk.0.attn_q.weight:BF16".to_string()), "{types:?}");
+    assert!(types.contains(&"blk.0.attn_norm.weight:F32".to_string()), "{types:?}");
+}
+
+#[test]
+fn an_unsupported_architecture_fails_with_one_line_and_no_file() {
+    let sandbox = Sandbox::new();
+    let dir = tiny_llama(&sandbox, "m", "FalconForCausalLM");
+    let out = sandbox.path("out/x.gguf");
+    std::fs::create_dir_all(sandbox.path("out")).unwrap();
+    let result = sandbox.hoist().args(["convert", "--progress", "none"]).arg(&dir).arg(&out).output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("\"FalconForCausalLM\"") && errors[0].contains("config.json"), "{stderr}");
+    assert_eq!(std::fs::read_dir(sandbox.path("out")).unwrap().count(), 0, "nothing left behind");
+}
+
+#[test]
+fn q8_0_says_what_it_waits_for() {
+    let sandbox = Sandbox::new();
+    let dir = tiny_llama(&sandbox, "m", "LlamaForCausalLM");
+    let out = sandbox.path("x.gguf");
+    let result = sandbox.hoist().args(["convert", "--type", "q8_0"]).arg(&dir).arg(&out).output().unwrap();
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("hoist-quant"));
+    assert!(!out.exists());
+}
