@@ -44,13 +44,16 @@ disk_ratios=(); mem_ratios=(); packs=(); peak_rss=0
 for run in $(seq "$runs"); do
   sync # start each run without writeback left over from the last
   h=$(timed openssl dgst -sha256 "$model")
-  rm -f "$work/dd-copy"; sync
-  d=$(timed dd if="$model" of="$work/dd-copy" bs=4M conv=fsync)
-  rm -f "$work/dd-copy"; rm -rf "$work/store"; sync
+  rm -rf "$work/store"; sync
   p=$(hoist_pack "$work/store")
   rss=$(cat "$work/rss")
   rm -rf "$shm/store"
   m=$(hoist_pack "$shm/store")
+  # Last: the virtual disk goes on writing back dd's gigabyte after its fsync
+  # returns, which slows whatever writes next.
+  rm -f "$work/dd-copy"; sync
+  d=$(timed dd if="$model" of="$work/dd-copy" bs=4M conv=fsync)
+  rm -f "$work/dd-copy"; sync
   dr=$(ratio "$p" "$h"); mr=$(ratio "$m" "$h")
   echo "run $run: openssl ${h}s, dd+fsync ${d}s, hoist pack (disk) ${p}s, hoist pack (tmpfs) ${m}s, RSS $((rss / 1024)) MiB; pack/hash disk $dr, tmpfs $mr"
   disk_ratios+=("$dr"); mem_ratios+=("$mr"); packs+=("$p")
