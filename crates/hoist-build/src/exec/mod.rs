@@ -23,6 +23,7 @@ mod context;
 mod copy;
 mod facts;
 mod glob;
+mod model_steps;
 mod tree;
 
 use std::collections::BTreeMap;
@@ -74,7 +75,7 @@ struct StageState {
 
 /// Builds `plan`'s target into the store through `session`.
 pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Result<Built, Error> {
-    let mut run = Run { options, session, context: None, states: BTreeMap::new() };
+    let mut run = Run { options, session, context: None, states: BTreeMap::new(), scratch: None };
     for &index in &plan.order {
         let stage = &plan.stages[index];
         let mut state = match &stage.base {
@@ -136,6 +137,10 @@ struct Run<'a> {
     /// Read on first use.
     context: Option<Tree>,
     states: BTreeMap<usize, StageState>,
+    /// Where CONVERT and QUANTIZE write (in the store's ingest/, so on the same
+    /// file system): kept until the build ends, since later steps and the
+    /// image's GGUF facts read what they made.
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Run<'_> {
@@ -145,6 +150,35 @@ impl Run<'_> {
             self.context = Some(tree);
         }
         Ok(self.context.get_or_insert_default())
+    }
+
+    /// The files `--from` names.
+    fn source_tree(&mut self, state: &StageState, from: &FromRef, step: &Step) -> Result<Tree, Error> {
+        Ok(match from {
+            FromRef::Context => self.context()?.clone(),
+            FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
+            FromRef::Current => state.files.clone(),
+            FromRef::Image(r) => {
+                let store = self.session.store();
+                base::load(store, r, &self.options.os, &self.options.architecture)
+                    .map_err(|m| Error::Invalid {
+                        at: step.at.clone(),
+                        message: format!("--from={r}: {m}"),
+                        text: step.text.clone(),
+                    })?
+                    .files
+            }
+        })
+    }
+
+    fn scratch(&mut self) -> Result<PathBuf, String> {
+        if self.scratch.is_none() {
+            let ingest = self.session.store().root().join("ingest");
+            std::fs::create_dir_all(&ingest).map_err(|e| format!("{}: {e}", ingest.display()))?;
+            let dir = tempfile::Builder::new().prefix("build-").tempdir_in(&ingest);
+            self.scratch = Some(dir.map_err(|e| format!("{}: {e}", ingest.display()))?);
+        }
+        Ok(self.scratch.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default())
     }
 
     fn step(&mut self, state: &mut StageState, step: &Step) -> Result<(), Error> {
@@ -161,8 +195,20 @@ impl Run<'_> {
                 state.cmd = Some((step.at.clone(), step.text.clone(), files.clone()));
                 None
             }
-            StepKind::Convert { .. } => return Err(not_yet("CONVERT")),
-            StepKind::Quantize(_) => return Err(not_yet("QUANTIZE")),
+            StepKind::Convert { class, .. } if class != "model" => {
+                return Err(not_yet(&format!("CONVERT --class={class}")));
+            }
+            StepKind::Convert { from, src, dest, out_type, .. } => {
+                let tree = self.source_tree(state, from, step)?;
+                let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
+                let scratch = self.scratch().map_err(&invalid)?;
+                Some(model_steps::convert(&tree, context, src, dest, out_type, &scratch).map_err(&invalid)?)
+            }
+            StepKind::Quantize(quantize) => {
+                let tree = self.source_tree(state, &quantize.from, step)?;
+                let scratch = self.scratch().map_err(&invalid)?;
+                Some(model_steps::quantize(&tree, quantize, &scratch).map_err(&invalid)?)
+            }
             StepKind::Cat { parts, dest } => {
                 let data = parts.concat().into_bytes();
                 let mut t = Tree::default();
@@ -202,17 +248,7 @@ impl Run<'_> {
                 Some(added)
             }
             StepKind::Copy { from, sources, dest, options, parents } => {
-                let tree = match from {
-                    FromRef::Context => self.context()?.clone(),
-                    FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
-                    FromRef::Current => state.files.clone(),
-                    FromRef::Image(r) => {
-                        let store = self.session.store();
-                        base::load(store, r, &self.options.os, &self.options.architecture)
-                            .map_err(|m| invalid(format!("--from={r}: {m}")))?
-                            .files
-                    }
-                };
+                let tree = self.source_tree(state, from, step)?;
                 Some(place(&tree, state, sources, dest, options, *parents).map_err(|e| invalid(e.to_string()))?)
             }
         };

@@ -190,11 +190,15 @@ fn errors_name_the_instruction() {
     );
     assert_eq!(
         err(&fx, "FROM scratch\nCONVERT a b.gguf"),
-        "GGUFPackerfile:2:1: CONVERT is not available yet: \"CONVERT a b.gguf\""
+        "GGUFPackerfile:2:1: \"a\": no such directory: \"CONVERT a b.gguf\""
     );
     assert_eq!(
-        err(&fx, "FROM scratch\nQUANTIZE a.gguf b.gguf"),
-        "GGUFPackerfile:2:1: QUANTIZE is not available yet: \"QUANTIZE a.gguf b.gguf\""
+        err(&fx, "FROM scratch\nQUANTIZE missing.gguf b.gguf"),
+        "GGUFPackerfile:2:1: \"missing.gguf\": no such file: \"QUANTIZE missing.gguf b.gguf\""
+    );
+    assert!(
+        err(&fx, "FROM scratch\nQUANTIZE --type=Q9_X a.gguf b.gguf").starts_with("GGUFPackerfile:2:1: "),
+        "an unknown type names the line"
     );
     assert_eq!(
         err(&fx, "FROM scratch\nADD https://example.com/m.gguf /"),
@@ -295,4 +299,35 @@ fn from_and_copy_from_an_image_in_the_store() {
         assert_eq!(layer_entries(&fx.store, &copied.layers[0])[0].4, model);
         assert_eq!(copied.config.model.as_ref().unwrap().cmd_value, "x.gguf");
     }
+}
+
+/// QUANTIZE runs hoist-quant in process: the layer holds exactly the file
+/// `quantize_file` writes for the same input and type, from a stage or the
+/// context, and CMD's facts are read from it.
+#[test]
+fn quantize_writes_what_the_quantizer_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("f32.gguf");
+    let tiny = hoist_gguf::synth::TinyModel { file_type: hoist_gguf::GgmlType::F32, ..Default::default() };
+    tiny.write_to_path(&model).unwrap();
+    let expected = dir.path().join("q8.gguf");
+    let options = hoist_quant::QuantizeOptions::new(hoist_quant::rules::RuleOptions::new(
+        hoist_quant::FileType::parse("Q8_0").unwrap(),
+    ));
+    hoist_quant::quantize_file(&model, &expected, &options, &hoist_quant::NoReport).unwrap();
+    let expected = std::fs::read(&expected).unwrap();
+    let fx = fixture(&[("models/f32.gguf", &std::fs::read(&model).unwrap())]);
+    let file = "FROM scratch AS src\nCOPY models/f32.gguf /in/\n\
+                FROM scratch\nQUANTIZE --from=src --type=Q8_0 /in/f32.gguf /m.gguf\n\
+                QUANTIZE --from=context --type=q8_0 models/f32.gguf /again.gguf\nCMD [\"-m\", \"/m.gguf\"]";
+    let built = build(&fx, file, &[], 0).unwrap();
+    assert_eq!(built.layers.len(), 2, "one layer per QUANTIZE");
+    for (layer, name) in built.layers.iter().zip(["m.gguf", "again.gguf"]) {
+        let entries = layer_entries(&fx.store, layer);
+        assert_eq!(names(&entries), [name]);
+        assert!(entries[0].4 == expected, "{name}: not the quantizer's bytes");
+    }
+    let model = built.config.model.expect("CMD's model facts");
+    assert_eq!(model.file_type, "Q8_0");
+    assert!(std::fs::read_dir(fx.store.root().join("ingest")).unwrap().next().is_none(), "scratch removed");
 }

@@ -1,0 +1,131 @@
+//! CONVERT and QUANTIZE: the same library code as `hoist convert` and `hoist
+//! quantize`, run in process on files of the build (the context, a stage, or
+//! the stage being built). Their inputs are used where they lie when they are
+//! plain files on disk, else written out first; their output goes to the
+//! build's scratch directory and from there into the step's layer.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use hoist_quant::rules::RuleOptions;
+use hoist_quant::{FileType, QuantizeOptions, quantize_file};
+
+use super::copy::clean;
+use super::tree::{Data, Entry, Node, Tree};
+use crate::plan::QuantizeStep;
+
+/// A file the build made: owned by root, readable by all.
+fn output_entry(path: PathBuf) -> io::Result<Entry> {
+    let size = std::fs::metadata(&path)?.len();
+    Ok(Entry { node: Node::File { data: Data::Disk(path), size }, mode: 0o644, uid: 0, gid: 0 })
+}
+
+/// The files a QUANTIZE adds: `src` of `from` quantized into `dest`.
+pub(super) fn quantize(from: &Tree, step: &QuantizeStep, scratch: &Path) -> Result<Tree, String> {
+    let input = local_file(from, &step.src, scratch)?;
+    let mut rules = RuleOptions::new(FileType::parse(&step.out_type).map_err(|e| e.to_string())?);
+    rules.pure = step.pure;
+    rules.leave_output_tensor = step.leave_output_tensor;
+    let ggml_type = |flag: &str, name: &str| {
+        hoist_gguf::GgmlType::from_name(name).ok_or_else(|| format!("{flag}: unknown ggml type {name:?}"))
+    };
+    rules.output_tensor_type =
+        step.output_tensor_type.as_deref().map(|t| ggml_type("--output-tensor-type", t)).transpose()?;
+    rules.token_embedding_type =
+        step.token_embedding_type.as_deref().map(|t| ggml_type("--token-embedding-type", t)).transpose()?;
+    let mut options = QuantizeOptions::new(rules);
+    if let Some(imatrix) = &step.imatrix {
+        let path = local_file(from, imatrix, scratch)?;
+        let mut matrix = hoist_quant::imatrix::Imatrix::read(&path).map_err(|e| e.to_string())?;
+        matrix.filter(&step.include_weights, &step.exclude_weights);
+        options.imatrix = (!matrix.entries.is_empty()).then(|| (matrix, imatrix.clone()));
+    }
+    let output = scratch.join(format!("quantized-{}", scratch_name(&step.dest)));
+    quantize_file(&input, &output, &options, &hoist_quant::NoReport).map_err(|e| e.to_string())?;
+    single(&step.dest, output)
+}
+
+/// The files a CONVERT adds: the Hugging Face directory `src` of `from`
+/// converted into the GGUF file `dest`.
+pub(super) fn convert(
+    from: &Tree,
+    context: Option<&Path>,
+    src: &str,
+    dest: &str,
+    out_type: &str,
+    scratch: &Path,
+) -> Result<Tree, String> {
+    let out_type: hoist_convert::OutType = out_type.parse()?;
+    let dir = local_dir(from, context, src, scratch)?;
+    let output = scratch.join(format!("converted-{}", scratch_name(dest)));
+    let options = hoist_convert::Options { out_type, threads: 0 };
+    hoist_convert::convert(&dir, &output, &options, &hoist_convert::NoReport).map_err(|e| e.to_string())?;
+    single(dest, output)
+}
+
+/// A tree holding one new file at `dest`.
+fn single(dest: &str, output: PathBuf) -> Result<Tree, String> {
+    let path = clean(dest);
+    if path.is_empty() || dest.ends_with('/') {
+        return Err(format!("the destination must name a file, and {dest:?} is a directory"));
+    }
+    let mut tree = Tree::default();
+    tree.insert(path, output_entry(output).map_err(|e| e.to_string())?);
+    Ok(tree)
+}
+
+/// A file name for the scratch directory made from a destination path.
+fn scratch_name(dest: &str) -> String {
+    clean(dest).replace('/', "_")
+}
+
+/// The file at `path` in `tree` as a path on disk: where it lies, or written
+/// out into `scratch`.
+fn local_file(tree: &Tree, path: &str, scratch: &Path) -> Result<PathBuf, String> {
+    let key = clean(path);
+    let entry = tree.entries.get(&key).ok_or_else(|| format!("{path:?}: no such file"))?;
+    let Node::File { data, .. } = &entry.node else { return Err(format!("{path:?} is not a file")) };
+    if let Data::Disk(on_disk) = data {
+        return Ok(on_disk.clone());
+    }
+    let out = scratch.join(format!("input-{}", scratch_name(path)));
+    write_out(data, &out).map_err(|e| format!("{path:?}: {e}"))?;
+    Ok(out)
+}
+
+/// The directory at `path` in `tree` on disk: the context's own directory when
+/// the tree is the context, else its files written out into `scratch`.
+fn local_dir(tree: &Tree, context: Option<&Path>, path: &str, scratch: &Path) -> Result<PathBuf, String> {
+    let key = clean(path);
+    if let Some(root) = context {
+        let dir = root.join(&key);
+        return if dir.is_dir() { Ok(dir) } else { Err(format!("{path:?} is not a directory of the context")) };
+    }
+    let out = scratch.join(format!("input-{}", scratch_name(path)));
+    let mut found = false;
+    for (rel, entry) in tree.subtree(&key) {
+        let Node::File { data, .. } = &entry.node else { continue };
+        found = true;
+        let target = out.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        write_out(data, &target).map_err(|e| format!("{path:?}/{rel}: {e}"))?;
+    }
+    if found { Ok(out) } else { Err(format!("{path:?}: no such directory")) }
+}
+
+fn write_out(data: &Data, to: &Path) -> io::Result<()> {
+    let mut out = File::create(to)?;
+    match data {
+        Data::Disk(path) => io::copy(&mut File::open(path)?, &mut out).map(drop),
+        Data::Bytes(bytes) => io::Write::write_all(&mut out, bytes),
+        Data::Slice { path, offset, len } => {
+            let mut file = File::open(path)?;
+            file.seek(SeekFrom::Start(*offset))?;
+            let copied = io::copy(&mut file.take(*len), &mut out)?;
+            if copied == *len { Ok(()) } else { Err(io::Error::other(format!("{} ended early", path.display()))) }
+        }
+    }
+}
