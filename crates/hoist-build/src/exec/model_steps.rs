@@ -41,7 +41,7 @@ pub(super) fn quantize(from: &Tree, step: &QuantizeStep, scratch: &Path) -> Resu
         matrix.filter(&step.include_weights, &step.exclude_weights);
         options.imatrix = (!matrix.entries.is_empty()).then(|| (matrix, imatrix.clone()));
     }
-    let output = scratch.join(format!("quantized-{}", scratch_name(&step.dest)));
+    let output = scratch_file(scratch, "quantized-")?;
     quantize_file(&input, &output, &options, &hoist_quant::NoReport).map_err(|e| e.to_string())?;
     single(&step.dest, output)
 }
@@ -58,7 +58,7 @@ pub(super) fn convert(
 ) -> Result<Tree, String> {
     let out_type: hoist_convert::OutType = out_type.parse()?;
     let dir = local_dir(from, context, src, scratch)?;
-    let output = scratch.join(format!("converted-{}", scratch_name(dest)));
+    let output = scratch_file(scratch, "converted-")?;
     let options = hoist_convert::Options { out_type, threads: 0 };
     hoist_convert::convert(&dir, &output, &options, &hoist_convert::NoReport).map_err(|e| e.to_string())?;
     single(dest, output)
@@ -75,9 +75,11 @@ fn single(dest: &str, output: PathBuf) -> Result<Tree, String> {
     Ok(tree)
 }
 
-/// A file name for the scratch directory made from a destination path.
-fn scratch_name(dest: &str) -> String {
-    clean(dest).replace('/', "_")
+/// A new file of the scratch directory: each step's files stay its own, since
+/// earlier stages' files are read again later (COPY --from, CMD's facts).
+fn scratch_file(scratch: &Path, prefix: &str) -> Result<PathBuf, String> {
+    let file = tempfile::Builder::new().prefix(prefix).tempfile_in(scratch).map_err(|e| e.to_string())?;
+    file.into_temp_path().keep().map_err(|e| e.to_string())
 }
 
 /// The file at `path` in `tree` as a path on disk: where it lies, or written
@@ -89,7 +91,7 @@ fn local_file(tree: &Tree, path: &str, scratch: &Path) -> Result<PathBuf, String
     if let Data::Disk(on_disk) = data {
         return Ok(on_disk.clone());
     }
-    let out = scratch.join(format!("input-{}", scratch_name(path)));
+    let out = scratch_file(scratch, "input-")?;
     write_out(data, &out).map_err(|e| format!("{path:?}: {e}"))?;
     Ok(out)
 }
@@ -102,7 +104,7 @@ fn local_dir(tree: &Tree, context: Option<&Path>, path: &str, scratch: &Path) ->
         let dir = root.join(&key);
         return if dir.is_dir() { Ok(dir) } else { Err(format!("{path:?} is not a directory of the context")) };
     }
-    let out = scratch.join(format!("input-{}", scratch_name(path)));
+    let out = tempfile::Builder::new().prefix("input-").tempdir_in(scratch).map_err(|e| e.to_string())?.keep();
     let mut found = false;
     for (rel, entry) in tree.subtree(&key) {
         let Node::File { data, .. } = &entry.node else { continue };
