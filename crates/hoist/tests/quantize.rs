@@ -20,12 +20,7 @@ fn sandbox_with_models() -> (Sandbox, String, String) {
 }
 
 fn fails_cleanly(sandbox: &Sandbox, args: &[&str], expect_in_error: &str) {
-    let out = sandbox.hoist().args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(stderr.contains(expect_in_error), "{args:?}: {stderr:?} should mention {expect_in_error:?}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{args:?}: one error line: {stderr:?}");
+    let stderr = sandbox.fails_with_one_error(args, expect_in_error);
     assert_eq!(stderr.lines().count(), 1, "{args:?}: nothing but the error: {stderr:?}");
     assert!(!sandbox.path("out.gguf").exists(), "{args:?} left an output file");
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.path(""))

@@ -90,6 +90,19 @@ impl Sandbox {
         self.hoist().args(["push", "--progress", "none", local, remote]).assert().success();
     }
 
+    /// Runs `args`, which must fail with exactly one `error:` line that
+    /// mentions `expect_in_error` and no panic; returns standard error.
+    pub fn fails_with_one_error(&self, args: &[&str], expect_in_error: &str) -> String {
+        let out = self.hoist().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(expect_in_error), "{args:?}: {stderr:?} should mention {expect_in_error:?}");
+        let errors = stderr.lines().filter(|l| l.starts_with("error:")).count();
+        assert_eq!(errors, 1, "{args:?}: one error line: {stderr:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.hoist().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
