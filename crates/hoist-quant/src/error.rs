@@ -18,6 +18,8 @@ pub enum QuantError {
     ImatrixLength { expected: usize, actual: usize },
     #[error("unknown quantization type '{name}' (try Q4_K_M, Q8_0, Q6_K, ... as llama-quantize names them)")]
     UnknownFileType { name: String },
+    #[error("{flag}: unknown ggml type '{name}'")]
+    UnknownGgmlType { flag: &'static str, name: String },
     #[error("quantization type {name} is not supported yet (the IQ1/IQ2/IQ3 families come later)")]
     FileTypeNotYet { name: String },
     #[error("--tensor-type '{arg}': {reason}")]

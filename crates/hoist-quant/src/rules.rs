@@ -103,6 +103,11 @@ pub struct RuleOptions {
 }
 
 impl RuleOptions {
+    /// The ggml type a `--output-tensor-type`-like `flag` names, by llama.cpp's name.
+    pub fn ggml_type(flag: &'static str, name: &str) -> Result<GgmlType, QuantError> {
+        GgmlType::from_name(name).ok_or_else(|| QuantError::UnknownGgmlType { flag, name: name.to_string() })
+    }
+
     pub fn new(ftype: FileType) -> RuleOptions {
         RuleOptions {
             ftype,

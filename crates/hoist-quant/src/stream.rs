@@ -45,6 +45,24 @@ impl QuantizeOptions {
     pub fn new(rules: RuleOptions) -> QuantizeOptions {
         QuantizeOptions { rules, allow_requantize: false, imatrix: None, threads: 0 }
     }
+
+    /// Uses the importance matrix at `path` (kept to the tensors `include` and
+    /// `exclude` leave), as `--imatrix` with `--include-weights` and
+    /// `--exclude-weights` do; one left empty is not used. `named` is what
+    /// `quantize.imatrix.file` records: the name as the user gave it, as
+    /// llama-quantize records it.
+    pub fn use_imatrix(
+        &mut self,
+        path: &Path,
+        named: &str,
+        include: &[String],
+        exclude: &[String],
+    ) -> Result<(), QuantError> {
+        let mut matrix = Imatrix::read(path)?;
+        matrix.filter(include, exclude);
+        self.imatrix = (!matrix.entries.is_empty()).then(|| (matrix, named.to_string()));
+        Ok(())
+    }
 }
 
 /// Progress callbacks; the library never prints. All methods default to doing nothing.

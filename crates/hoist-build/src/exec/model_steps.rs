@@ -27,9 +27,7 @@ pub(super) fn quantize(from: &Tree, step: &QuantizeStep, scratch: &Path) -> Resu
     let mut rules = RuleOptions::new(FileType::parse(&step.out_type).map_err(|e| e.to_string())?);
     rules.pure = step.pure;
     rules.leave_output_tensor = step.leave_output_tensor;
-    let ggml_type = |flag: &str, name: &str| {
-        hoist_gguf::GgmlType::from_name(name).ok_or_else(|| format!("{flag}: unknown ggml type {name:?}"))
-    };
+    let ggml_type = |flag, name: &str| RuleOptions::ggml_type(flag, name).map_err(|e| e.to_string());
     rules.output_tensor_type =
         step.output_tensor_type.as_deref().map(|t| ggml_type("--output-tensor-type", t)).transpose()?;
     rules.token_embedding_type =
@@ -37,9 +35,7 @@ pub(super) fn quantize(from: &Tree, step: &QuantizeStep, scratch: &Path) -> Resu
     let mut options = QuantizeOptions::new(rules);
     if let Some(imatrix) = &step.imatrix {
         let path = local_file(from, imatrix, scratch)?;
-        let mut matrix = hoist_quant::imatrix::Imatrix::read(&path).map_err(|e| e.to_string())?;
-        matrix.filter(&step.include_weights, &step.exclude_weights);
-        options.imatrix = (!matrix.entries.is_empty()).then(|| (matrix, imatrix.clone()));
+        options.use_imatrix(&path, imatrix, &step.include_weights, &step.exclude_weights).map_err(|e| e.to_string())?;
     }
     let output = scratch_file(scratch, "quantized-")?;
     quantize_file(&input, &output, &options, &hoist_quant::NoReport).map_err(|e| e.to_string())?;

@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
-use hoist_gguf::{GgmlType, format_bytes};
-use hoist_quant::imatrix::Imatrix;
+use anyhow::{Context, Result};
+use hoist_gguf::format_bytes;
 use hoist_quant::rules::{RuleOptions, TensorTypeOverride};
 use hoist_quant::{FileType, QuantizeOptions, QuantizeSummary, quantize_file};
 
@@ -25,27 +24,23 @@ pub fn run(args: QuantizeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ggml_type(flag: &str, name: &str) -> Result<GgmlType> {
-    GgmlType::from_name(name).ok_or_else(|| anyhow!("{flag}: unknown ggml type '{name}'"))
-}
-
 fn options(args: &QuantizeArgs) -> Result<QuantizeOptions> {
     let mut rules = RuleOptions::new(FileType::parse(&args.ftype)?);
     rules.pure = args.pure;
     rules.leave_output_tensor = args.leave_output_tensor;
     rules.output_tensor_type =
-        args.output_tensor_type.as_deref().map(|t| ggml_type("--output-tensor-type", t)).transpose()?;
-    rules.token_embedding_type =
-        args.token_embedding_type.as_deref().map(|t| ggml_type("--token-embedding-type", t)).transpose()?;
+        args.output_tensor_type.as_deref().map(|t| RuleOptions::ggml_type("--output-tensor-type", t)).transpose()?;
+    rules.token_embedding_type = args
+        .token_embedding_type
+        .as_deref()
+        .map(|t| RuleOptions::ggml_type("--token-embedding-type", t))
+        .transpose()?;
     rules.tensor_types = args.tensor_type.iter().map(|t| TensorTypeOverride::parse(t)).collect::<Result<_, _>>()?;
     let mut opts = QuantizeOptions::new(rules);
     opts.allow_requantize = args.allow_requantize;
     opts.threads = args.threads;
     if let Some(path) = &args.imatrix {
-        let mut m = Imatrix::read(path)?;
-        m.filter(&args.include_weights, &args.exclude_weights);
-        // Recorded as quantize.imatrix.file, as given (llama-quantize does the same).
-        opts.imatrix = (!m.entries.is_empty()).then(|| (m, path.display().to_string()));
+        opts.use_imatrix(path, &path.display().to_string(), &args.include_weights, &args.exclude_weights)?;
     }
     Ok(opts)
 }
