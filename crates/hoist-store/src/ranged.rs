@@ -6,7 +6,7 @@
 //! other workers watch its pace: when the remainder would take more than
 //! [`SPLIT_IF_SLOWER_THAN`] at that pace, an idle worker takes the second half
 //! of what it has not asked for yet, and so on, so a fast link is one
-//! connection making a few large requests and a slow or per-connection-limited
+//! connection making a few large requests (up to [`MAX_REQUEST`]) and a slow or per-connection-limited
 //! one ends up with every worker busy; one slow connection never holds the tail.
 //! A split never takes bytes already asked for: those are on their way (in
 //! socket buffers, proxies) and cutting them off would fetch them twice.
@@ -241,20 +241,19 @@ impl Pace {
         Pace { since: Instant::now(), bytes: 0 }
     }
 
-    /// How much the next request of a piece with `remaining` bytes asks for:
-    /// all of them when at this pace no split would be worth it (a fast link
-    /// makes two requests per blob), else [`REQUEST_SPAN`] of the pace, or
-    /// [`FIRST_REQUEST`] before any byte came.
-    fn request_len(&self, remaining: u64) -> u64 {
+    /// How much the next request asks for, with `remaining` bytes of the blob
+    /// still to come and `parts` workers: [`REQUEST_SPAN`] at this pace ([`FIRST_REQUEST`]
+    /// before any byte came), but no more than a fair share of the remainder.
+    /// The pace alone can mislead: a per-connection limit may let a burst
+    /// through first (nginx's `limit_rate` gives each request a second's
+    /// worth at once), and bytes asked for can no longer be split off.
+    fn request_len(&self, remaining: u64, parts: usize) -> u64 {
         let elapsed = self.since.elapsed().as_secs_f64();
         if self.bytes == 0 || elapsed <= 0.0 {
             return FIRST_REQUEST;
         }
-        let rate = self.bytes as f64 / elapsed;
-        if remaining as f64 / rate <= SPLIT_IF_SLOWER_THAN.as_secs_f64() {
-            return remaining;
-        }
-        ((rate * REQUEST_SPAN.as_secs_f64()) as u64).clamp(MIN_REQUEST, MAX_REQUEST)
+        let span = (self.bytes as f64 / elapsed * REQUEST_SPAN.as_secs_f64()) as u64;
+        span.min(remaining / parts as u64).clamp(MIN_REQUEST, MAX_REQUEST)
     }
 
     /// Whether `remaining` bytes at this pace take longer than a split is worth.
@@ -387,7 +386,10 @@ impl Download<'_> {
             plan.active[id] = None;
             return None;
         };
-        let request = request_of(&piece, plan.pace[id].request_len(piece.end - piece.start));
+        // A fair share is of all the blob still to come, not of this piece: a
+        // piece split off is a share already.
+        let unwritten = plan.queue.iter().chain(plan.active.iter().flatten()).map(|r| r.end - r.start).sum();
+        let request = request_of(&piece, plan.pace[id].request_len(unwritten, plan.active.len()));
         plan.requested[id] = request.end;
         Some(request)
     }
@@ -764,17 +766,15 @@ mod tests {
     }
 
     #[test]
-    fn a_request_spans_half_a_second_of_the_pace_unless_no_split_would_pay() {
-        assert_eq!(Pace::starting().request_len(GIB), FIRST_REQUEST, "no pace yet");
+    fn a_request_spans_half_a_second_of_the_pace_or_a_share_of_the_rest() {
+        assert_eq!(Pace::starting().request_len(GIB, 8), FIRST_REQUEST, "no pace yet");
         let second_ago = Instant::now() - Duration::from_secs(1);
-        let slow = Pace { since: second_ago, bytes: 20 * MIB };
-        let span = slow.request_len(GIB);
+        let span = Pace { since: second_ago, bytes: 20 * MIB }.request_len(GIB, 8);
         assert!((9 * MIB..=10 * MIB).contains(&span), "half a second at 20 MiB/s: {span}");
-        assert_eq!(slow.request_len(15 * MIB), 15 * MIB, "done within a second: all of it");
-        let crawling = Pace { since: second_ago, bytes: MIB };
-        assert_eq!(crawling.request_len(GIB), MIN_REQUEST);
+        assert_eq!(Pace { since: second_ago, bytes: MIB }.request_len(GIB, 8), MIN_REQUEST);
         let fast = Pace { since: second_ago, bytes: 4 * GIB };
-        assert_eq!(fast.request_len(3 * GIB), 3 * GIB, "a fast link asks for the rest at once");
-        assert_eq!(fast.request_len(8 * GIB), MAX_REQUEST);
+        assert_eq!(fast.request_len(4 * GIB, 8), MAX_REQUEST);
+        assert_eq!(fast.request_len(GIB, 8), GIB / 8, "an eighth of the rest for each of 8 parts");
+        assert_eq!(fast.request_len(GIB, 1), MAX_REQUEST);
     }
 }
