@@ -61,9 +61,9 @@ pub enum Command {
     Run(crate::commands::run::RunArgs),
     /// Unpack a model into a runtime directory (hardlinks to the store; tar layers extracted)
     Unpack(crate::commands::unpack::UnpackArgs),
-    /// Quantize a GGUF file as llama.cpp's llama-quantize does, byte for byte, in process
+    /// Quantize a GGUF file (or, with -t, a model in the store) as llama.cpp's llama-quantize does, byte for byte
     Quantize(Box<QuantizeArgs>),
-    /// Convert a Hugging Face safetensors model directory to GGUF (no Python)
+    /// Convert a Hugging Face safetensors model (a directory, or with -t one in the store) to GGUF (no Python)
     Convert(ConvertArgs),
 }
 

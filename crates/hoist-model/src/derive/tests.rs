@@ -62,9 +62,15 @@ fn a_quantized_model_keeps_the_license_template_projector_and_context_size() {
     let new = source.output_dir().unwrap().join("tiny-Q8_0.gguf");
     tiny(&new, GgmlType::Q8_0, 1);
     let reference = "tiny:q8".parse().unwrap();
-    let derived =
-        pack_derived(&store, &source, &[new.clone()], &reference, &options(Carry::AllButWeights), &NoPackReporter)
-            .unwrap();
+    let derived = pack_derived(
+        &store,
+        &source,
+        std::slice::from_ref(&new),
+        &reference,
+        &options(Carry::AllButWeights),
+        &NoPackReporter,
+    )
+    .unwrap();
     let new_digest = hoist_oci::Digest::of(&fs::read(&new).unwrap());
     drop(source);
 
@@ -96,7 +102,7 @@ fn a_modelpack_source_gives_a_modelpack_model_unless_the_options_say_otherwise()
     let same = pack_derived(
         &store,
         &source,
-        &[new.clone()],
+        std::slice::from_ref(&new),
         &"a:1".parse().unwrap(),
         &options(Carry::AllButWeights),
         &NoPackReporter,
