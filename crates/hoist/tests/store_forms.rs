@@ -167,7 +167,8 @@ fn a_split_source_is_quantized_whole_into_one_file() {
 /// `expect`, and checks that the store did not change at all.
 fn refused(sandbox: &Sandbox, args: &[&str], expect: &str) {
     let before = tree_snapshot(&sandbox.store());
-    sandbox.fails_with_one_error(args, expect);
+    let stderr = sandbox.fails_with_one_error(args, expect);
+    assert!(!stderr.contains("/ingest/"), "{args:?}: names the scratch directory that is gone: {stderr}");
     assert_eq!(tree_snapshot(&sandbox.store()), before, "{args:?} changed the store");
 }
 
@@ -202,7 +203,7 @@ fn refusals_leave_the_store_as_it_was() {
         "src:f32 is a gguf model, not safetensors",
     );
     // Midway: the converter refuses a directory without a known architecture.
-    refused(&sandbox, &["convert", "--progress", "none", "st:1", "-t", "new:1"], "config.json");
+    refused(&sandbox, &["convert", "--progress", "none", "st:1", "-t", "new:1"], "converting st:1: config.json: ");
     refused(&sandbox, &["convert", "--progress", "none", "nosuch:1", "-t", "new:1"], "nosuch:1");
 }
 

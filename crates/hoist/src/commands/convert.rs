@@ -51,7 +51,7 @@ fn run_store_form(store: &Store, args: ConvertArgs) -> Result<ExitCode> {
     let drawer = Drawer::new(progress, 0);
     let result = convert(&dir, &converted, &options, &drawer);
     drawer.finish();
-    let summary = result.with_context(|| format!("converting {}", form.model))?;
+    let summary = result.map_err(|e| form.engine_error("converting", e))?;
     // Named by its type, as a quantized model is.
     let output = converted.with_file_name(format!("{name}-{}.gguf", summary.file_type));
     std::fs::rename(&converted, &output).with_context(|| format!("renaming {}", converted.display()))?;

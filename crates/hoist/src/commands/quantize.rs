@@ -54,7 +54,7 @@ fn run_store_form(store: &Store, args: QuantizeArgs) -> Result<ExitCode> {
     let drawer = Drawer::new(progress, 0);
     let result = quantize_file(&input, &output, &opts, &drawer);
     drawer.finish();
-    let summary = result.with_context(|| format!("quantizing {}", form.model))?;
+    let summary = result.map_err(|e| form.engine_error("quantizing", e))?;
     let (model, target) = (form.model.clone(), form.target.clone());
     let outcome = form.pack(&[output], Carry::AllButWeights, progress)?;
     if json {

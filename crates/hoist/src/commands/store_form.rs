@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use hoist_model::{
     Carry, DeriveOptions, DerivedSource, LayerSelection, PackFormat, PackOutcome, format_size, pack_derived,
 };
@@ -52,6 +52,15 @@ impl<'a> StoreForm<'a> {
             Some(found) if found == wanted => Ok(()),
             found => bail!("{} is {} model, not {wanted}: {hint}", self.model, article(found.unwrap_or("an unknown"))),
         }
+    }
+
+    /// An engine's error about the unpacked source, its paths relative to the
+    /// model ("converting st:1: config.json: ..."): the scratch directory
+    /// they were in is gone by the time the user reads them.
+    pub fn engine_error(&self, doing: &str, error: impl Into<anyhow::Error>) -> anyhow::Error {
+        let text = format!("{:#}", error.into());
+        let dir = format!("{}/", self.source.runtime_dir().model_dir.display());
+        anyhow!("{doing} {}: {}", self.model, text.replace(&dir, ""))
     }
 
     /// Packs `weights` with what `carry` keeps of the source as the target name.
