@@ -227,6 +227,7 @@ fn a_registry_source_is_pulled_first_and_untagged_again_when_the_command_fails()
     refused(&sandbox, &["quantize", "--progress", "none", &missing, "Q8_0", "-t", "new:1"], "nosuch");
 
     // Bad options are refused before anything is pulled.
+    refused(&sandbox, &["quantize", "--progress", "none", &remote, "Q8_0", "-t", &remote], "a name of its own");
     let args = ["quantize", "--progress", "none", "--token-embedding-type", "Q9_Z", &remote, "Q8_0", "-t", "new:1"];
     refused(&sandbox, &args, "Q9_Z");
     let args = ["quantize", "--progress", "none", "--imatrix", "/nonexistent.dat", &remote, "Q8_0", "-t", "new:1"];

@@ -36,6 +36,9 @@ impl<'a> StoreForm<'a> {
     pub fn open(store: &'a Store, model: &Path, args: StoreFormArgs, progress: Progress) -> Result<StoreForm<'a>> {
         let model = model.to_str().context("the model must be named in UTF-8")?.to_string();
         let target = free_reference(store, args.tag.as_deref().unwrap_or_default())?;
+        if model.parse::<Reference>().is_ok_and(|source| source.to_string() == target.to_string()) {
+            bail!("{model} would be pulled and then replaced by its own result: give REF a name of its own");
+        }
         let (descriptor, pulled) = find_or_pull(store, &model, args.connect, progress)?;
         let pulled = PulledGuard { store, reference: pulled };
         let source = DerivedSource::open(store, &descriptor, None).with_context(|| format!("reading {model}"))?;
