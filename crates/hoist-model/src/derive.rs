@@ -23,7 +23,7 @@ use serde_json::Value as Json;
 use crate::formats::layer_path::{annotated_path, role_name};
 use crate::pack::{FileRole, PackFormat, PackOptions, PackOutcome, PackReporter, PackSource, SourceFile, SourceLayout};
 use crate::read::{ArtifactKind, Parts, PlatformSpec, describe, image_for_platform};
-use crate::unpack::{RuntimeDir, UnpackOptions, unpack};
+use crate::unpack::{MAX_CONFIG_SIZE, RuntimeDir, UnpackOptions, unpack};
 use crate::util::media::{annotations, docker};
 use crate::util::shards::shard_pattern;
 use crate::{ModelError, classify, pack};
@@ -96,7 +96,7 @@ impl DerivedSource {
         let scratch = Scratch::new(&store.root().join("ingest"))?;
         let (manifest_digest, parts) = image_parts(store, descriptor, platform)?;
         let config = parts.config(&manifest_digest)?;
-        let config_bytes = store.read_blob(&config.digest, MAX_MANIFEST_SIZE)?;
+        let config_bytes = store.read_blob(&config.digest, MAX_CONFIG_SIZE)?;
         let info = describe(&parts, &config_bytes);
         let options = UnpackOptions { dir: Some(scratch.path.join("source")), platform: platform.cloned() };
         let dir = unpack(store, descriptor, &options)?;
@@ -128,8 +128,8 @@ impl DerivedSource {
         }
     }
 
-    /// A new, empty directory in the scratch space for the new weights; it goes
-    /// with the scratch directory.
+    /// The directory for the new weights (made on the first call), inside the
+    /// scratch directory and removed with it.
     pub fn output_dir(&self) -> Result<PathBuf, ModelError> {
         let dir = self.scratch.path.join("output");
         fs::create_dir_all(&dir).map_err(ModelError::io(&dir))?;
