@@ -1,3 +1,4 @@
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -140,6 +141,10 @@ fn a_converted_model_keeps_only_the_license_and_chat_template() {
 
     let source = DerivedSource::open(&store, &packed.descriptor, None).unwrap();
     assert_eq!(source.weights_format(), Some("safetensors"));
+    // The weights are the store's blob itself (a hardlink), not a copy.
+    let weights = source.runtime_dir().safetensors_dir.as_ref().unwrap().join("model.safetensors");
+    let blob = store.blob_path(&layer_by_path(&packed.manifest, "model.safetensors").digest);
+    assert_eq!(fs::metadata(&weights).unwrap().ino(), fs::metadata(&blob).unwrap().ino());
     let new = source.output_dir().unwrap().join("hf-F16.gguf");
     tiny(&new, GgmlType::F16, 3);
     let derived = pack_derived(
