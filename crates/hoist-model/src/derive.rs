@@ -10,6 +10,23 @@
 //! had, so their layers keep their digests. The scratch directory goes when
 //! the [`DerivedSource`] is dropped, and nothing is tagged before the last
 //! blob is committed, so a failure at any point leaves the store as it was.
+//!
+//! ```no_run
+//! use std::time::SystemTime;
+//! use hoist_model::{Carry, DeriveOptions, DerivedSource, NoPackReporter, pack_derived};
+//! use hoist_store::Store;
+//!
+//! let store = Store::new("/tmp/hoist-store");
+//! let stored = store.resolve("qwen:f16")?.descriptor;
+//! let source = DerivedSource::open(&store, &stored, None)?;
+//! let output = source.output_dir()?.join("qwen-Q8_0.gguf");
+//! // An engine writes `output` from `source.runtime_dir().gguf` here.
+//! let options =
+//!     DeriveOptions { format: None, carry: Carry::AllButWeights, created: SystemTime::now(), reproducible: false };
+//! let outcome = pack_derived(&store, &source, &[output], &"qwen:q8".parse()?, &options, &NoPackReporter)?;
+//! println!("{}", outcome.descriptor.digest);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::fs;
