@@ -61,9 +61,9 @@ pub enum Command {
     Run(crate::commands::run::RunArgs),
     /// Unpack a model into a runtime directory (hardlinks to the store; tar layers extracted)
     Unpack(crate::commands::unpack::UnpackArgs),
-    /// Quantize a GGUF file as llama.cpp's llama-quantize does, byte for byte, in process
+    /// Quantize a GGUF file (or, with -t, a model in the store) as llama.cpp's llama-quantize does, byte for byte
     Quantize(Box<QuantizeArgs>),
-    /// Convert a Hugging Face safetensors model directory to GGUF (no Python)
+    /// Convert a Hugging Face safetensors model (a directory, or with -t one in the store) to GGUF (no Python)
     Convert(ConvertArgs),
 }
 
@@ -192,11 +192,18 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(override_usage = "hoist convert [OPTIONS] HF_DIR OUT.gguf\n       \
+                            hoist convert [OPTIONS] MODEL -t REF")]
 pub struct ConvertArgs {
-    /// The Hugging Face model directory (config.json, *.safetensors, tokenizer files)
+    /// The Hugging Face model directory (config.json, *.safetensors, tokenizer files); with -t,
+    /// a safetensors model in the store (NAME[:TAG], NAME@DIGEST, ID) or REGISTRY/REPO[:TAG], pulled first
+    #[arg(value_name = "HF_DIR|MODEL")]
     pub model_dir: PathBuf,
     /// The GGUF file to write (written to a temporary name, renamed when complete)
-    pub output: PathBuf,
+    #[arg(value_name = "OUT.gguf", required_unless_present = "tag")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store_form: StoreFormArgs,
     /// What matrices are stored as: f32, f16, bf16, or auto (the checkpoint's 16-bit type);
     /// 1-D tensors and norms stay F32
     #[arg(long = "type", value_name = "TYPE", default_value = "auto")]
@@ -209,6 +216,20 @@ pub struct ConvertArgs {
     /// Print a JSON summary
     #[arg(long)]
     pub json: bool,
+}
+
+/// The store forms of `quantize` and `convert`: the result packed into the store.
+#[derive(Debug, Args)]
+pub struct StoreFormArgs {
+    /// Pack the result into the store as REF, with the source's license, chat template,
+    /// projector and context size (the arguments are then MODEL, and TYPE for quantize)
+    #[arg(short = 't', long = "tag", value_name = "REF")]
+    pub tag: Option<String>,
+    /// With -t, the artifact format to write [default: the source's]
+    #[arg(long, value_enum, requires = "tag")]
+    pub format: Option<Format>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// How to reach a registry.
@@ -367,15 +388,23 @@ pub enum FlashAttn {
 }
 
 /// `hoist quantize IN.gguf OUT.gguf TYPE`: llama-quantize's options, same names.
+/// With `-t REF` the arguments are `MODEL TYPE` and the result goes into the store.
 #[derive(Debug, Args)]
+#[command(override_usage = "hoist quantize [OPTIONS] IN.gguf OUT.gguf TYPE\n       \
+                            hoist quantize [OPTIONS] MODEL TYPE -t REF")]
 pub struct QuantizeArgs {
-    /// The GGUF file to quantize (for a split model, its first shard)
+    /// The GGUF file to quantize (for a split model, its first shard); with -t, the model:
+    /// NAME[:TAG], NAME@DIGEST or ID in the store, or REGISTRY/REPO[:TAG], pulled first
+    #[arg(value_name = "IN.gguf|MODEL")]
     pub input: PathBuf,
-    /// Where to write the result (written to a temporary name, renamed at the end)
+    /// Where to write the result (written to a temporary name, renamed at the end); with -t, TYPE
+    #[arg(value_name = "OUT.gguf|TYPE")]
     pub output: PathBuf,
     /// Q4_K_M, Q8_0, Q6_K, ... (llama-quantize's names, any case, or its numeric ids)
-    #[arg(value_name = "TYPE")]
-    pub ftype: String,
+    #[arg(value_name = "TYPE", required_unless_present = "tag")]
+    pub ftype: Option<String>,
+    #[command(flatten)]
+    pub store_form: StoreFormArgs,
     /// Disable the k-quant mixtures: every quantizable tensor gets TYPE
     #[arg(long)]
     pub pure: bool,

@@ -15,6 +15,7 @@ mod quantize;
 mod remote;
 mod rm;
 pub(crate) mod run;
+mod store_form;
 mod tag;
 pub(crate) mod unpack;
 mod verify;
@@ -49,8 +50,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bundle(args) => bundle::run(&store, args),
         Command::Run(args) => run::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
-        Command::Quantize(args) => quantize::run(*args),
-        Command::Convert(args) => convert::run(args),
+        Command::Quantize(args) => quantize::run(&store, *args),
+        Command::Convert(args) => convert::run(&store, args),
     }
 }
 
