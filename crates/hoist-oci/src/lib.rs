@@ -73,7 +73,7 @@ pub use descriptor::{Descriptor, Platform};
 pub use digest::{Digest, DigestWriter};
 pub use error::OciError;
 pub use manifest::{ImageIndex, ImageManifest};
-pub use reference::Reference;
+pub use reference::{DOCKER_HUB, Reference};
 pub use successors::{Edge, Successor, has_successors, successors};
 pub use target::{BlobOutcome, BlobStream, Destination, NoTransferReporter, Source, TargetError, TransferReporter};
 

@@ -291,5 +291,6 @@ mod tests {
         assert_eq!(client.url("127.0.0.1:5000", "x", "/v2/").unwrap().as_str(), "http://127.0.0.1:5000/v2/");
         assert_eq!(client.url("r.io", "x", "/v2/").unwrap().as_str(), "https://r.io/v2/");
         assert_eq!(client.url("docker.io", "x", "/v2/").unwrap().as_str(), "https://registry-1.docker.io/v2/");
+        assert_eq!(client.url("index.docker.io", "x", "/v2/").unwrap().as_str(), "https://registry-1.docker.io/v2/");
     }
 }

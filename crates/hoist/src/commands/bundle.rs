@@ -20,7 +20,7 @@ use hoist_registry::Repository;
 use hoist_store::{Store, StoreError};
 
 use super::pull::pull;
-use super::remote::{block_on, client, registry_reference, summary, transfer};
+use super::remote::{block_on, client, remote_reference, summary, transfer};
 use crate::cli::TransferArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,7 +54,7 @@ pub struct BundleArgs {
 }
 
 pub fn run(store: &Store, args: BundleArgs) -> Result<ExitCode> {
-    let reference: Reference = if args.push { registry_reference(&args.tag)? } else { args.tag.parse()? };
+    let reference: Reference = if args.push { remote_reference(None, &args.tag)? } else { args.tag.parse()? };
     if reference.digest().is_some() {
         bail!("invalid reference {:?}: a name to tag cannot hold a digest", args.tag);
     }

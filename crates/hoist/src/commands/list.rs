@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use hoist_model::{StoredModel, format_size};
 use hoist_oci::{Digest, Reference};
-use hoist_store::Store;
+use hoist_store::{Store, Tagged};
 use serde_json::json;
 
 use super::remote::block_on;
@@ -12,7 +12,7 @@ use crate::cli::ListArgs;
 use crate::output::{Table, or_dash, time_ago};
 
 pub fn run(store: &Store, args: ListArgs) -> Result<ExitCode> {
-    let entries = store.list()?;
+    let entries = without_docker_hub_twins(store.list()?);
     // Many tags often share one manifest: read each manifest once.
     let models = block_on(async {
         let mut models: BTreeMap<Digest, StoredModel> = BTreeMap::new();
@@ -70,6 +70,20 @@ pub fn run(store: &Store, args: ListArgs) -> Result<ExitCode> {
     }
     out.print();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The entries without the full name of each Docker Hub model that is also
+/// stored under the short name it was pulled by (`docker.io/ai/smollm2:latest`
+/// beside `ai/smollm2:latest`, same digest): the list shows the name the user
+/// typed. A short name that names another model keeps both lines.
+fn without_docker_hub_twins(entries: Vec<Tagged>) -> Vec<Tagged> {
+    let names: BTreeMap<&str, &Digest> = entries.iter().map(|e| (e.reference.as_str(), &e.descriptor.digest)).collect();
+    let twin_of_short_name = |entry: &Tagged| {
+        let short = entry.reference.parse::<Reference>().ok().and_then(|r| r.docker_hub_short());
+        short.is_some_and(|short| names.get(short.to_string().as_str()) == Some(&&entry.descriptor.digest))
+    };
+    let hidden: Vec<bool> = entries.iter().map(twin_of_short_name).collect();
+    entries.into_iter().zip(hidden).filter(|(_, hidden)| !hidden).map(|(entry, _)| entry).collect()
 }
 
 /// NAME and TAG columns of a stored reference.

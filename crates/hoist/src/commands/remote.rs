@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use hoist_model::{PlatformSpec, format_size, image_for_platform};
 use hoist_oci::{
-    CopyOptions, CopyReport, Descriptor, Destination, ImageIndex, LayerFilter, Reference, Source, copy_graph,
+    CopyOptions, CopyReport, Descriptor, Destination, Digest, ImageIndex, LayerFilter, Reference, Source, copy_graph,
 };
 use hoist_registry::{ClientOptions, RegistryClient, Repository};
 use hoist_store::{Store, StoreDestination};
@@ -47,13 +47,35 @@ pub fn client(connect: &ConnectArgs, credentials: Option<(String, String)>) -> R
     Ok(RegistryClient::new(options)?)
 }
 
-/// A reference that must name a registry.
-pub fn registry_reference(text: &str) -> Result<Reference> {
+/// What a name means to a command that talks to a registry, as Docker reads
+/// it: a name without a registry is Docker Hub's (`ai/smollm2` is
+/// `docker.io/ai/smollm2:latest`, `ubuntu` is `docker.io/library/ubuntu`).
+/// The store comes first: given the store, a bare name it holds means the
+/// Docker Hub model only when it was pulled from there (the store then also
+/// holds the full name, at the same digest); any other stored model of that
+/// name is not guessed at.
+pub fn remote_reference(store: Option<&Store>, text: &str) -> Result<Reference> {
     let reference: Reference = text.parse()?;
-    if reference.registry().is_none() {
-        bail!("{text} names no registry: write REGISTRY/REPOSITORY[:TAG], e.g. localhost:5000/{text}");
+    let hub = reference.or_docker_hub();
+    if reference.registry().is_some() {
+        return Ok(hub);
     }
-    Ok(reference)
+    if let Some(store) = store
+        && let Some(local) = stored_digest(store, &reference)?
+        && stored_digest(store, &hub)? != Some(local)
+    {
+        bail!(
+            "{text} is a model in the store, not one pulled from Docker Hub: name the registry, \
+             as in REGISTRY/REPOSITORY[:TAG] ({hub} for Docker Hub's)"
+        );
+    }
+    Ok(hub)
+}
+
+/// The digest the store holds under exactly this name.
+pub fn stored_digest(store: &Store, reference: &Reference) -> Result<Option<Digest>> {
+    let name = reference.to_string();
+    Ok(store.list()?.into_iter().find(|tagged| tagged.reference == name).map(|tagged| tagged.descriptor.digest))
 }
 
 /// One side of a `copy`: a registry repository or an image-layout directory.
@@ -75,7 +97,7 @@ impl Endpoint {
             }
             return Ok(Endpoint::Layout { path: PathBuf::from(path), tag });
         }
-        let reference = registry_reference(text)?;
+        let reference = remote_reference(None, text)?;
         Ok(Endpoint::Registry(Box::new(Repository::from_reference(client, &reference)?), reference))
     }
 

@@ -14,7 +14,15 @@ pub fn run(store: &Store, args: RmArgs) -> Result<ExitCode> {
         let resolved = store.resolve(query)?;
         let by_name = resolved.references.iter().find(|r| names_same(r, query));
         match by_name {
-            Some(reference) => to_untag.push(reference.parse()?),
+            Some(reference) => {
+                let reference: Reference = reference.parse()?;
+                // A Docker Hub model pulled by its short name goes with its full name.
+                let hub = reference.or_docker_hub().to_string();
+                if reference.registry().is_none() && resolved.references.contains(&hub) {
+                    to_untag.push(hub.parse()?);
+                }
+                to_untag.push(reference);
+            }
             None if resolved.references.len() > 1 && !args.force => bail!(
                 "{query} names a model with {} names ({}): remove them one by one, or use -f to remove all",
                 resolved.references.len(),
