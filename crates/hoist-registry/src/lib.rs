@@ -96,5 +96,5 @@ mod upload;
 
 pub use chunked::DEFAULT_CHUNK_SIZE;
 pub use client::{ClientOptions, RegistryClient};
-pub use error::{RegistryError, RegistryErrorEntry, RegistryErrors};
+pub use error::{RegistryError, RegistryErrorEntry, RegistryErrors, TransportDetail};
 pub use repository::Repository;

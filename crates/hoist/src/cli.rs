@@ -19,6 +19,9 @@ pub struct GlobalArgs {
     /// The local store [default: $XDG_DATA_HOME/hoist, or ~/.local/share/hoist]
     #[arg(long, global = true, env = "HOIST_HOME", value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Show every cause of an error (the network stack's own words included)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
