@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => inspect::run(&store, args),
         Command::Tag(args) => tag::run(&store, args),
         Command::Rm(args) => rm::run(&store, args),
-        Command::Prune => prune::run(&store),
+        Command::Prune(args) => prune::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
         Command::Login(args) => login::login(args),
         Command::Logout(args) => login::logout(args),

@@ -165,13 +165,23 @@ pub fn print_transfer(done: &str, name: &str, root: &Descriptor, report: &CopyRe
         println!("{done} {name} {}: {}", root.digest, summary(report));
         return;
     }
-    let count = |n: &std::sync::atomic::AtomicUsize| n.load(Ordering::Relaxed);
-    let bytes = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
-    let object = serde_json::json!({
+    let mut object = serde_json::json!({
         "action": done.to_lowercase(),
         "reference": name,
         "digest": root.digest.to_string(),
         "media_type": root.media_type,
+    });
+    if let (Some(object), serde_json::Value::Object(counts)) = (object.as_object_mut(), transfer_json(report, took)) {
+        object.extend(counts);
+    }
+    println!("{object:#}");
+}
+
+/// Every count of a transfer, under the field names the README documents.
+pub fn transfer_json(report: &CopyReport, took: Duration) -> serde_json::Value {
+    let count = |n: &std::sync::atomic::AtomicUsize| n.load(Ordering::Relaxed);
+    let bytes = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+    serde_json::json!({
         "blobs_copied": count(&report.blobs_copied),
         "bytes_copied": bytes(&report.bytes_copied),
         "blobs_skipped": count(&report.blobs_skipped),
@@ -181,8 +191,7 @@ pub fn print_transfer(done: &str, name: &str, root: &Descriptor, report: &CopyRe
         "layers_filtered": count(&report.layers_filtered),
         "bytes_read_back": bytes(&report.bytes_read_back),
         "seconds": took.as_secs_f64(),
-    });
-    println!("{object:#}");
+    })
 }
 
 /// An image-layout directory as a copy endpoint (it is a store on disk).

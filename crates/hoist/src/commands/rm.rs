@@ -35,11 +35,26 @@ pub fn run(store: &Store, args: RmArgs) -> Result<ExitCode> {
             }
         }
     }
+    let mut untagged = Vec::new();
     for reference in &to_untag {
-        store.untag(reference)?;
-        println!("Untagged: {reference}");
+        let descriptor = store.untag(reference)?;
+        if !args.json {
+            println!("Untagged: {reference}");
+        }
+        untagged.push(serde_json::json!({"reference": reference.to_string(), "digest": descriptor.digest.to_string()}));
     }
-    match store.try_prune()? {
+    let pruned = store.try_prune()?;
+    if args.json {
+        let object = serde_json::json!({
+            "untagged": untagged,
+            "pruned": pruned.is_some(),
+            "blobs_removed": pruned.as_ref().map_or(0, |r| r.blobs_removed),
+            "bytes_freed": pruned.as_ref().map_or(0, |r| r.bytes_freed),
+        });
+        println!("{object:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match pruned {
         Some(report) if report.blobs_removed > 0 => {
             println!("Deleted {} blobs, {} freed", report.blobs_removed, format_size(report.bytes_freed));
         }
