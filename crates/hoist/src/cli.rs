@@ -68,6 +68,8 @@ pub enum Command {
     Quantize(Box<QuantizeArgs>),
     /// Convert a Hugging Face safetensors model directory to GGUF (no Python)
     Convert(ConvertArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) that also completes model names
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    commands::complete_if_asked();
     let cli = cli::Cli::parse();
     let verbose = cli.global.verbose;
     match commands::run(cli) {

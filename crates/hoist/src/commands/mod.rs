@@ -1,6 +1,7 @@
 pub(crate) mod build;
 pub(crate) mod bundle;
 mod convert;
+pub(crate) mod completion;
 mod copy;
 mod estimate;
 mod gguf;
@@ -51,13 +52,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpack(args) => unpack::run(&store, args),
         Command::Quantize(args) => quantize::run(*args),
         Command::Convert(args) => convert::run(args),
+        Command::Completion(args) => completion::run(args),
     }
+}
+
+/// Answers a shell's completion request and exits, if this run is one.
+pub fn complete_if_asked() {
+    completion::answer_if_asked();
 }
 
 /// The store named by `--store` / `$HOIST_HOME`, else the XDG data directory.
 fn open_store(global: &GlobalArgs) -> Result<Store> {
-    let root = match &global.store {
-        Some(dir) => dir.clone(),
+    match &global.store {
+        Some(dir) => Ok(Store::new(dir)),
+        None => open_store_from_env(),
+    }
+}
+
+/// The store `$HOIST_HOME` names, else the XDG data directory.
+fn open_store_from_env() -> Result<Store> {
+    let root = match std::env::var_os("HOIST_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
         None => {
             let data_home = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
             let data_home = match data_home {
