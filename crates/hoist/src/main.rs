@@ -3,16 +3,18 @@
 
 mod cli;
 mod commands;
+mod help;
 mod output;
 mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
     commands::complete_if_asked();
-    let cli = cli::Cli::parse();
+    let matches = help::command().get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let verbose = cli.global.verbose;
     match commands::run(cli) {
         Ok(code) => code,

@@ -1,5 +1,5 @@
 //! `hoist completion SHELL`: scripts for every shell, and bash's completes
-//! subcommands and the model names in the store.
+//! subcommands and the model names in the store; `hoist help COMMAND` pages.
 
 mod common;
 
@@ -69,4 +69,22 @@ fn bash_completes_subcommands_and_stored_model_names() {
     // Without --store, $HOIST_HOME names the store, as for any command.
     let program = format!("export HOIST_HOME={store}\n{script}");
     assert_eq!(bash_completes(&program, &["hoist", "run", "team/"]), ["team/other:1"]);
+}
+
+#[test]
+fn help_pages_explain_each_command_with_examples() {
+    let sandbox = Sandbox::new();
+    for command in [
+        "pack", "build", "list", "inspect", "tag", "rm", "prune", "verify", "login", "push", "pull", "copy",
+        "estimate", "weights", "bundle", "unpack", "quantize", "convert", "completion",
+    ] {
+        let out = sandbox.hoist().args(["help", command]).output().unwrap();
+        assert!(out.status.success(), "{command}");
+        let page = String::from_utf8(out.stdout).unwrap();
+        assert!(page.contains(&format!("Examples:\n  hoist {command}")), "{command}: {page}");
+        let added = page.split("Print help (see a summary with '-h')").nth(1).unwrap_or_default();
+        assert!(added.lines().all(|l| l.chars().count() <= 100), "{command}'s page is wrapped: {added}");
+    }
+    let pull = String::from_utf8(sandbox.hoist().args(["pull", "--help"]).output().unwrap().stdout).unwrap();
+    assert!(pull.contains("docker.io/ai/smollm2:latest"), "{pull}");
 }

@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use clap_complete::env::Shells;
 use hoist_store::Store;
 
-use crate::cli::Cli;
 
 /// The environment variable that turns a run of hoist into a completion request.
 const COMPLETE_VAR: &str = "COMPLETE";
@@ -91,7 +90,7 @@ fn completer_path() -> String {
 /// The clap command with the store's model names as candidates wherever a
 /// model is named (an argument another version renamed is left alone).
 fn command() -> clap::Command {
-    let mut command = Cli::command();
+    let mut command = crate::help::command();
     for (subcommand, arg) in MODEL_ARGS {
         let Some(found) = command.find_subcommand(subcommand) else { continue };
         let positionals: Vec<String> = found.get_positionals().map(|a| a.get_id().to_string()).collect();
