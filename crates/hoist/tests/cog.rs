@@ -570,7 +570,18 @@ fn weights_lock_bundle_and_unpack_report_as_json() {
     assert_eq!(locked["output"], lock_path.to_str().unwrap());
 
     let remote = format!("{}/team/app:b", registry.host());
-    let made = sandbox.json(&["bundle", "app:1", "--json", "--progress", "none", "--weights", lock_path.to_str().unwrap(), "-t", &remote, "--push"]);
+    let made = sandbox.json(&[
+        "bundle",
+        "app:1",
+        "--json",
+        "--progress",
+        "none",
+        "--weights",
+        lock_path.to_str().unwrap(),
+        "-t",
+        &remote,
+        "--push",
+    ]);
     assert_eq!(made["format"], "bundle");
     assert_eq!(made["image"], image.to_string().as_str());
     assert_eq!(made["files"], 1);

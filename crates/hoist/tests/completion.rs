@@ -65,7 +65,11 @@ fn bash_completes_subcommands_and_stored_model_names() {
     let offered = bash_completes(&script, &["hoist", "--store", &store, "inspect", ""]);
     assert_eq!(offered[..2], ["team/other:1", "tiny:q8"]);
     assert!(offered[2..].iter().all(|o| o.starts_with("--")), "{offered:?}");
-    assert_eq!(bash_completes(&script, &["hoist", "--store", &store, "tag", "tiny:q8", "t"]), Vec::<String>::new(), "a new name is not a stored one");
+    assert_eq!(
+        bash_completes(&script, &["hoist", "--store", &store, "tag", "tiny:q8", "t"]),
+        Vec::<String>::new(),
+        "a new name is not a stored one"
+    );
     // Without --store, $HOIST_HOME names the store, as for any command.
     let program = format!("export HOIST_HOME={store}\n{script}");
     assert_eq!(bash_completes(&program, &["hoist", "run", "team/"]), ["team/other:1"]);
@@ -75,8 +79,25 @@ fn bash_completes_subcommands_and_stored_model_names() {
 fn help_pages_explain_each_command_with_examples() {
     let sandbox = Sandbox::new();
     for command in [
-        "pack", "build", "list", "inspect", "tag", "rm", "prune", "verify", "login", "push", "pull", "copy",
-        "estimate", "weights", "bundle", "unpack", "quantize", "convert", "completion",
+        "pack",
+        "build",
+        "list",
+        "inspect",
+        "tag",
+        "rm",
+        "prune",
+        "verify",
+        "login",
+        "push",
+        "pull",
+        "copy",
+        "estimate",
+        "weights",
+        "bundle",
+        "unpack",
+        "quantize",
+        "convert",
+        "completion",
     ] {
         let out = sandbox.hoist().args(["help", command]).output().unwrap();
         assert!(out.status.success(), "{command}");

@@ -14,7 +14,8 @@ use serde_json::Value;
 fn blob_bytes(sandbox: &Sandbox, reference: &str) -> (u64, u64) {
     let manifest = &sandbox.json(&["inspect", "--json", reference])["manifest"];
     let layers = manifest["layers"].as_array().unwrap();
-    let bytes = manifest["config"]["size"].as_u64().unwrap() + layers.iter().map(|l| l["size"].as_u64().unwrap()).sum::<u64>();
+    let bytes =
+        manifest["config"]["size"].as_u64().unwrap() + layers.iter().map(|l| l["size"].as_u64().unwrap()).sum::<u64>();
     (1 + layers.len() as u64, bytes)
 }
 
@@ -118,8 +119,10 @@ fn verify_json_lists_a_corrupt_blob_and_fails() {
 #[test]
 fn login_json_names_the_registry_and_user_but_never_the_password() {
     let password = "s3cret-Pa55";
-    let registry =
-        RegistryServer::start(RegistryOptions { auth: RegistryAuth::Basic { user: "alice".into(), password: password.into() }, tls: false });
+    let registry = RegistryServer::start(RegistryOptions {
+        auth: RegistryAuth::Basic { user: "alice".into(), password: password.into() },
+        tls: false,
+    });
     let sandbox = Sandbox::new();
     let docker_config = sandbox.path("docker");
     let mut child = Command::new(assert_cmd::cargo::cargo_bin!("hoist"))

@@ -48,7 +48,12 @@ fn list_names_architectures_and_types_alike_for_every_format() {
     let config = r#"{"architectures":["BertModel"],"model_type":"bert","torch_dtype":"bfloat16"}"#;
     let dir = sandbox.hf_model("hf", config);
     for (format, name) in [("docker", "docker:1"), ("modelpack", "modelpack:1")] {
-        let out = sandbox.hoist().args(["pack", "-q", "--progress", "none", "--format", format, "-t", name]).arg(&dir).output().unwrap();
+        let out = sandbox
+            .hoist()
+            .args(["pack", "-q", "--progress", "none", "--format", format, "-t", name])
+            .arg(&dir)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let list = sandbox.json(&["list", "--json"]);

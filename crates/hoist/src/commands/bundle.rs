@@ -101,8 +101,7 @@ pub fn run(store: &Store, args: BundleArgs) -> Result<ExitCode> {
         let repository = Repository::from_reference(&client, &reference)?;
         let tag = reference.tag().map(str::to_string);
         let started = Instant::now();
-        let report =
-            block_on(transfer(store, &repository, &made.descriptor, tag.as_deref(), &args.transfer, None))??;
+        let report = block_on(transfer(store, &repository, &made.descriptor, tag.as_deref(), &args.transfer, None))??;
         made.pushed = Some((report, started.elapsed()));
     }
     made.print(args.json);
@@ -208,7 +207,15 @@ fn push_remote<'a>(
         // Standalone: the plain image, copied as `hoist copy` would.
         let report = block_on(transfer(&source, &destination, &root, tag, &args.transfer, None))??;
         let pushed = Some((report, started.elapsed()));
-        return Ok(Made { reference, descriptor: root, index: None, files: 0, replaced: None, pushed, image_pushed: None });
+        return Ok(Made {
+            reference,
+            descriptor: root,
+            index: None,
+            files: 0,
+            replaced: None,
+            pushed,
+            image_pushed: None,
+        });
     };
     let entry = block_on(cog::image_entry(&source, &root, &args.image))??;
     let made = cog::store_index(store, &entry, lock)?;

@@ -15,7 +15,6 @@ use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use clap_complete::env::Shells;
 use hoist_store::Store;
 
-
 /// The environment variable that turns a run of hoist into a completion request.
 const COMPLETE_VAR: &str = "COMPLETE";
 

@@ -1,7 +1,7 @@
 pub(crate) mod build;
 pub(crate) mod bundle;
-mod convert;
 pub(crate) mod completion;
+mod convert;
 mod copy;
 mod estimate;
 mod gguf;
