@@ -285,6 +285,25 @@ mod tests {
     }
 
     #[test]
+    fn tls_failures_read_as_a_person_says_them() {
+        use rustls::{CertificateError, Error, InvalidMessage};
+        let reason = |error: Error| tls_reason(&error);
+        assert_eq!(
+            reason(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            "TLS certificate not trusted: unknown issuer"
+        );
+        assert_eq!(
+            reason(Error::InvalidCertificate(CertificateError::NotValidForName)),
+            "TLS certificate is for another host name"
+        );
+        assert_eq!(reason(Error::InvalidCertificate(CertificateError::Expired)), "TLS certificate expired");
+        assert_eq!(
+            reason(Error::InvalidMessage(InvalidMessage::InvalidContentType)),
+            "TLS handshake failed: the server does not speak TLS"
+        );
+    }
+
+    #[test]
     fn maps_to_target_errors() {
         let digest = Digest::of(b"x");
         let status = |status, code: &str| RegistryError::Status {
