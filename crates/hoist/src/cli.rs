@@ -19,6 +19,9 @@ pub struct GlobalArgs {
     /// The local store [default: $XDG_DATA_HOME/hoist, or ~/.local/share/hoist]
     #[arg(long, global = true, env = "HOIST_HOME", value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Show every cause of an error (the network stack's own words included)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +41,7 @@ pub enum Command {
     #[command(alias = "remove")]
     Rm(RmArgs),
     /// Remove unreferenced blobs and leftover partial writes
-    Prune,
+    Prune(PruneArgs),
     /// Re-hash every blob in the store and report corruption
     Verify(VerifyArgs),
     /// Save credentials for a registry (in the Docker config, ~/.docker/config.json)
@@ -65,6 +68,8 @@ pub enum Command {
     Quantize(Box<QuantizeArgs>),
     /// Convert a Hugging Face safetensors model (a directory, or with -t one in the store) to GGUF (no Python)
     Convert(ConvertArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) that also completes model names
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +178,9 @@ pub struct TagArgs {
     pub source: String,
     /// The new name: NAME[:TAG] or REGISTRY/REPO[:TAG]
     pub target: String,
+    /// Print the name, the digest it names and what it named before as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,12 +191,25 @@ pub struct RmArgs {
     /// Remove every name of a model given by ID or digest
     #[arg(short, long)]
     pub force: bool,
+    /// Print the names removed and the blobs freed as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print what was removed as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    /// Print the counts and every corrupt or missing blob as JSON (the exit code still says)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +289,9 @@ pub struct LoginArgs {
     /// Read the password from standard input
     #[arg(long)]
     pub password_stdin: bool,
+    /// Print the registry, user and credentials file as JSON (never the password)
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
