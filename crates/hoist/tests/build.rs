@@ -100,7 +100,38 @@ fn unused_build_args_warn() {
         "warning: --build-arg NOPE was not used: no ARG NOPE in the global scope or the stages built\n"
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.starts_with("t:1 sha256:") && stdout.trim_end().ends_with("(2 layers)"), "{stdout}");
+    assert!(stdout.starts_with("t:1 sha256:") && stdout.trim_end().ends_with("(2 layers, 0 steps cached)"), "{stdout}");
+}
+
+/// The step cache from the command line: a rebuild takes every layer from it,
+/// `--no-cache` builds them again, and once no image uses them, removing the
+/// image drops them from the cache.
+#[test]
+fn rebuilds_use_the_step_cache_until_pruned() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let build = |extra: &[&str]| {
+        let out = sandbox.hoist().args(["build", "-t", "tiny:built"]).args(extra).arg(sandbox.path("ctx")).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = build(&[]);
+    assert!(first.trim_end().ends_with("(2 layers, 0 steps cached)"), "{first}");
+    // The files stage's COPY, the target's COPY and CAT.
+    let cached = sandbox.store().join("caches/build.json");
+    let entries = |path: &std::path::Path| {
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        index["manifests"].as_array().unwrap().len()
+    };
+    assert_eq!(entries(&cached), 3);
+    let again = build(&[]);
+    assert_eq!(again.replace("3 steps cached", "0 steps cached"), first, "the same image, every step cached");
+    assert_eq!(build(&["--no-cache"]), first);
+
+    sandbox.hoist().args(["rm", "tiny:built"]).assert().success();
+    assert_eq!(entries(&cached), 0, "rm prunes, and the cache entries go with their layers");
+    assert_eq!(build(&[]), first);
 }
 
 #[test]

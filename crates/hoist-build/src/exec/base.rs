@@ -63,7 +63,7 @@ fn read(store: &Store, d: &Descriptor, max: u64) -> Result<Vec<u8>, String> {
 
 /// Adds a layer's files to `files`: `.wh.NAME` removes NAME, `.wh..wh..opq`
 /// empties its directory, as in any image.
-fn list_layer(path: &std::path::Path, files: &mut Tree) -> io::Result<()> {
+pub(crate) fn list_layer(path: &std::path::Path, files: &mut Tree) -> io::Result<()> {
     let mut archive = tar::Archive::new(std::fs::File::open(path)?);
     for entry in archive.entries_with_seek()? {
         let entry = entry?;

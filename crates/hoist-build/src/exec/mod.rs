@@ -13,12 +13,17 @@
 //! A stage may start from an image of the local store, and COPY `--from` one
 //! (`base`): its layers are reused by digest and its config carried on.
 //!
+//! Every file-making step is looked up in the step cache first (`cache`): a hit
+//! reuses the layer it made before and lists its files from the layer's tar
+//! headers, so a rebuild with nothing changed reads no source file.
+//!
 //! Not available yet, each failing with an error at its instruction: pulling a
 //! base that is not in the store, ADD of URLs and git repositories, CONVERT and
 //! QUANTIZE.
 
 mod archive;
 mod base;
+mod cache;
 mod context;
 mod copy;
 mod facts;
@@ -41,6 +46,7 @@ use crate::location::Location;
 use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
 use copy::{CopyError, Placement};
 use hoist_model::formats::packer::{History, ImageConfig, rfc3339};
+use cache::Key;
 use tree::{Data, Entry, Node, Tree};
 
 /// How to run a build.
@@ -52,6 +58,9 @@ pub struct ExecOptions {
     pub epoch: u64,
     pub os: String,
     pub architecture: String,
+    /// Build every step, using no cached layer (`--no-cache`); what is built is
+    /// still recorded.
+    pub no_cache: bool,
 }
 
 /// What a build wrote.
@@ -61,6 +70,23 @@ pub struct Built {
     pub manifest: Descriptor,
     pub config: ImageConfig,
     pub layers: Vec<Descriptor>,
+    pub stats: Stats,
+}
+
+/// What a build did: how many layers it wrote (every byte of a written layer
+/// was read from its sources) and how many it took from the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub layers_written: usize,
+    pub bytes_written: u64,
+    pub steps_cached: usize,
+}
+
+/// Files a step reads, and the layers they come from (none for the context,
+/// whose files are keyed one by one).
+struct Source {
+    files: Tree,
+    layers: Option<Vec<Descriptor>>,
 }
 
 /// A stage as built so far.
@@ -75,7 +101,8 @@ struct StageState {
 
 /// Builds `plan`'s target into the store through `session`.
 pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Result<Built, Error> {
-    let mut run = Run { options, session, context: None, states: BTreeMap::new(), scratch: None };
+    let mut run =
+        Run { options, session, context: None, states: BTreeMap::new(), scratch: None, stats: Stats::default() };
     for &index in &plan.order {
         let stage = &plan.stages[index];
         let mut state = match &stage.base {
@@ -128,6 +155,7 @@ pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Re
         manifest: Descriptor::new(media_types::OCI_MANIFEST, digest, size),
         config: state.config,
         layers: state.layers,
+        stats: run.stats,
     })
 }
 
@@ -141,6 +169,7 @@ struct Run<'a> {
     /// file system): kept until the build ends, since later steps and the
     /// image's GGUF facts read what they made.
     scratch: Option<tempfile::TempDir>,
+    stats: Stats,
 }
 
 impl Run<'_> {
@@ -152,21 +181,21 @@ impl Run<'_> {
         Ok(self.context.get_or_insert_default())
     }
 
-    /// The files `--from` names.
-    fn source_tree(&mut self, state: &StageState, from: &FromRef, step: &Step) -> Result<Tree, Error> {
+    /// The files `--from` names, and the layers they come from (none for the context).
+    fn source(&mut self, state: &StageState, from: &FromRef, step: &Step) -> Result<Source, Error> {
         Ok(match from {
-            FromRef::Context => self.context()?.clone(),
-            FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
-            FromRef::Current => state.files.clone(),
+            FromRef::Context => Source { files: self.context()?.clone(), layers: None },
+            FromRef::Stage(s) => {
+                let stage = self.states.get(s).cloned().unwrap_or_default();
+                Source { files: stage.files, layers: Some(stage.layers) }
+            }
+            FromRef::Current => Source { files: state.files.clone(), layers: Some(state.layers.clone()) },
             FromRef::Image(r) => {
                 let store = self.session.store();
-                base::load(store, r, &self.options.os, &self.options.architecture)
-                    .map_err(|m| Error::Invalid {
-                        at: step.at.clone(),
-                        message: format!("--from={r}: {m}"),
-                        text: step.text.clone(),
-                    })?
-                    .files
+                let image = base::load(store, r, &self.options.os, &self.options.architecture).map_err(|m| {
+                    Error::Invalid { at: step.at.clone(), message: format!("--from={r}: {m}"), text: step.text.clone() }
+                })?;
+                Source { files: image.files, layers: Some(image.layers) }
             }
         })
     }
@@ -181,11 +210,49 @@ impl Run<'_> {
         Ok(self.scratch.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default())
     }
 
+    /// A step's cache key: the step as expanded, whether its destination is a
+    /// directory of the stage, and what it reads (`read`: the files it takes
+    /// from the context; a stage or image by its layers). See `cache`.
+    fn key(&self, step: &Step, dest_dir: bool, read: Option<(&Source, &Tree)>) -> Result<String, Error> {
+        let mut key = Key::new(self.options.epoch);
+        key.part(&format!("{:?} into a directory: {dest_dir}", step.kind));
+        match read {
+            Some((Source { layers: Some(layers), .. }, _)) => key.layers(layers),
+            Some((Source { layers: None, .. }, files)) => {
+                key.files(files).map_err(|(path, source)| Error::Read { path, source })?
+            }
+            None => {}
+        }
+        Ok(key.finish())
+    }
+
+    /// The layer the cache holds for `key`, unless `--no-cache`.
+    fn cached(&self, key: &str) -> Result<Option<Descriptor>, Error> {
+        if self.options.no_cache {
+            return Ok(None);
+        }
+        let found = self.session.store().cache_lookup(cache::NAME, key)?;
+        // The entry's key annotation is the cache's, not the image's.
+        Ok(found.map(|d| Descriptor::new(d.media_type, d.digest, d.size)))
+    }
+
+    /// The files a cached layer holds (its headers read, never its data).
+    fn cached_files(&self, layer: &Descriptor, step: &Step) -> Result<Tree, Error> {
+        let path = self.session.store().blob_path(&layer.digest);
+        let mut files = Tree::default();
+        base::list_layer(&path, &mut files).map_err(|e| Error::Invalid {
+            at: step.at.clone(),
+            message: format!("reading the cached layer {}: {e}", path.display()),
+            text: step.text.clone(),
+        })?;
+        Ok(files)
+    }
+
     fn step(&mut self, state: &mut StageState, step: &Step) -> Result<(), Error> {
         let invalid = |message: String| Error::Invalid { at: step.at.clone(), message, text: step.text.clone() };
         let not_yet =
             |what: &str| Error::NotAvailable { at: step.at.clone(), what: what.to_string(), text: step.text.clone() };
-        let added = match &step.kind {
+        let added: Option<(Tree, String)> = match &step.kind {
             StepKind::Label(pairs) => {
                 state.config.labels.extend(pairs.iter().cloned());
                 None
@@ -199,15 +266,31 @@ impl Run<'_> {
                 return Err(not_yet(&format!("CONVERT --class={class}")));
             }
             StepKind::Convert { from, src, dest, out_type, .. } => {
-                let tree = self.source_tree(state, from, step)?;
-                let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
-                let scratch = self.scratch().map_err(&invalid)?;
-                Some(model_steps::convert(&tree, context, src, dest, out_type, &scratch).map_err(&invalid)?)
+                let source = self.source(state, from, step)?;
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &[src]))))?;
+                if let Some(layer) = self.cached(&key)? {
+                    let files = self.cached_files(&layer, step)?;
+                    self.reuse(state, layer, &files);
+                    None
+                } else {
+                    let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
+                    let scratch = self.scratch().map_err(&invalid)?;
+                    let made = model_steps::convert(&source.files, context, src, dest, out_type, &scratch);
+                    Some((made.map_err(&invalid)?, key))
+                }
             }
             StepKind::Quantize(quantize) => {
-                let tree = self.source_tree(state, &quantize.from, step)?;
-                let scratch = self.scratch().map_err(&invalid)?;
-                Some(model_steps::quantize(&tree, quantize, &scratch).map_err(&invalid)?)
+                let source = self.source(state, &quantize.from, step)?;
+                let read: Vec<&String> = std::iter::once(&quantize.src).chain(&quantize.imatrix).collect();
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &read))))?;
+                if let Some(layer) = self.cached(&key)? {
+                    let files = self.cached_files(&layer, step)?;
+                    self.reuse(state, layer, &files);
+                    None
+                } else {
+                    let scratch = self.scratch().map_err(&invalid)?;
+                    Some((model_steps::quantize(&source.files, quantize, &scratch).map_err(&invalid)?, key))
+                }
             }
             StepKind::Cat { parts, dest } => {
                 let data = parts.concat().into_bytes();
@@ -217,7 +300,8 @@ impl Run<'_> {
                     return Err(invalid(format!("CAT writes a file, and {dest:?} is a directory")));
                 }
                 t.insert(path, inline_file(data));
-                Some(t)
+                let key = self.key(step, false, None)?;
+                self.files_step(state, step, t, key)?
             }
             StepKind::Add { sources, dest, options, .. } => {
                 if let Some(Content::Path(url)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_remote(p)))
@@ -245,22 +329,59 @@ impl Run<'_> {
                         added.insert(copy::clean(&format!("{dest}/{p}")), e);
                     }
                 }
-                Some(added)
+                let context = Source { files: Tree::default(), layers: None };
+                let key = self.key(step, copy::dest_is_dir(dest, &state.files), Some((&context, &added)))?;
+                self.files_step(state, step, added, key)?
             }
             StepKind::Copy { from, sources, dest, options, parents } => {
-                let tree = self.source_tree(state, from, step)?;
-                Some(place(&tree, state, sources, dest, options, *parents).map_err(|e| invalid(e.to_string()))?)
+                let source = self.source(state, from, step)?;
+                let added = place(&source.files, state, sources, dest, options, *parents)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let key = self.key(step, copy::dest_is_dir(dest, &state.files), Some((&source, &added)))?;
+                self.files_step(state, step, added, key)?
             }
         };
-        let empty_layer = added.is_none();
-        if let Some(added) = added {
+        let empty_layer = matches!(step.kind, StepKind::Label(_) | StepKind::Cmd { .. });
+        if let Some((added, key)) = added {
             let layer = self.write_layer(&added, step)?;
+            self.session.cache_insert(cache::NAME, &key, &layer)?;
+            self.stats.layers_written += 1;
+            self.stats.bytes_written += layer.size;
             state.config.diff_ids.push(layer.digest.to_string());
             state.layers.push(layer);
             state.files.overlay(&added);
         }
         state.config.history.push(History { created_by: step.text.clone(), empty_layer });
         Ok(())
+    }
+
+    /// A file-making step whose files are known before any is read: its layer
+    /// from the cache (returning `None`), else the files to write.
+    fn files_step(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        added: Tree,
+        key: String,
+    ) -> Result<Option<(Tree, String)>, Error> {
+        match self.cached(&key)? {
+            Some(layer) => {
+                // Later steps (CMD's facts, COPY --from) read the layer, not the
+                // sources: a cached build reads nothing of them.
+                let files = self.cached_files(&layer, step)?;
+                self.reuse(state, layer, &files);
+                Ok(None)
+            }
+            None => Ok(Some((added, key))),
+        }
+    }
+
+    /// Adds a layer the cache had to the stage.
+    fn reuse(&mut self, state: &mut StageState, layer: Descriptor, files: &Tree) {
+        self.stats.steps_cached += 1;
+        state.config.diff_ids.push(layer.digest.to_string());
+        state.layers.push(layer);
+        state.files.overlay(files);
     }
 
     /// Writes `files` as a tar layer into the store. One thread makes the tar
@@ -377,6 +498,19 @@ fn inline_file(data: Vec<u8>) -> Entry {
         uid: 0,
         gid: 0,
     }
+}
+
+/// The entries of `tree` at or under `paths`.
+fn picked(tree: &Tree, paths: &[&String]) -> Tree {
+    let mut out = Tree::default();
+    for path in paths {
+        let path = copy::clean(path);
+        for (rel, entry) in tree.subtree(&path) {
+            let full = if rel.is_empty() { path.clone() } else { format!("{path}/{rel}") };
+            out.insert(full, entry.clone());
+        }
+    }
+    out
 }
 
 /// URLs and git remotes (ADD's non-local sources).

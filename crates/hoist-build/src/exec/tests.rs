@@ -28,6 +28,10 @@ fn fixture(files: &[(&str, &[u8])]) -> Fixture {
 }
 
 fn build(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64) -> Result<Built, Error> {
+    build_with(fx, src, args, epoch, false)
+}
+
+fn build_with(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64, no_cache: bool) -> Result<Built, Error> {
     let file = parse("GGUFPackerfile", src).unwrap();
     let options =
         PlanOptions { build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), target: None };
@@ -35,7 +39,7 @@ fn build(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64) -> Result<B
     let session = fx.store.write_session().unwrap();
     execute(
         &plan,
-        &ExecOptions { context: fx.context.clone(), epoch, os: "linux".into(), architecture: "amd64".into() },
+        &ExecOptions { context: fx.context.clone(), epoch, os: "linux".into(), architecture: "amd64".into(), no_cache },
         &session,
     )
 }
@@ -330,4 +334,69 @@ fn quantize_writes_what_the_quantizer_writes() {
     let model = built.config.model.expect("CMD's model facts");
     assert_eq!(model.file_type, "Q8_0");
     assert!(std::fs::read_dir(fx.store.root().join("ingest")).unwrap().next().is_none(), "scratch removed");
+}
+
+/// The step cache: a rebuild reuses every layer and reads no source byte; a
+/// changed ARG rebuilds the steps whose expansion it changes and nothing else.
+#[test]
+fn rebuilds_come_from_the_cache() {
+    let fx = model_fixture();
+    let first = build(&fx, FILE, &[], 0).unwrap();
+    // The `files` stage's COPY, then the target's COPY, COPY and CAT.
+    let layer_bytes: u64 = first.layers.iter().map(|l| l.size).sum();
+    assert_eq!(first.stats.layers_written, 4);
+    assert_eq!(first.stats.steps_cached, 0);
+    assert!(first.stats.bytes_written > layer_bytes, "the files stage's layer is written too");
+
+    let again = build(&fx, FILE, &[], 0).unwrap();
+    assert_eq!(again.manifest, first.manifest);
+    assert_eq!(again.config, first.config);
+    assert_eq!(again.stats, Stats { layers_written: 0, bytes_written: 0, steps_cached: 4 });
+
+    // Proof that the rebuild does not read the model: its bytes replaced in
+    // place, size and time kept, the cached image (and its facts) still come out.
+    let model = fx.context.join("models/tiny.Q4_K_M.gguf");
+    let mtime = std::fs::metadata(&model).unwrap().modified().unwrap();
+    let size = std::fs::metadata(&model).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&model).unwrap();
+    std::io::Write::write_all(&mut &file, &vec![0u8; size as usize]).unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+    let blind = build(&fx, FILE, &[], 0).unwrap();
+    assert_eq!((blind.manifest.clone(), blind.stats.steps_cached), (first.manifest.clone(), 4));
+    // A changed time is a changed file.
+    std::fs::File::options().write(true).open(&model).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
+    let changed = build(&fx, FILE, &[], 0).unwrap_err().to_string();
+    assert!(changed.contains("is not a readable GGUF file"), "{changed}");
+
+    // TYPE is used by the second COPY and the CAT: only they are built.
+    let q8 = build(&fx, FILE, &[("TYPE", "Q8_0")], 0).unwrap();
+    assert_eq!((q8.stats.layers_written, q8.stats.steps_cached), (2, 2));
+    assert_eq!(q8.layers[1], first.layers[1]);
+    let q8_again = build(&fx, FILE, &[("TYPE", "Q8_0")], 0).unwrap();
+    assert_eq!((q8_again.manifest, q8_again.stats.layers_written), (q8.manifest.clone(), 0));
+
+    // --no-cache builds every step, into the same image.
+    let fresh = build_with(&fx, FILE, &[("TYPE", "Q8_0")], 0, true).unwrap();
+    assert_eq!((fresh.manifest, fresh.stats.layers_written, fresh.stats.steps_cached), (q8.manifest, 4, 0));
+}
+
+/// CONVERT and QUANTIZE outputs are cached like any layer, keyed by what they read.
+#[test]
+fn quantize_steps_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("f32.gguf");
+    let tiny = hoist_gguf::synth::TinyModel { file_type: hoist_gguf::GgmlType::F32, ..Default::default() };
+    tiny.write_to_path(&model).unwrap();
+    let fx = fixture(&[("models/f32.gguf", &std::fs::read(&model).unwrap()), ("other.txt", b"x")]);
+    let file = "FROM scratch AS src\nCOPY models/f32.gguf /in/\n\
+                FROM scratch\nQUANTIZE --from=src --type=Q8_0 /in/f32.gguf /m.gguf\n\
+                QUANTIZE --from=context --type=q8_0 models/f32.gguf /again.gguf\nCMD [\"-m\", \"/m.gguf\"]";
+    let first = build(&fx, file, &[], 0).unwrap();
+    assert_eq!(first.stats.layers_written, 3);
+    // A context file the steps do not read changes nothing.
+    std::fs::write(fx.context.join("other.txt"), b"changed").unwrap();
+    let again = build(&fx, file, &[], 0).unwrap();
+    assert_eq!((again.manifest, again.stats.steps_cached, again.stats.layers_written), (first.manifest, 3, 0));
+    assert_eq!(again.config.model.unwrap().file_type, "Q8_0", "facts read from the cached layer");
 }

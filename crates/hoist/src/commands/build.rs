@@ -33,6 +33,9 @@ pub struct BuildArgs {
     /// [default: linux and this machine's architecture]
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// Build every step, using no cached layer
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print only the manifest digest
     #[arg(short, long)]
     pub quiet: bool,
@@ -69,7 +72,8 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let parsed = parse(&file.display().to_string(), &text)?;
     let plan = plan(&parsed, &PlanOptions { build_args, target: args.target }, &Stderr)?;
-    let options = ExecOptions { context: args.context, epoch: source_date_epoch()?, os, architecture };
+    let options =
+        ExecOptions { context: args.context, epoch: source_date_epoch()?, os, architecture, no_cache: args.no_cache };
     let session = store.write_session()?;
     let built = execute(&plan, &options, &session)?;
     // Tags only once everything is written: a failed build tags nothing.
@@ -83,6 +87,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
             1 => "1 layer".to_string(),
             n => format!("{n} layers"),
         };
+        let layers = format!("{layers}, {} steps cached", built.stats.steps_cached);
         for reference in &references {
             println!("{reference} {} ({layers})", built.manifest.digest);
         }
