@@ -3,7 +3,7 @@
 //! config carried on, and its files listed from the uncompressed tar layers (by
 //! seeking over the data, so listing a multi-GB layer reads only its headers),
 //! whiteouts applied. Files in compressed layers are not listed, so they cannot be
-//! copied from or named by CMD yet. Pulling a missing base is not available yet.
+//! copied from or named by CMD yet.
 
 use std::io;
 
@@ -29,7 +29,7 @@ const MAX_CONFIG_SIZE: u64 = 16 << 20;
 pub(crate) fn load(store: &Store, reference: &str, os: &str, architecture: &str) -> Result<BaseImage, String> {
     let resolved = store
         .resolve(reference)
-        .map_err(|e| format!("{e} (pull it first with `hoist pull {reference}`: a build does not pull yet)"))?;
+        .map_err(|e| e.to_string())?;
     let mut descriptor = resolved.descriptor;
     let mut bytes = read(store, &descriptor, MAX_MANIFEST_SIZE)?;
     if descriptor.media_type == media_types::OCI_INDEX || descriptor.media_type == media_types::DOCKER_MANIFEST_LIST {

@@ -17,8 +17,10 @@
 //! reuses the layer it made before and lists its files from the layer's tar
 //! headers, so a rebuild with nothing changed reads no source file.
 //!
-//! Not available yet, each failing with an error at its instruction: pulling a
-//! base that is not in the store, ADD of URLs and git repositories, CONVERT and
+//! An image the store lacks comes through the caller's [`Fetcher`] (the
+//! binary pulls it), and is then used like any other.
+//!
+//! Not available yet, each failing with an error at its instruction: ADD of URLs and git repositories, CONVERT and
 //! QUANTIZE.
 
 mod archive;
@@ -99,24 +101,51 @@ struct StageState {
     cmd: Option<(Location, String, ModelFiles)>,
 }
 
-/// Builds `plan`'s target into the store through `session`.
-pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Result<Built, Error> {
-    let mut run =
-        Run { options, session, context: None, states: BTreeMap::new(), scratch: None, stats: Stats::default() };
+/// Brings an image that is not in the store into it, named as the build file
+/// names it: the caller's `pull` (this crate does not talk to registries).
+pub trait Fetcher {
+    /// Fetches `reference`, the manifest for `os/architecture` where it is an
+    /// index; the error says why not, in one line.
+    fn fetch(&self, reference: &str, os: &str, architecture: &str) -> Result<(), String>;
+}
+
+/// A fetcher for builds that use only the store.
+pub struct NoFetcher;
+
+impl Fetcher for NoFetcher {
+    fn fetch(&self, reference: &str, _: &str, _: &str) -> Result<(), String> {
+        Err(format!("{reference} is not in the store, and this build does not pull"))
+    }
+}
+
+/// Builds `plan`'s target into the store through `session`; images named by
+/// FROM or `--from` that the store lacks come through `fetcher`.
+pub fn execute(
+    plan: &Plan,
+    options: &ExecOptions,
+    session: &WriteSession,
+    fetcher: &dyn Fetcher,
+) -> Result<Built, Error> {
+    let mut run = Run {
+        options,
+        session,
+        fetcher,
+        context: None,
+        states: BTreeMap::new(),
+        scratch: None,
+        stats: Stats::default(),
+    };
     for &index in &plan.order {
         let stage = &plan.stages[index];
         let mut state = match &stage.base {
             Base::Scratch => StageState::default(),
             Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
             Base::Image(reference) => {
-                let image =
-                    base::load(session.store(), reference, &options.os, &options.architecture).map_err(|message| {
-                        Error::Invalid {
-                            at: stage.at.clone(),
-                            message: format!("FROM {reference}: {message}"),
-                            text: stage.text.clone(),
-                        }
-                    })?;
+                let image = run.image(reference).map_err(|message| Error::Invalid {
+                    at: stage.at.clone(),
+                    message: format!("FROM {reference}: {message}"),
+                    text: stage.text.clone(),
+                })?;
                 from_image(image, reference)
             }
         };
@@ -162,6 +191,7 @@ pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Re
 struct Run<'a> {
     options: &'a ExecOptions,
     session: &'a WriteSession,
+    fetcher: &'a dyn Fetcher,
     /// Read on first use.
     context: Option<Tree>,
     states: BTreeMap<usize, StageState>,
@@ -181,6 +211,16 @@ impl Run<'_> {
         Ok(self.context.get_or_insert_default())
     }
 
+    /// An image from the store, fetched into it first if it is not there.
+    fn image(&self, reference: &str) -> Result<base::BaseImage, String> {
+        let store = self.session.store();
+        let (os, architecture) = (&self.options.os, &self.options.architecture);
+        if let Err(hoist_store::StoreError::NotFound { .. }) = store.resolve(reference) {
+            self.fetcher.fetch(reference, os, architecture)?;
+        }
+        base::load(store, reference, os, architecture)
+    }
+
     /// The files `--from` names, and the layers they come from (none for the context).
     fn source(&mut self, state: &StageState, from: &FromRef, step: &Step) -> Result<Source, Error> {
         Ok(match from {
@@ -191,9 +231,10 @@ impl Run<'_> {
             }
             FromRef::Current => Source { files: state.files.clone(), layers: Some(state.layers.clone()) },
             FromRef::Image(r) => {
-                let store = self.session.store();
-                let image = base::load(store, r, &self.options.os, &self.options.architecture).map_err(|m| {
-                    Error::Invalid { at: step.at.clone(), message: format!("--from={r}: {m}"), text: step.text.clone() }
+                let image = self.image(r).map_err(|m| Error::Invalid {
+                    at: step.at.clone(),
+                    message: format!("--from={r}: {m}"),
+                    text: step.text.clone(),
                 })?;
                 Source { files: image.files, layers: Some(image.layers) }
             }

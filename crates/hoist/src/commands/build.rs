@@ -1,5 +1,6 @@
 //! `hoist build`: a GGUFPackerfile (or a Dockerfile in gguf-packer's language) into
-//! an OCI image in the store, tagged with every `-t`.
+//! an OCI image in the store, tagged with every `-t` (and pushed to each with
+//! `--push`). A base the store lacks is pulled as `hoist pull` pulls it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,11 +8,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hoist_build::exec::{ExecOptions, execute};
+use hoist_build::exec::{ExecOptions, Fetcher, execute};
 use hoist_build::parse::parse;
 use hoist_build::plan::{PlanOptions, PlanReporter, plan};
+use hoist_model::{LayerSelection, PlatformSpec};
 use hoist_oci::Reference;
+use hoist_registry::Repository;
 use hoist_store::Store;
+
+use super::remote::{block_on, client, print_transfer, registry_reference, transfer};
+use crate::cli::TransferArgs;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -36,9 +42,30 @@ pub struct BuildArgs {
     /// Build every step, using no cached layer
     #[arg(long)]
     pub no_cache: bool,
+    /// Push every tag to its registry once the image is built
+    #[arg(long)]
+    pub push: bool,
     /// Print only the manifest digest
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// Pulls a base the store lacks, the platform the build is for.
+struct Pull<'a> {
+    store: &'a Store,
+    transfer: &'a TransferArgs,
+}
+
+impl Fetcher for Pull<'_> {
+    fn fetch(&self, reference: &str, os: &str, architecture: &str) -> Result<(), String> {
+        let platform: PlatformSpec = format!("{os}/{architecture}").parse().map_err(|e| format!("{e}"))?;
+        let everything = LayerSelection::new(Vec::new(), Vec::new());
+        super::pull::pull(self.store, reference, Some(&platform), &everything, 8, self.transfer)
+            .map(drop)
+            .map_err(|e| format!("pulling it: {e:#}"))
+    }
 }
 
 /// Warnings go to stderr as they come.
@@ -55,7 +82,8 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
         .tags
         .iter()
         .map(|t| {
-            let r: Reference = t.parse()?;
+            // Pushed tags name a registry; checked before anything is built.
+            let r: Reference = if args.push { registry_reference(t)? } else { t.parse()? };
             if r.digest().is_some() {
                 bail!("invalid reference {t:?}: a name to tag cannot hold a digest");
             }
@@ -75,7 +103,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
     let options =
         ExecOptions { context: args.context, epoch: source_date_epoch()?, os, architecture, no_cache: args.no_cache };
     let session = store.write_session()?;
-    let built = execute(&plan, &options, &session)?;
+    let built = execute(&plan, &options, &session, &Pull { store, transfer: &args.transfer })?;
     // Tags only once everything is written: a failed build tags nothing.
     for reference in &references {
         session.tag(&built.manifest, reference)?;
@@ -90,6 +118,19 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
         let layers = format!("{layers}, {} steps cached", built.stats.steps_cached);
         for reference in &references {
             println!("{reference} {} ({layers})", built.manifest.digest);
+        }
+    }
+    drop(session);
+    if args.push {
+        let client = client(&args.transfer.connect, None)?;
+        for reference in &references {
+            let repository = Repository::from_reference(&client, reference)?;
+            let started = std::time::Instant::now();
+            let report =
+                block_on(transfer(store, &repository, &built.manifest, reference.tag(), &args.transfer, None))??;
+            if !args.quiet {
+                print_transfer("Pushed", &reference.to_string(), &built.manifest, &report, started.elapsed(), false);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
