@@ -27,9 +27,7 @@ const MAX_CONFIG_SIZE: u64 = 16 << 20;
 
 /// Reads `reference` from `store`, choosing `os/architecture` in an index.
 pub(crate) fn load(store: &Store, reference: &str, os: &str, architecture: &str) -> Result<BaseImage, String> {
-    let resolved = store
-        .resolve(reference)
-        .map_err(|e| e.to_string())?;
+    let resolved = store.resolve(reference).map_err(|e| e.to_string())?;
     let mut descriptor = resolved.descriptor;
     let mut bytes = read(store, &descriptor, MAX_MANIFEST_SIZE)?;
     if descriptor.media_type == media_types::OCI_INDEX || descriptor.media_type == media_types::DOCKER_MANIFEST_LIST {

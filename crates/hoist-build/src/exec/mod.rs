@@ -24,6 +24,7 @@
 //! QUANTIZE.
 
 mod archive;
+mod artifact;
 mod base;
 mod cache;
 mod context;
@@ -46,9 +47,9 @@ use crate::cmd::ModelFiles;
 use crate::error::Error;
 use crate::location::Location;
 use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
+use cache::Key;
 use copy::{CopyError, Placement};
 use hoist_model::formats::packer::{History, ImageConfig, rfc3339};
-use cache::Key;
 use tree::{Data, Entry, Node, Tree};
 
 /// How to run a build.
@@ -63,14 +64,30 @@ pub struct ExecOptions {
     /// Build every step, using no cached layer (`--no-cache`); what is built is
     /// still recorded.
     pub no_cache: bool,
+    pub output: Output,
+}
+
+/// What a build makes of its target stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// An OCI image (tar layers, a gguf-packer image config); tagging is the caller's.
+    #[default]
+    Image,
+    /// A model artifact of the stage's files, packed as `hoist pack` packs and
+    /// tagged `reference` (`--format docker|modelpack`).
+    Artifact { format: hoist_model::PackFormat, reference: hoist_oci::Reference },
 }
 
 /// What a build wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
-    /// The image manifest, committed to the store (not tagged).
+    /// The image manifest, committed to the store (not tagged); or the model
+    /// artifact's, tagged by pack.
     pub manifest: Descriptor,
+    /// The image config (for an artifact: what it would have been, with the
+    /// model facts CMD's files gave).
     pub config: ImageConfig,
+    /// The manifest's layers.
     pub layers: Vec<Descriptor>,
     pub stats: Stats,
 }
@@ -175,6 +192,26 @@ pub fn execute(
     state.config.labels.entry("org.opencontainers.image.created".into()).or_insert(created);
     state.config.os = options.os.clone();
     state.config.architecture = options.architecture.clone();
+    if let Output::Artifact { format, reference } = &options.output {
+        let Some((at, text, _)) = &state.cmd else {
+            return Err(Error::Invalid {
+                at: plan.stages[plan.target].at.clone(),
+                message: "a model artifact needs a CMD naming its model (-m)".into(),
+                text: plan.stages[plan.target].text.clone(),
+            });
+        };
+        let invalid = |message: String| Error::Invalid { at: at.clone(), message, text: text.clone() };
+        let scratch = run.scratch().map_err(&invalid)?;
+        let (store, epoch) = (session.store(), options.epoch);
+        let packed = artifact::pack(store, &state, *format, reference, epoch, &scratch)
+            .map_err(|e| invalid(format!("packing the model artifact: {e}")))?;
+        return Ok(Built {
+            manifest: packed.descriptor,
+            config: state.config,
+            layers: packed.manifest.layers,
+            stats: run.stats,
+        });
+    }
     let config_bytes = state.config.to_json();
     let (digest, size) = session.put_bytes(&config_bytes)?;
     let config = Descriptor::new(media_types::OCI_IMAGE_CONFIG, digest, size);

@@ -39,7 +39,14 @@ fn build_with(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64, no_cac
     let session = fx.store.write_session().unwrap();
     execute(
         &plan,
-        &ExecOptions { context: fx.context.clone(), epoch, os: "linux".into(), architecture: "amd64".into(), no_cache },
+        &ExecOptions {
+            context: fx.context.clone(),
+            epoch,
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            no_cache,
+            output: Output::Image,
+        },
         &session,
         &NoFetcher,
     )

@@ -58,7 +58,10 @@ fn prune_keeps_everything_reachable_and_removes_the_rest() {
         garbage.iter().map(|hex| fs::metadata(store.root().join("blobs/sha256").join(hex)).unwrap().len()).sum();
 
     let report = store.prune().unwrap();
-    assert_eq!(report, PruneReport { blobs_removed: 4, bytes_freed: garbage_bytes, ingest_files_removed: 2, cache_entries_dropped: 0 });
+    assert_eq!(
+        report,
+        PruneReport { blobs_removed: 4, bytes_freed: garbage_bytes, ingest_files_removed: 2, cache_entries_dropped: 0 }
+    );
     assert_eq!(blob_names(&store), keep);
     assert!(ingest_names(&store).is_empty());
     assert!(store.verify(&NoVerifyReporter).unwrap().is_ok());

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hoist_build::exec::{ExecOptions, Fetcher, execute};
+use hoist_build::exec::{ExecOptions, Fetcher, Output, execute};
 use hoist_build::parse::parse;
 use hoist_build::plan::{PlanOptions, PlanReporter, plan};
-use hoist_model::{LayerSelection, PlatformSpec};
+use hoist_model::{LayerSelection, PackFormat, PlatformSpec};
 use hoist_oci::Reference;
 use hoist_registry::Repository;
 use hoist_store::Store;
@@ -39,6 +39,10 @@ pub struct BuildArgs {
     /// [default: linux and this machine's architecture]
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// What to make of the target stage: an OCI image, or a model artifact of its
+    /// files (Docker's model format or CNCF ModelPack, as `hoist pack` makes them)
+    #[arg(long, value_enum, default_value_t = BuildFormat::Image)]
+    pub format: BuildFormat,
     /// Build every step, using no cached layer
     #[arg(long)]
     pub no_cache: bool,
@@ -50,6 +54,13 @@ pub struct BuildArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuildFormat {
+    Image,
+    Docker,
+    Modelpack,
 }
 
 /// Pulls a base the store lacks, the platform the build is for.
@@ -100,8 +111,14 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let parsed = parse(&file.display().to_string(), &text)?;
     let plan = plan(&parsed, &PlanOptions { build_args, target: args.target }, &Stderr)?;
-    let options =
-        ExecOptions { context: args.context, epoch: source_date_epoch()?, os, architecture, no_cache: args.no_cache };
+    let first = references.first().cloned().context("a build needs a tag (-t)")?;
+    let output = match args.format {
+        BuildFormat::Image => Output::Image,
+        BuildFormat::Docker => Output::Artifact { format: PackFormat::Docker, reference: first },
+        BuildFormat::Modelpack => Output::Artifact { format: PackFormat::ModelPack, reference: first },
+    };
+    let epoch = source_date_epoch()?;
+    let options = ExecOptions { context: args.context, epoch, os, architecture, no_cache: args.no_cache, output };
     let session = store.write_session()?;
     let built = execute(&plan, &options, &session, &Pull { store, transfer: &args.transfer })?;
     // Tags only once everything is written: a failed build tags nothing.
