@@ -33,6 +33,7 @@ mod facts;
 mod glob;
 mod model_steps;
 mod tree;
+mod url;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -291,8 +292,17 @@ impl Run<'_> {
     /// A step's cache key: the step as expanded, whether its destination is a
     /// directory of the stage, and what it reads (`read`: the files it takes
     /// from the context; a stage or image by its layers). See `cache`.
-    fn key(&self, step: &Step, dest_dir: bool, read: Option<(&Source, &Tree)>) -> Result<String, Error> {
+    fn key(
+        &self,
+        step: &Step,
+        dest_dir: bool,
+        read: Option<(&Source, &Tree)>,
+        downloaded: &[String],
+    ) -> Result<String, Error> {
         let mut key = Key::new(self.options.epoch);
+        for digest in downloaded {
+            key.part(digest);
+        }
         key.part(&format!("{:?} into a directory: {dest_dir}", step.kind));
         match read {
             Some((Source { layers: Some(layers), .. }, _)) => key.layers(layers),
@@ -345,7 +355,7 @@ impl Run<'_> {
             }
             StepKind::Convert { from, src, dest, out_type, .. } => {
                 let source = self.source(state, from, step)?;
-                let key = self.key(step, false, Some((&source, &picked(&source.files, &[src]))))?;
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &[src]))), &[])?;
                 if let Some(layer) = self.cached(&key)? {
                     let files = self.cached_files(&layer, step)?;
                     self.reuse(state, layer, &files);
@@ -360,7 +370,7 @@ impl Run<'_> {
             StepKind::Quantize(quantize) => {
                 let source = self.source(state, &quantize.from, step)?;
                 let read: Vec<&String> = std::iter::once(&quantize.src).chain(&quantize.imatrix).collect();
-                let key = self.key(step, false, Some((&source, &picked(&source.files, &read))))?;
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &read))), &[])?;
                 if let Some(layer) = self.cached(&key)? {
                     let files = self.cached_files(&layer, step)?;
                     self.reuse(state, layer, &files);
@@ -378,17 +388,35 @@ impl Run<'_> {
                     return Err(invalid(format!("CAT writes a file, and {dest:?} is a directory")));
                 }
                 t.insert(path, inline_file(data));
-                let key = self.key(step, false, None)?;
+                let key = self.key(step, false, None, &[])?;
                 self.files_step(state, step, t, key)?
             }
-            StepKind::Add { sources, dest, options, .. } => {
-                if let Some(Content::Path(url)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_remote(p)))
-                {
-                    return Err(not_yet(&format!("ADD of URLs and git repositories ({url})")));
+            StepKind::Add { sources, dest, options, checksum, .. } => {
+                if let Some(Content::Path(git)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_git(p))) {
+                    return Err(not_yet(&format!("ADD of git repositories ({git})")));
+                }
+                let (urls, local): (Vec<&Content>, Vec<&Content>) =
+                    sources.iter().partition(|s| matches!(s, Content::Path(p) if is_url(p)));
+                let checksum = checksum.as_deref().map(url::Checksum::parse).transpose().map_err(&invalid)?;
+                if checksum.is_some() && (urls.len() != 1 || !local.is_empty()) {
+                    return Err(invalid("--checksum checks one URL, the only source".into()));
+                }
+                let dest_dir = copy::dest_is_dir(dest, &state.files);
+                if sources.len() > 1 && !dest_dir {
+                    return Err(invalid(copy::CopyError::NeedsDirectory.to_string()));
+                }
+                // A checked URL is known by its checksum: a cached layer needs no download.
+                if checksum.is_some() {
+                    let key = self.key(step, dest_dir, None, &[])?;
+                    if let Some(layer) = self.cached(&key)? {
+                        let files = self.cached_files(&layer, step)?;
+                        self.reuse(state, layer, &files);
+                        return self.history(state, step);
+                    }
                 }
                 let from = self.context()?.clone();
                 let (archives, files): (Vec<_>, Vec<_>) =
-                    sources.iter().map(|s| (s, archive_of(&from, s))).partition(|(_, a)| !matches!(a, Ok(None)));
+                    local.iter().map(|s| (*s, archive_of(&from, s))).partition(|(_, a)| !matches!(a, Ok(None)));
                 let files: Vec<Content> = files.into_iter().map(|(s, _)| s.clone()).collect();
                 let mut added = if files.is_empty() {
                     Tree::default()
@@ -407,19 +435,48 @@ impl Run<'_> {
                         added.insert(copy::clean(&format!("{dest}/{p}")), e);
                     }
                 }
-                let context = Source { files: Tree::default(), layers: None };
-                let key = self.key(step, copy::dest_is_dir(dest, &state.files), Some((&context, &added)))?;
+                let mut digests = Vec::new();
+                let mut fetched = Tree::default();
+                for source in urls {
+                    let Content::Path(address) = source else { continue };
+                    let scratch = self.scratch().map_err(&invalid)?;
+                    let ingest = self.session.store().root().join("ingest");
+                    let got = url::download(address, checksum.as_ref(), &ingest, &scratch)
+                        .map_err(|e| invalid(format!("{address}: {e}")))?;
+                    let path = if dest_dir {
+                        copy::clean(&format!("{dest}/{}", url_file_name(address)))
+                    } else {
+                        copy::clean(dest)
+                    };
+                    // Docker's mode for a downloaded file.
+                    let mut entry = Entry {
+                        node: Node::File { data: Data::Disk(got.path), size: got.size },
+                        mode: 0o600,
+                        uid: 0,
+                        gid: 0,
+                    };
+                    how.apply(&mut entry);
+                    fetched.insert(path, entry);
+                    digests.push(got.digest);
+                }
+                let key = if checksum.is_some() {
+                    self.key(step, dest_dir, None, &[])?
+                } else {
+                    // Downloads by their content, context files by stat.
+                    let context = Source { files: Tree::default(), layers: None };
+                    self.key(step, dest_dir, Some((&context, &added)), &digests)?
+                };
+                added.overlay(&fetched);
                 self.files_step(state, step, added, key)?
             }
             StepKind::Copy { from, sources, dest, options, parents } => {
                 let source = self.source(state, from, step)?;
                 let added = place(&source.files, state, sources, dest, options, *parents)
                     .map_err(|e| invalid(e.to_string()))?;
-                let key = self.key(step, copy::dest_is_dir(dest, &state.files), Some((&source, &added)))?;
+                let key = self.key(step, copy::dest_is_dir(dest, &state.files), Some((&source, &added)), &[])?;
                 self.files_step(state, step, added, key)?
             }
         };
-        let empty_layer = matches!(step.kind, StepKind::Label(_) | StepKind::Cmd { .. });
         if let Some((added, key)) = added {
             let layer = self.write_layer(&added, step)?;
             self.session.cache_insert(cache::NAME, &key, &layer)?;
@@ -429,6 +486,11 @@ impl Run<'_> {
             state.layers.push(layer);
             state.files.overlay(&added);
         }
+        self.history(state, step)
+    }
+
+    fn history(&self, state: &mut StageState, step: &Step) -> Result<(), Error> {
+        let empty_layer = matches!(step.kind, StepKind::Label(_) | StepKind::Cmd { .. });
         state.config.history.push(History { created_by: step.text.clone(), empty_layer });
         Ok(())
     }
@@ -591,9 +653,29 @@ fn picked(tree: &Tree, paths: &[&String]) -> Tree {
     out
 }
 
-/// URLs and git remotes (ADD's non-local sources).
-fn is_remote(source: &str) -> bool {
-    ["http://", "https://", "git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p))
+/// Git remotes, which ADD clones (BuildKit's rule: a git scheme, or an
+/// http(s) URL of a `.git` path, with an optional `#ref`).
+fn is_git(source: &str) -> bool {
+    let path = source.split('#').next().unwrap_or(source);
+    ["git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p)) || (is_http(source) && path.ends_with(".git"))
+}
+
+fn is_http(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// Files ADD downloads.
+fn is_url(source: &str) -> bool {
+    is_http(source) && !is_git(source)
+}
+
+/// The name a downloaded file gets in a destination directory: the URL path's
+/// last part (Docker's rule), or `download` when it has none.
+fn url_file_name(address: &str) -> String {
+    let path = address.split(['?', '#']).next().unwrap_or(address);
+    let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
+    let name = after_host.rsplit('/').next().unwrap_or("");
+    if name.is_empty() || name == ".." || name == "." { "download".to_string() } else { name.to_string() }
 }
 
 fn placement(options: &FileOptions, parents: bool) -> Result<Placement, CopyError> {

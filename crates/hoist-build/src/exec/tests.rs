@@ -213,9 +213,16 @@ fn errors_name_the_instruction() {
         "an unknown type names the line"
     );
     assert_eq!(
-        err(&fx, "FROM scratch\nADD https://example.com/m.gguf /"),
-        "GGUFPackerfile:2:1: ADD of URLs and git repositories (https://example.com/m.gguf) is not available yet: \"ADD https://example.com/m.gguf /\""
+        err(&fx, "FROM scratch\nADD https://example.com/m.git#v1 /"),
+        "GGUFPackerfile:2:1: ADD of git repositories (https://example.com/m.git#v1) is not available yet: \"ADD https://example.com/m.git#v1 /\""
     );
+    assert_eq!(
+        err(&fx, "FROM scratch\nADD --checksum=md5:00 http://127.0.0.1:9/m.gguf /"),
+        "GGUFPackerfile:2:1: --checksum=md5:00: expected sha256:, sha384: or sha512: and the digest in hex: \"ADD --checksum=md5:00 http://127.0.0.1:9/m.gguf /\""
+    );
+    let refused = err(&fx, "FROM scratch\nADD http://127.0.0.1:9/m.gguf /");
+    assert!(refused.starts_with("GGUFPackerfile:2:1: http://127.0.0.1:9/m.gguf: "), "{refused}");
+    assert_eq!(refused.lines().count(), 1);
     let missing_base = err(&fx, "FROM ghcr.io/a/b:1");
     assert_eq!(
         missing_base,
