@@ -31,6 +31,7 @@ mod context;
 mod copy;
 mod facts;
 mod glob;
+mod ignore;
 mod model_steps;
 mod tree;
 mod url;
