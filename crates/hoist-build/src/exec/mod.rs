@@ -1,8 +1,9 @@
 //! Running a [`Plan`] into an OCI image in the local store.
 //!
 //! Each stage starts from scratch or from the stage it names; each file-making
-//! step (COPY, ADD, CAT) adds one uncompressed tar layer of exactly the files it
-//! wrote (ADD of a local tar archive, plain or gzip, unpacks it: `archive`);
+//! step (COPY, ADD, CAT, CONVERT, QUANTIZE) adds one uncompressed tar layer of
+//! exactly the files it wrote (ADD of a local tar archive, plain or gzip, unpacks
+//! it: `archive`; ADD of an http(s) URL downloads it: `url`);
 //! LABEL and CMD change the config only. The target stage's CMD must name files
 //! the image has: their GGUF headers give the config's model facts and the
 //! `gguf.model.*` labels no LABEL set (`facts`). The target stage's layers, its
@@ -20,8 +21,12 @@
 //! An image the store lacks comes through the caller's [`Fetcher`] (the
 //! binary pulls it), and is then used like any other.
 //!
-//! Not available yet, each failing with an error at its instruction: ADD of URLs and git repositories, CONVERT and
-//! QUANTIZE.
+//! With [`Output::Artifact`], the target stage's files are packed as a model
+//! artifact instead (`artifact`). The context leaves out what `.dockerignore`
+//! excludes (`ignore`).
+//!
+//! Not available yet, failing with an error at its instruction: ADD of git
+//! repositories, `CONVERT --class=lora`.
 
 mod archive;
 mod artifact;

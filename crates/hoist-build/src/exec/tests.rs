@@ -415,3 +415,13 @@ fn quantize_steps_are_cached() {
     assert_eq!((again.manifest, again.stats.steps_cached, again.stats.layers_written), (first.manifest, 3, 0));
     assert_eq!(again.config.model.unwrap().file_type, "Q8_0", "facts read from the cached layer");
 }
+
+#[test]
+fn urls_and_git_remotes() {
+    assert!(is_url("https://huggingface.co/x/resolve/main/m.gguf?download=true"));
+    assert!(!is_url("https://github.com/x/y.git#main") && is_git("https://github.com/x/y.git#main"));
+    assert!(is_git("git@github.com:x/y.git") && !is_url("models/m.gguf"));
+    assert_eq!(url_file_name("https://h.co/a/b/m.gguf?download=true#x"), "m.gguf");
+    assert_eq!(url_file_name("http://h.co"), "download");
+    assert_eq!(url_file_name("http://h.co/a/.."), "download");
+}
