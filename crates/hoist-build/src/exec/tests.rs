@@ -425,3 +425,15 @@ fn urls_and_git_remotes() {
     assert_eq!(url_file_name("http://h.co"), "download");
     assert_eq!(url_file_name("http://h.co/a/.."), "download");
 }
+
+/// A cached step's files are read back from its layer, which lists parent
+/// directories the step itself did not: the next step must place files alike.
+#[test]
+fn cold_and_cached_builds_place_files_alike() {
+    let fx = fixture(&[("a.gguf", b"a"), ("b.gguf", b"b")]);
+    let src = "FROM scratch\nCOPY a.gguf /models/a.gguf\nCOPY b.gguf /models\n";
+    let cold = build(&fx, src, &[], 0).unwrap();
+    assert_eq!(names(&layer_entries(&fx.store, &cold.layers[1])), ["models/", "models/b.gguf"]);
+    let cached = build(&fx, src, &[], 0).unwrap();
+    assert_eq!((cached.manifest, cached.stats.steps_cached), (cold.manifest, 2));
+}
