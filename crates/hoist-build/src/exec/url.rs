@@ -96,7 +96,13 @@ pub(crate) fn download(
     scratch: &Path,
 ) -> Result<Downloaded, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let partial = ingest.join(format!("url-{}.partial", hoist_oci::Digest::of(url.as_bytes()).hex()));
+    let name = format!("url-{}", hoist_oci::Digest::of(url.as_bytes()).hex());
+    let partial = ingest.join(format!("{name}.partial"));
+    // Two builds fetching one URL take turns: the second resumes (or, once the
+    // first has taken the file, restarts) rather than writing into it at once.
+    let lock_path = ingest.join(format!("{name}.lock"));
+    let lock = File::create(&lock_path).and_then(|f| f.lock().map(|()| f));
+    let _lock = lock.map_err(|e| format!("{}: {e}", lock_path.display()))?;
     let size = runtime.block_on(fetch(url, &partial))?;
     let mut hashers = Hashers::new(checksum);
     let mut file = File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
