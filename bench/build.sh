@@ -40,7 +40,7 @@ for run in $(seq "$runs"); do
   rm -rf "$shm/store"
   b=$(timed target/release/hoist --store "$shm/store" build -q -t bench:1 "$work/ctx")
   c=$(timed target/release/hoist --store "$shm/store" build -q -t bench:1 "$work/ctx")
-  target/release/hoist --store "$shm/store" build -t bench:1 "$work/ctx" | grep -q ', 1 steps cached)' ||
+  target/release/hoist --store "$shm/store" build -t bench:1 "$work/ctx" | grep -q ', 1 step cached)' ||
     { echo "the rebuild did not come from the cache" >&2; exit 1; }
   echo "run $run: openssl ${h}s, hoist build (tmpfs store) ${b}s, cached rebuild ${c}s" >&2
   hash=$(min "$h" "$hash"); build=$(min "$b" "$build"); cached_all="$cached_all $c"

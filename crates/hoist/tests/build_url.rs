@@ -80,7 +80,7 @@ fn an_interrupted_download_resumes_and_a_checked_url_is_cached() {
 
     // Known by its checksum: a rebuild asks the server nothing.
     let again = build(&sandbox, &file, "web:2");
-    assert!(String::from_utf8(again.stdout).unwrap().contains("(1 layer, 1 steps cached)"));
+    assert!(String::from_utf8(again.stdout).unwrap().contains("(1 layer, 1 step cached)"));
     assert_eq!(served.proxy.requests().iter().filter(|r| r.path.contains(hex)).count(), 2);
 }
 

@@ -132,7 +132,10 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
             1 => "1 layer".to_string(),
             n => format!("{n} layers"),
         };
-        let layers = format!("{layers}, {} steps cached", built.stats.steps_cached);
+        let layers = match built.stats.steps_cached {
+            1 => format!("{layers}, 1 step cached"),
+            n => format!("{layers}, {n} steps cached"),
+        };
         for reference in &references {
             println!("{reference} {} ({layers})", built.manifest.digest);
         }
