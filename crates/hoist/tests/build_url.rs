@@ -35,7 +35,7 @@ fn serve(sandbox: &Sandbox) -> Served {
 
 fn build(sandbox: &Sandbox, file: &str, tag: &str) -> std::process::Output {
     sandbox.write("ctx/GGUFPackerfile", file);
-    sandbox.hoist().args(["build", "-t", tag]).arg(sandbox.path("ctx")).output().unwrap()
+    sandbox.hoist().args(["build", "--progress", "none", "-t", tag]).arg(sandbox.path("ctx")).output().unwrap()
 }
 
 fn fails_in_one_line(out: &std::process::Output, expected: &str) {
@@ -82,6 +82,26 @@ fn an_interrupted_download_resumes_and_a_checked_url_is_cached() {
     let again = build(&sandbox, &file, "web:2");
     assert!(String::from_utf8(again.stdout).unwrap().contains("(1 layer, 1 step cached)"));
     assert_eq!(served.proxy.requests().iter().filter(|r| r.path.contains(hex)).count(), 2);
+}
+
+/// `--progress plain` says what is downloaded, and from where it resumes.
+#[test]
+fn plain_progress_names_the_download() {
+    let sandbox = Sandbox::new();
+    let served = serve(&sandbox);
+    let hex = &served.digest["sha256:".len()..];
+    served.proxy.set_faults(vec![Fault::Truncate { path: hex.to_string(), keep: 1000, times: 1 }]);
+    let url = served.url(&served.digest);
+    sandbox.write("ctx/GGUFPackerfile", format!("FROM scratch\nADD {url} /m.gguf\n"));
+    let run = || sandbox.hoist().args(["build", "--progress", "plain", "-t", "p:1"]).arg(sandbox.path("ctx")).output();
+    let cut = run().unwrap();
+    assert!(!cut.status.success());
+    let stderr = String::from_utf8(cut.stderr).unwrap();
+    assert!(stderr.starts_with(&format!("downloading {url} (")), "{stderr}");
+    let resumed = run().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let stderr = String::from_utf8(resumed.stderr).unwrap();
+    assert!(stderr.trim_end().ends_with(", resuming at 1000 bytes"), "{stderr}");
 }
 
 #[test]

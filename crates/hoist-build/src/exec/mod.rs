@@ -133,6 +133,20 @@ pub trait Fetcher {
     fn fetch(&self, reference: &str, os: &str, architecture: &str) -> Result<(), String>;
 }
 
+/// Progress of a build, for the caller to draw (a library never prints).
+pub trait Reporter {
+    /// ADD starts downloading `url`: its whole size if the server said, and
+    /// the bytes an interrupted build already fetched.
+    fn download_started(&self, _url: &str, _size: Option<u64>, _resumed_from: u64) {}
+    /// More bytes of the download arrived.
+    fn downloaded(&self, _bytes: u64) {}
+    fn download_finished(&self, _url: &str) {}
+}
+
+/// A reporter that reports nothing.
+pub struct NoReporter;
+impl Reporter for NoReporter {}
+
 /// A fetcher for builds that use only the store.
 pub struct NoFetcher;
 
@@ -143,17 +157,20 @@ impl Fetcher for NoFetcher {
 }
 
 /// Builds `plan`'s target into the store through `session`; images named by
-/// FROM or `--from` that the store lacks come through `fetcher`.
+/// FROM or `--from` that the store lacks come through `fetcher`; downloads are
+/// reported to `reporter`.
 pub fn execute(
     plan: &Plan,
     options: &ExecOptions,
     session: &WriteSession,
     fetcher: &dyn Fetcher,
+    reporter: &dyn Reporter,
 ) -> Result<Built, Error> {
     let mut run = Run {
         options,
         session,
         fetcher,
+        reporter,
         context: None,
         states: BTreeMap::new(),
         scratch: None,
@@ -236,6 +253,7 @@ struct Run<'a> {
     options: &'a ExecOptions,
     session: &'a WriteSession,
     fetcher: &'a dyn Fetcher,
+    reporter: &'a dyn Reporter,
     /// Read on first use.
     context: Option<Tree>,
     states: BTreeMap<usize, StageState>,
@@ -447,7 +465,7 @@ impl Run<'_> {
                     let Content::Path(address) = source else { continue };
                     let scratch = self.scratch().map_err(&invalid)?;
                     let ingest = self.session.store().root().join("ingest");
-                    let got = url::download(address, checksum.as_ref(), &ingest, &scratch)
+                    let got = url::download(address, checksum.as_ref(), &ingest, &scratch, self.reporter)
                         .map_err(|e| invalid(format!("{address}: {e}")))?;
                     let path = if dest_dir {
                         copy::clean(&format!("{dest}/{}", url_file_name(address)))

@@ -49,6 +49,7 @@ fn build_with(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64, no_cac
         },
         &session,
         &NoFetcher,
+        &NoReporter,
     )
 }
 

@@ -94,6 +94,7 @@ pub(crate) fn download(
     checksum: Option<&Checksum>,
     ingest: &Path,
     scratch: &Path,
+    reporter: &dyn super::Reporter,
 ) -> Result<Downloaded, String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let name = format!("url-{}", hoist_oci::Digest::of(url.as_bytes()).hex());
@@ -103,7 +104,9 @@ pub(crate) fn download(
     let lock_path = ingest.join(format!("{name}.lock"));
     let lock = File::create(&lock_path).and_then(|f| f.lock().map(|()| f));
     let _lock = lock.map_err(|e| format!("{}: {e}", lock_path.display()))?;
-    let size = runtime.block_on(fetch(url, &partial))?;
+    let size = runtime.block_on(fetch(url, &partial, reporter));
+    reporter.download_finished(url);
+    let size = size?;
     let mut hashers = Hashers::new(checksum);
     let mut file = File::open(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     let mut buf = vec![0; 1 << 20];
@@ -134,7 +137,7 @@ pub(crate) fn download(
 
 /// Fetches `url` into `partial`, from the byte it already holds where the
 /// server takes a `Range`; returns the file's size.
-async fn fetch(url: &str, partial: &Path) -> Result<u64, String> {
+async fn fetch(url: &str, partial: &Path, reporter: &dyn super::Reporter) -> Result<u64, String> {
     let client = client()?;
     let mut have = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
     let mut request = client.get(url);
@@ -162,11 +165,13 @@ async fn fetch(url: &str, partial: &Path) -> Result<u64, String> {
     file.set_len(have).map_err(|e| e.to_string())?;
     file.seek(SeekFrom::Start(have)).map_err(|e| e.to_string())?;
     let expected = response.content_length().map(|n| have + n);
+    reporter.download_started(url, expected, have);
     loop {
         match response.chunk().await {
             Ok(Some(bytes)) => {
                 file.write_all(&bytes).map_err(|e| format!("{}: {e}", partial.display()))?;
                 have += bytes.len() as u64;
+                reporter.downloaded(bytes.len() as u64);
             }
             Ok(None) => break,
             Err(e) => {

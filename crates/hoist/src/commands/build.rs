@@ -18,6 +18,7 @@ use hoist_store::Store;
 
 use super::remote::{block_on, client, print_transfer, registry_reference, transfer};
 use crate::cli::TransferArgs;
+use crate::progress::Drawer;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -120,7 +121,10 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
     let epoch = source_date_epoch()?;
     let options = ExecOptions { context: args.context, epoch, os, architecture, no_cache: args.no_cache, output };
     let session = store.write_session()?;
-    let built = execute(&plan, &options, &session, &Pull { store, transfer: &args.transfer })?;
+    let drawer = Drawer::new(args.transfer.progress, 0);
+    let built = execute(&plan, &options, &session, &Pull { store, transfer: &args.transfer }, &drawer);
+    drawer.finish();
+    let built = built?;
     // Tags only once everything is written: a failed build tags nothing.
     for reference in &references {
         session.tag(&built.manifest, reference)?;
