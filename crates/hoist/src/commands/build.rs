@@ -16,7 +16,7 @@ use hoist_oci::Reference;
 use hoist_registry::Repository;
 use hoist_store::Store;
 
-use super::remote::{block_on, client, print_transfer, registry_reference, transfer};
+use super::remote::{block_on, client, print_transfer, remote_reference, transfer};
 use crate::cli::TransferArgs;
 use crate::progress::Drawer;
 
@@ -95,7 +95,7 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
         .iter()
         .map(|t| {
             // Pushed tags name a registry; checked before anything is built.
-            let r: Reference = if args.push { registry_reference(t)? } else { t.parse()? };
+            let r: Reference = if args.push { remote_reference(None, t)? } else { t.parse()? };
             if r.digest().is_some() {
                 bail!("invalid reference {t:?}: a name to tag cannot hold a digest");
             }
