@@ -70,4 +70,4 @@ pub mod synth;
 pub use blocks::{QUANTIZE_TYPES, can_dequantize, can_quantize, dequantize_rows, quantize_rows, row_bytes};
 pub use error::QuantError;
 pub use ftype::FileType;
-pub use stream::{NoReport, QuantizeOptions, QuantizeSummary, Reporter, quantize_file};
+pub use stream::{NoReport, QuantizeOptions, QuantizeSummary, Reporter, quantize_file, split_output_paths};
