@@ -39,6 +39,7 @@ fn options(args: &QuantizeArgs) -> Result<QuantizeOptions> {
     let mut opts = QuantizeOptions::new(rules);
     opts.allow_requantize = args.allow_requantize;
     opts.threads = args.threads;
+    opts.keep_split = args.keep_split;
     if let Some(path) = &args.imatrix {
         opts.use_imatrix(path, &path.display().to_string(), &args.include_weights, &args.exclude_weights)?;
     }
@@ -49,6 +50,7 @@ fn json(args: &QuantizeArgs, ftype: FileType, s: &QuantizeSummary) -> serde_json
     serde_json::json!({
         "input": args.input,
         "output": args.output,
+        "outputs": s.outputs,
         "type": ftype.name(),
         "input_bytes": s.input_bytes,
         "output_bytes": s.output_bytes,
@@ -60,12 +62,20 @@ fn json(args: &QuantizeArgs, ftype: FileType, s: &QuantizeSummary) -> serde_json
     })
 }
 
+/// The output as given, or the shards written for it.
+fn outputs(given: &std::path::Path, written: &[std::path::PathBuf]) -> String {
+    match written {
+        [one] if one == given => given.display().to_string(),
+        _ => written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+    }
+}
+
 fn print_summary(args: &QuantizeArgs, ftype: FileType, s: &QuantizeSummary) {
     let types: Vec<String> = s.types.iter().map(|(t, n)| format!("{n} {t}")).collect();
     println!(
         "{} -> {} ({}): {} -> {} in {:.2} s; {} tensors ({}), {} converted{}",
         args.input.display(),
-        args.output.display(),
+        outputs(&args.output, &s.outputs),
         ftype.name(),
         format_bytes(s.input_bytes),
         format_bytes(s.output_bytes),
