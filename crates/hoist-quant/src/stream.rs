@@ -1,12 +1,15 @@
 //! GGUF -> GGUF, streaming: the header first, then each tensor read, converted and
-//! written in slabs of rows, so memory holds a slab or two, never the model.
+//! written in slabs of rows, a slab converted while the one before it is written and
+//! the one after it read, so memory holds a few slabs, never the model.
 //!
 //! The output is laid out as llama-quantize writes it: tensors in llama.cpp's loader
 //! order (by layer, then by name), the input's metadata in its order with
 //! `general.quantization_version` and `general.file_type` moved to the end, split keys
 //! removed, `quantize.imatrix.*` appended when an importance matrix is used, dims
 //! without trailing 1s, data aligned to 32 bytes and zero padded after every tensor.
-//! It is written to a temporary file next to the output and renamed at the end, so an
+//! With `keep_split`, each input shard's tensors (in stored order) go to a shard of
+//! their own, the metadata to the first, and the split keys to each.
+//! Every file is written to a temporary name next to it and renamed at the end, so an
 //! error leaves nothing behind.
 
 use std::collections::BTreeMap;
@@ -569,16 +572,18 @@ impl<'a> Sink<'a> {
     }
 
     fn write(&mut self, job: &Job, piece: &Piece, bytes: &[u8]) -> Result<(), QuantError> {
-        let shard = job.output;
-        if self.current.as_ref().map(|c| c.0) != Some(shard) {
-            self.close_current()?;
-            let file = self.files[shard].1.as_file().try_clone().map_err(self.io(shard))?;
-            let mut out = BufWriter::with_capacity(1 << 20, file);
-            self.written += self.files[shard].0.header.write_header(&mut out).map_err(self.io(shard))?;
-            self.current = Some((shard, out));
-        }
-        let Some((index, out)) = self.current.as_mut() else { unreachable!("opened above") };
-        let index = *index;
+        let index = job.output;
+        let (_, out) = match self.current.take() {
+            Some((i, out)) if i == index => self.current.insert((i, out)),
+            other => {
+                self.current = other;
+                self.close_current()?;
+                let file = self.files[index].1.as_file().try_clone().map_err(self.io(index))?;
+                let mut out = BufWriter::with_capacity(1 << 20, file);
+                self.written += self.files[index].0.header.write_header(&mut out).map_err(self.io(index))?;
+                self.current.insert((index, out))
+            }
+        };
         let io = |source| QuantError::Io { path: self.files[index].0.path.clone(), source };
         out.write_all(bytes).map_err(io)?;
         self.tensor_bytes += bytes.len() as u64;
