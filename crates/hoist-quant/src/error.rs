@@ -40,6 +40,8 @@ pub enum QuantError {
     SameFile { path: PathBuf },
     #[error("{}: a split model's first shard must be named {expected}", path.display())]
     SplitName { path: PathBuf, expected: String },
+    #[error("--keep-split: input shard {shard} of {count} holds no tensors, so shard {} would be empty", path.display())]
+    EmptyShard { path: PathBuf, shard: usize, count: usize },
     #[error("{}: big-endian GGUF is not supported", path.display())]
     BigEndian { path: PathBuf },
     #[error("this quantization requires an importance matrix: tensor '{tensor}' would be {}; pass --imatrix FILE (made by llama-imatrix)", ty.name())]

@@ -17,7 +17,8 @@
 //!   llama-quantize refuses (types that need an importance matrix, requantizing
 //!   without `allow_requantize`), then streams the output through a temporary file it renames at
 //!   the end, reporting progress through a [`Reporter`] and returning a
-//!   [`QuantizeSummary`].
+//!   [`QuantizeSummary`]. A split input is read as one model; `keep_split` writes its
+//!   shards as llama-quantize's `--keep-split` does ([`split_output_paths`]).
 //! - [`synth::SynthModel`]: varied synthetic models for tests and benchmarks.
 //!
 //! # Example
@@ -55,7 +56,8 @@
 //! tests compare whole output files with digests from the reference build
 //! (scripts/llama-quantize-goldens.sh) and with the `gguf` Python package's quantizers.
 //! Rows are independent in every format, so they run in parallel without changing a
-//! byte. Models are larger than memory can spare, so tensors stream through in slabs of
+//! byte; within a row, the scale searches try their candidate scales side by side, each
+//! candidate's sums still in ggml's order. Models are larger than memory can spare, so tensors stream through in slabs of
 //! rows: peak memory is a slab, not the model.
 
 mod blocks;
@@ -70,4 +72,4 @@ pub mod synth;
 pub use blocks::{QUANTIZE_TYPES, can_dequantize, can_quantize, dequantize_rows, quantize_rows, row_bytes};
 pub use error::QuantError;
 pub use ftype::FileType;
-pub use stream::{NoReport, QuantizeOptions, QuantizeSummary, Reporter, quantize_file};
+pub use stream::{NoReport, QuantizeOptions, QuantizeSummary, Reporter, quantize_file, split_output_paths};

@@ -1,19 +1,25 @@
 //! GGUF -> GGUF, streaming: the header first, then each tensor read, converted and
-//! written in slabs of rows, so memory holds a slab or two, never the model.
+//! written in slabs of rows, a slab converted while the one before it is written and
+//! the one after it read, so memory holds a few slabs, never the model.
 //!
 //! The output is laid out as llama-quantize writes it: tensors in llama.cpp's loader
 //! order (by layer, then by name), the input's metadata in its order with
 //! `general.quantization_version` and `general.file_type` moved to the end, split keys
 //! removed, `quantize.imatrix.*` appended when an importance matrix is used, dims
 //! without trailing 1s, data aligned to 32 bytes and zero padded after every tensor.
-//! It is written to a temporary file next to the output and renamed at the end, so an
+//! With `keep_split`, each input shard's tensors (in stored order) go to a shard of
+//! their own, the metadata to the first, and the split keys to each.
+//! Every file is written to a temporary name next to it and renamed at the end, so an
 //! error leaves nothing behind.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use tempfile::NamedTempFile;
 
 use hoist_gguf::{ByteOrder, GgmlType, GgufHeader, GgufWriter, TensorInfo, Value, read_header_from_path};
 
@@ -28,6 +34,8 @@ const ALIGNMENT: u64 = 32;
 /// f32 values converted at a time (16 MiB of f32): with the slab's input and output
 /// bytes, what memory holds of a tensor, whatever its size.
 const SLAB_VALUES: usize = 4 << 20;
+/// Bytes copied at a time for a tensor that keeps its type.
+const COPY_BYTES: u64 = 8 << 20;
 
 /// Everything `llama-quantize` takes besides the file names.
 #[derive(Debug, Clone)]
@@ -39,11 +47,14 @@ pub struct QuantizeOptions {
     pub imatrix: Option<(Imatrix, String)>,
     /// Worker threads; 0 uses every core.
     pub threads: usize,
+    /// `--keep-split`: one output shard per input shard, named and tagged as
+    /// llama-quantize names them (see [`split_output_paths`]).
+    pub keep_split: bool,
 }
 
 impl QuantizeOptions {
     pub fn new(rules: RuleOptions) -> QuantizeOptions {
-        QuantizeOptions { rules, allow_requantize: false, imatrix: None, threads: 0 }
+        QuantizeOptions { rules, allow_requantize: false, imatrix: None, threads: 0, keep_split: false }
     }
 
     /// Uses the importance matrix at `path` (kept to the tensors `include` and
@@ -91,6 +102,8 @@ pub struct QuantizeSummary {
     pub types: BTreeMap<String, usize>,
     pub fallbacks: usize,
     pub seconds: f64,
+    /// The files written: the output, or its shards with `keep_split`.
+    pub outputs: Vec<PathBuf>,
 }
 
 /// One input tensor: where its bytes are and what becomes of it.
@@ -103,9 +116,12 @@ struct Job {
     ne: Vec<u64>,
     target: GgmlType,
     imatrix: Option<Vec<f32>>,
+    /// Index of the output file it goes to.
+    output: usize,
 }
 
-/// Quantizes `input` (a GGUF file, or the first shard of a split model) into `output`.
+/// Quantizes `input` (a GGUF file, or the first shard of a split model) into `output`
+/// (with `keep_split`, into shards named after it).
 pub fn quantize_file(
     input: &Path,
     output: &Path,
@@ -113,42 +129,30 @@ pub fn quantize_file(
     reporter: &dyn Reporter,
 ) -> Result<QuantizeSummary, QuantError> {
     let started = Instant::now();
-    if input.canonicalize().ok().is_some_and(|i| output.canonicalize().ok() == Some(i)) {
-        return Err(QuantError::SameFile { path: output.to_path_buf() });
-    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
         .map_err(|e| QuantError::Threads { reason: e.to_string() })?;
     let (headers, paths) = read_shards(input)?;
-    let first = &headers[0];
     let (jobs, fallbacks) = plan(&headers, opts, reporter)?;
-    let writer = output_layout(first, &jobs, opts)?;
-
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io_out = |source| QuantError::Io { path: output.to_path_buf(), source };
-    let tmp = tempfile::Builder::new().prefix(".hoist-quant-").suffix(".tmp").tempfile_in(dir).map_err(io_out)?;
+    let outputs = output_files(output, &headers, &jobs, opts)?;
+    for o in &outputs {
+        if paths.iter().any(|p| same_file(p, &o.path)) {
+            return Err(QuantError::SameFile { path: o.path.clone() });
+        }
+    }
     let files = paths
         .iter()
         .map(|p| File::open(p).map_err(|source| QuantError::Io { path: p.clone(), source }))
         .collect::<Result<Vec<_>, _>>()?;
+    let inputs: Vec<(File, &Path)> = files.into_iter().zip(paths.iter().map(PathBuf::as_path)).collect();
 
     let total: u64 = jobs.iter().map(|j| j.info.byte_size().unwrap_or(0)).sum();
     reporter.start(total, jobs.len());
-    let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
-    let mut written = writer.write_header(&mut out).map_err(io_out)?;
-    let mut done = 0u64;
-    for job in &jobs {
-        let src = (&files[job.shard], paths[job.shard].as_path());
-        let size = pool.install(|| convert(job, src, (&mut out, output), &mut done, reporter))?;
-        let padded = size.next_multiple_of(ALIGNMENT);
-        out.write_all(&vec![0u8; (padded - size) as usize]).map_err(io_out)?;
-        written += padded;
-    }
-    out.flush().map_err(io_out)?;
-    drop(out);
-    tmp.as_file().sync_all().map_err(io_out)?;
-    tmp.persist(output).map_err(|e| io_out(e.error))?;
+    let mut sink = Sink::new(outputs, reporter)?;
+    let pieces = pieces(&jobs)?;
+    pool.install(|| run_pipeline(&jobs, &pieces, &inputs, &mut sink))?;
+    let (written, outputs) = sink.finish()?;
 
     let mut types = BTreeMap::new();
     for j in &jobs {
@@ -163,7 +167,21 @@ pub fn quantize_file(
         types,
         fallbacks,
         seconds: started.elapsed().as_secs_f64(),
+        outputs,
     })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a))
+}
+
+/// The shard files `--keep-split` writes for `output` and `count` shards, as
+/// llama-quantize names them: `.gguf` dropped from the name, then
+/// `-0000i-of-0000n.gguf` added (also for an input of one file).
+pub fn split_output_paths(output: &Path, count: usize) -> Vec<PathBuf> {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = name.strip_suffix(".gguf").unwrap_or(&name);
+    (1..=count).map(|i| output.with_file_name(format!("{prefix}-{i:05}-of-{count:05}.gguf"))).collect()
 }
 
 /// The headers and paths of the input's shards (one for a single file). Shards of a
@@ -223,14 +241,21 @@ fn plan(
                 shard,
                 target: t.ggml_type,
                 imatrix: None,
+                output: if opts.keep_split { shard } else { 0 },
             });
         }
     }
-    // By layer (tensors outside blk.N. first), then by name, bytewise.
-    jobs.sort_by(|a, b| {
-        let layer = |j: &Job| parse_block_index(&j.info.name).unwrap_or(-1);
-        layer(a).cmp(&layer(b)).then_with(|| a.info.name.as_bytes().cmp(b.info.name.as_bytes()))
-    });
+    if opts.keep_split {
+        // As stored, shard by shard: each output shard holds its input shard's tensors.
+        jobs.sort_by_key(|j| (j.shard, j.at));
+    } else {
+        // llama.cpp's loader order: by layer (tensors outside blk.N. first), then by
+        // name, bytewise.
+        jobs.sort_by(|a, b| {
+            let layer = |j: &Job| parse_block_index(&j.info.name).unwrap_or(-1);
+            layer(a).cmp(&layer(b)).then_with(|| a.info.name.as_bytes().cmp(b.info.name.as_bytes()))
+        });
+    }
 
     let mut rules = opts.rules.clone();
     let imatrix = opts.imatrix.as_ref().map(|(m, _)| m);
@@ -293,8 +318,22 @@ fn plan(
     Ok((jobs, fallbacks.len()))
 }
 
-/// The output header: metadata in llama-quantize's order, tensors with their new types.
-fn output_layout(first: &GgufHeader, jobs: &[Job], opts: &QuantizeOptions) -> Result<GgufWriter, QuantError> {
+/// One output file: where it goes and its header.
+struct OutputFile {
+    path: PathBuf,
+    header: GgufWriter,
+}
+
+/// The output files and their headers: metadata in llama-quantize's order, tensors with
+/// their new types; with `keep_split`, one per input shard, the metadata in the first,
+/// the split keys in each (when there are several).
+fn output_files(
+    output: &Path,
+    headers: &[GgufHeader],
+    jobs: &[Job],
+    opts: &QuantizeOptions,
+) -> Result<Vec<OutputFile>, QuantError> {
+    let first = &headers[0];
     if let Some(a) = first.get("general.alignment")
         && *a != Value::U32(ALIGNMENT as u32)
     {
@@ -319,15 +358,35 @@ fn output_layout(first: &GgufHeader, jobs: &[Job], opts: &QuantizeOptions) -> Re
             set("quantize.imatrix.chunks_count", Value::U32(m.chunk_count as u32));
         }
     }
-    kv.retain(|(k, _)| !matches!(k.as_str(), "split.no" | "split.count" | "split.tensors.count"));
-    let mut w = GgufWriter::new();
+    kv.retain(|(k, _)| !is_split_key(k));
+    let count = if opts.keep_split { headers.len() } else { 1 };
+    let paths = if opts.keep_split { split_output_paths(output, count) } else { vec![output.to_path_buf()] };
+    let mut files: Vec<OutputFile> =
+        paths.into_iter().map(|path| OutputFile { path, header: GgufWriter::new() }).collect();
     for (k, v) in kv {
-        w.add_metadata(k, v);
+        files[0].header.add_metadata(k, v);
     }
+    if count > 1 {
+        for (i, f) in files.iter_mut().enumerate() {
+            f.header.add_metadata("split.no", Value::U16(i as u16));
+            f.header.add_metadata("split.count", Value::U16(count as u16));
+            f.header.add_metadata("split.tensors.count", Value::I32(jobs.len() as i32));
+        }
+    }
+    let mut tensors = vec![0usize; count];
     for j in jobs {
-        w.add_tensor(j.info.name.clone(), &j.ne, j.target)?;
+        files[j.output].header.add_tensor(j.info.name.clone(), &j.ne, j.target)?;
+        tensors[j.output] += 1;
     }
-    Ok(w)
+    if let Some(i) = tensors.iter().position(|&n| n == 0) {
+        // llama-quantize has nothing to open such a shard with and aborts.
+        return Err(QuantError::EmptyShard { path: files[i].path.clone(), shard: i + 1, count });
+    }
+    Ok(files)
+}
+
+fn is_split_key(k: &str) -> bool {
+    matches!(k, "split.no" | "split.count" | "split.tensors.count")
 }
 
 /// At most `n` bytes of `s`, cut at a character boundary.
@@ -364,56 +423,199 @@ fn read_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<(), 
     r.map_err(|source| QuantError::Io { path: path.to_path_buf(), source })
 }
 
-/// Writes one tensor's data (copied, or converted slab by slab); returns its size.
-fn convert(
-    job: &Job,
-    (file, path): (&File, &Path),
-    (out, out_path): (&mut impl Write, &Path),
-    done: &mut u64,
-    reporter: &dyn Reporter,
-) -> Result<u64, QuantError> {
-    let io_out = |source| QuantError::Io { path: out_path.to_path_buf(), source };
-    let in_size = job.info.byte_size().unwrap_or(0);
-    if job.target == job.info.ggml_type {
-        let mut buf = vec![0u8; (in_size as usize).min(8 << 20)];
-        let mut off = 0u64;
-        while off < in_size {
-            let n = ((in_size - off) as usize).min(buf.len());
-            read_at(file, path, &mut buf[..n], job.at + off)?;
-            out.write_all(&buf[..n]).map_err(io_out)?;
-            off += n as u64;
-            *done += n as u64;
-            reporter.progress(*done);
+/// A share of one tensor's work: `rows` rows converted, or `bytes` bytes copied as
+/// they are; `last` ends the tensor (its padding follows).
+struct Piece {
+    job: usize,
+    rows: Range<usize>,
+    bytes: Range<u64>,
+    copy: bool,
+    last: bool,
+}
+
+/// Every tensor cut into pieces, in output order: slabs of rows that never cross an
+/// expert (each expert has its own importance weights), or 8 MiB of bytes to copy.
+fn pieces(jobs: &[Job]) -> Result<Vec<Piece>, QuantError> {
+    let mut out = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let in_size = job.info.byte_size().unwrap_or(0);
+        if job.target == job.info.ggml_type {
+            let mut off = 0;
+            loop {
+                let end = (off + COPY_BYTES).min(in_size);
+                out.push(Piece { job: i, rows: 0..0, bytes: off..end, copy: true, last: end == in_size });
+                off = end;
+                if off == in_size {
+                    break;
+                }
+            }
+            continue;
         }
-        return Ok(in_size);
+        let ne0 = job.ne[0] as usize;
+        let rows_per_expert = (job.ne.get(1).copied().unwrap_or(1) as usize).max(1);
+        let rows = (job.info.element_count().unwrap_or(0) as usize).checked_div(ne0).unwrap_or(0);
+        let rb_in = row_bytes(job.info.ggml_type, ne0)?;
+        row_bytes(job.target, ne0)?;
+        let slab_rows = (SLAB_VALUES / ne0.max(1)).max(1);
+        let mut row = 0;
+        loop {
+            let n = slab_rows.min(rows - row).min(rows_per_expert - row % rows_per_expert);
+            let bytes = (row * rb_in) as u64..((row + n) * rb_in) as u64;
+            out.push(Piece { job: i, rows: row..row + n, bytes, copy: false, last: row + n == rows });
+            row += n;
+            if row == rows {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the pieces in order, each converted while the one before it is written and the
+/// one after it read, so the pool's threads never wait on the disk (rayon runs the I/O
+/// as one more task of the same pool: `threads` stays the number of busy threads).
+fn run_pipeline(jobs: &[Job], pieces: &[Piece], inputs: &[(File, &Path)], sink: &mut Sink) -> Result<(), QuantError> {
+    let read = |piece: &Piece, buf: &mut Vec<u8>| {
+        let job = &jobs[piece.job];
+        let (file, path) = &inputs[job.shard];
+        buf.resize((piece.bytes.end - piece.bytes.start) as usize, 0);
+        read_at(file, path, buf, job.at + piece.bytes.start)
+    };
+    let Some(first) = pieces.first() else { return Ok(()) };
+    // Buffers are reused from piece to piece: two inputs, two outputs, one of values.
+    let mut raw = Vec::new();
+    read(first, &mut raw)?;
+    let mut spare_raw = Vec::new();
+    let mut spare_out = Vec::new();
+    let mut values = Vec::new();
+    let mut pending: Option<(&Piece, Vec<u8>)> = None;
+    for (k, piece) in pieces.iter().enumerate() {
+        let mut converted = std::mem::take(&mut spare_out);
+        let (done, io) = rayon::join(
+            || convert(&jobs[piece.job], piece, &raw, &mut values, &mut converted),
+            || -> Result<(Vec<u8>, Vec<u8>), QuantError> {
+                let freed = match pending.take() {
+                    Some((p, bytes)) => {
+                        sink.write(&jobs[p.job], p, &bytes)?;
+                        bytes
+                    }
+                    None => Vec::new(),
+                };
+                let mut next = std::mem::take(&mut spare_raw);
+                if let Some(p) = pieces.get(k + 1) {
+                    read(p, &mut next)?;
+                }
+                Ok((freed, next))
+            },
+        );
+        done?;
+        let (freed, next) = io?;
+        spare_raw = std::mem::replace(&mut raw, next);
+        spare_out = freed;
+        pending = Some((piece, converted));
+    }
+    if let Some((p, bytes)) = pending {
+        sink.write(&jobs[p.job], p, &bytes)?;
+    }
+    Ok(())
+}
+
+/// One piece's output bytes: its input as it is, or converted (rows spread over the pool).
+fn convert(job: &Job, piece: &Piece, raw: &[u8], values: &mut Vec<f32>, out: &mut Vec<u8>) -> Result<(), QuantError> {
+    out.clear();
+    if piece.copy {
+        out.extend_from_slice(raw);
+        return Ok(());
     }
     let ne0 = job.ne[0] as usize;
-    let rows_per_expert = job.ne.get(1).copied().unwrap_or(1) as usize;
-    let rows = (job.info.element_count().unwrap_or(0) as usize).checked_div(ne0).unwrap_or(0);
-    let rb_in = row_bytes(job.info.ggml_type, ne0)?;
-    let rb_out = row_bytes(job.target, ne0)?;
-    let slab_rows = (SLAB_VALUES / ne0.max(1)).max(1);
-    let mut raw = Vec::new();
-    let mut values = Vec::new();
-    let mut q = Vec::new();
-    let mut row = 0usize;
-    let mut size = 0u64;
-    while row < rows {
-        // A slab never crosses an expert: each expert has its own importance weights.
-        let n = slab_rows.min(rows - row).min(rows_per_expert - row % rows_per_expert);
-        raw.resize(n * rb_in, 0);
-        read_at(file, path, &mut raw, job.at + (row * rb_in) as u64)?;
-        values.resize(n * ne0, 0.0);
-        dequantize_rows(job.info.ggml_type, &raw, ne0, &mut values)?;
-        q.resize(n * rb_out, 0);
-        let expert = row / rows_per_expert;
-        let w = job.imatrix.as_deref().map(|w| &w[expert * ne0..(expert + 1) * ne0]);
-        quantize_rows(job.target, &values, ne0, w, &mut q)?;
-        out.write_all(&q).map_err(io_out)?;
-        size += q.len() as u64;
-        row += n;
-        *done += raw.len() as u64;
-        reporter.progress(*done);
+    let n = piece.rows.len();
+    values.resize(n * ne0, 0.0);
+    dequantize_rows(job.info.ggml_type, raw, ne0, values)?;
+    out.resize(n * row_bytes(job.target, ne0)?, 0);
+    let rows_per_expert = (job.ne.get(1).copied().unwrap_or(1) as usize).max(1);
+    let expert = piece.rows.start / rows_per_expert;
+    let w = job.imatrix.as_deref().map(|w| &w[expert * ne0..(expert + 1) * ne0]);
+    quantize_rows(job.target, values, ne0, w, out)
+}
+
+/// The output files being written: each a temporary file next to its final name,
+/// opened when its first piece arrives, renamed only when every one is complete.
+struct Sink<'a> {
+    files: Vec<(OutputFile, NamedTempFile)>,
+    current: Option<(usize, BufWriter<File>)>,
+    /// Bytes written so far (headers, data, padding), all files.
+    written: u64,
+    /// Bytes of the current tensor written so far.
+    tensor_bytes: u64,
+    /// Input bytes done, for progress.
+    done: u64,
+    reporter: &'a dyn Reporter,
+}
+
+impl<'a> Sink<'a> {
+    fn new(outputs: Vec<OutputFile>, reporter: &'a dyn Reporter) -> Result<Sink<'a>, QuantError> {
+        let mut files = Vec::new();
+        for o in outputs {
+            let dir = o.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let tmp = tempfile::Builder::new()
+                .prefix(".hoist-quant-")
+                .suffix(".tmp")
+                .tempfile_in(dir)
+                .map_err(|source| QuantError::Io { path: o.path.clone(), source })?;
+            files.push((o, tmp));
+        }
+        Ok(Sink { files, current: None, written: 0, tensor_bytes: 0, done: 0, reporter })
     }
-    Ok(size)
+
+    fn io(&self, index: usize) -> impl Fn(std::io::Error) -> QuantError + '_ {
+        move |source| QuantError::Io { path: self.files[index].0.path.clone(), source }
+    }
+
+    fn write(&mut self, job: &Job, piece: &Piece, bytes: &[u8]) -> Result<(), QuantError> {
+        let index = job.output;
+        let (_, out) = match self.current.take() {
+            Some((i, out)) if i == index => self.current.insert((i, out)),
+            other => {
+                self.current = other;
+                self.close_current()?;
+                let file = self.files[index].1.as_file().try_clone().map_err(self.io(index))?;
+                let mut out = BufWriter::with_capacity(1 << 20, file);
+                self.written += self.files[index].0.header.write_header(&mut out).map_err(self.io(index))?;
+                self.current.insert((index, out))
+            }
+        };
+        let io = |source| QuantError::Io { path: self.files[index].0.path.clone(), source };
+        out.write_all(bytes).map_err(io)?;
+        self.tensor_bytes += bytes.len() as u64;
+        if piece.last {
+            let padded = self.tensor_bytes.next_multiple_of(ALIGNMENT);
+            out.write_all(&[0u8; ALIGNMENT as usize][..(padded - self.tensor_bytes) as usize]).map_err(io)?;
+            self.written += padded;
+            self.tensor_bytes = 0;
+        }
+        self.done += piece.bytes.end - piece.bytes.start;
+        self.reporter.progress(self.done);
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<(), QuantError> {
+        if let Some((index, mut out)) = self.current.take() {
+            out.flush().map_err(self.io(index))?;
+            let file = out.into_inner().map_err(|e| e.into_error()).map_err(self.io(index))?;
+            file.sync_all().map_err(self.io(index))?;
+        }
+        Ok(())
+    }
+
+    /// Closes the last file and renames every one into place; the total bytes
+    /// written and the files' paths.
+    fn finish(mut self) -> Result<(u64, Vec<PathBuf>), QuantError> {
+        self.close_current()?;
+        let mut paths = Vec::new();
+        for (o, tmp) in self.files {
+            tmp.persist(&o.path).map_err(|e| QuantError::Io { path: o.path.clone(), source: e.error })?;
+            paths.push(o.path);
+        }
+        Ok((self.written, paths))
+    }
 }

@@ -459,6 +459,9 @@ pub struct QuantizeArgs {
     /// Worker threads [default: all cores]
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
+    /// Write one shard per input shard, named OUTPUT-0000i-of-0000n.gguf (OUTPUT without .gguf)
+    #[arg(long)]
+    pub keep_split: bool,
     /// Print a JSON summary instead of the text one
     #[arg(long)]
     pub json: bool,

@@ -92,3 +92,76 @@ fn a_truncated_input() {
     let out = sandbox.path("out.gguf");
     fails_cleanly(&sandbox, &["quantize", cut.to_str().unwrap(), out.to_str().unwrap(), "Q8_0"], "cut.gguf");
 }
+
+/// The small synthetic model whole (`whole.gguf`) and split in three
+/// (`split-0000i-of-00003.gguf`).
+fn sandbox_with_split_model() -> (Sandbox, String, String) {
+    let sandbox = Sandbox::new();
+    let model = SynthModel::small();
+    model.write(&sandbox.path("whole.gguf")).unwrap();
+    let shards = model.write_split(&sandbox.path(""), "split", 3).unwrap();
+    let whole = sandbox.path("whole.gguf").display().to_string();
+    (sandbox, whole, shards[0].display().to_string())
+}
+
+fn quantize_json(sandbox: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["quantize", "--json", "--progress", "none"];
+    all.extend_from_slice(args);
+    sandbox.json(&all)
+}
+
+#[test]
+fn a_split_input_is_read_as_one_model() {
+    let (sandbox, whole, first_shard) = sandbox_with_split_model();
+    let (from_whole, from_split) = (sandbox.path("from-whole.gguf"), sandbox.path("from-split.gguf"));
+    quantize_json(&sandbox, &[&whole, from_whole.to_str().unwrap(), "Q4_K_M"]);
+    let json = quantize_json(&sandbox, &[&first_shard, from_split.to_str().unwrap(), "Q4_K_M"]);
+    assert_eq!(json["tensors"], 75);
+    assert_eq!(json["outputs"], serde_json::json!([from_split]));
+    assert_eq!(std::fs::read(&from_split).unwrap(), std::fs::read(&from_whole).unwrap());
+    let header = read_header_from_path(&from_split).unwrap();
+    assert!(header.get("split.count").is_none(), "one output file carries no split keys");
+}
+
+#[test]
+fn keep_split_writes_a_shard_per_input_shard() {
+    let (sandbox, _, first_shard) = sandbox_with_split_model();
+    let json =
+        quantize_json(&sandbox, &["--keep-split", &first_shard, sandbox.path("out.gguf").to_str().unwrap(), "Q8_0"]);
+    let shards: Vec<_> = (1..=3).map(|i| sandbox.path(&format!("out-{i:05}-of-00003.gguf"))).collect();
+    assert_eq!(json["outputs"], serde_json::json!(shards));
+    assert!(!sandbox.path("out.gguf").exists());
+    let sizes: u64 = shards.iter().map(|s| s.metadata().unwrap().len()).sum();
+    assert_eq!(json["output_bytes"], sizes);
+    let mut tensors = 0;
+    for (i, shard) in shards.iter().enumerate() {
+        let h = read_header_from_path(shard).unwrap();
+        assert_eq!(h.get("split.no").and_then(|v| v.as_u64()), Some(i as u64), "{}", shard.display());
+        assert_eq!(h.get("split.count").and_then(|v| v.as_u64()), Some(3));
+        assert_eq!(h.get("split.tensors.count").and_then(|v| v.as_u64()), Some(75));
+        // The model's metadata stays in the first shard, as llama-quantize leaves it.
+        assert_eq!(h.get("general.file_type").is_some(), i == 0);
+        tensors += h.tensors.len();
+    }
+    assert_eq!(tensors, 75);
+}
+
+#[test]
+fn keep_split_with_a_truncated_shard_leaves_nothing() {
+    let (sandbox, _, first_shard) = sandbox_with_split_model();
+    let last = sandbox.path("split-00003-of-00003.gguf");
+    let bytes = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &bytes[..bytes.len() - 1000]).unwrap();
+    let out = sandbox.path("out.gguf");
+    fails_cleanly(
+        &sandbox,
+        &["quantize", "--keep-split", &first_shard, out.to_str().unwrap(), "Q8_0"],
+        "split-00003-of-00003.gguf",
+    );
+    let shards: Vec<_> = std::fs::read_dir(sandbox.path(""))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("out-"))
+        .collect();
+    assert!(shards.is_empty(), "no shard of the output is left behind");
+}

@@ -51,7 +51,6 @@ pub(crate) fn quantize_q2_k(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
 
 fn q2_k_ref(x: &[f32], y: &mut [u8]) {
     let mut l = [0u8; QK_K];
-    let mut aux = [0u8; 16];
     let mut weights = [0.0f32; 16];
     let mut mins = [0.0f32; 16];
     let mut scales = [0.0f32; 16];
@@ -63,7 +62,7 @@ fn q2_k_ref(x: &[f32], y: &mut [u8]) {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        scales[j] = make_qkx_quants(3, xs, &weights, &mut l[16 * j..], &mut mins[j], &mut aux, &search);
+        scales[j] = make_qkx_quants(3, xs, &weights, &mut l[16 * j..], &mut mins[j], &search);
         if scales[j] > max_scale {
             max_scale = scales[j];
         }
@@ -108,7 +107,6 @@ fn q2_k_requantize(x: &[f32], y: &[u8], dm: f32, mm: f32, l: &mut [u8; QK_K]) {
 
 fn q2_k_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
     let mut l = [0u8; QK_K];
-    let mut aux = [0u8; 16];
     let mut mins = [0.0f32; 16];
     let mut scales = [0.0f32; 16];
     let mut sw = [0.0f32; 16];
@@ -124,7 +122,7 @@ fn q2_k_weighted(x: &[f32], qw: &[f32], y: &mut [u8]) {
         for &w in &weight {
             sw[j] += w;
         }
-        scales[j] = make_qkx_quants(3, xs, &weight, &mut l[16 * j..], &mut mins[j], &mut aux, &search);
+        scales[j] = make_qkx_quants(3, xs, &weight, &mut l[16 * j..], &mut mins[j], &search);
     }
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
     let mm = make_qp_quants(15, &mins, &mut lm, &sw);

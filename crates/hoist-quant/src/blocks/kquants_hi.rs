@@ -29,7 +29,6 @@ fn scale_min_k4(q: &[u8], j: usize) -> (u8, u8) {
 /// writes d, dmin and the scale bytes (`y[0..16]`) and returns the final levels.
 fn affine_k(x: &[f32], qw: Option<&[f32]>, nmax: i32, y: &mut [u8]) -> [u8; QK_K] {
     let mut l = [0u8; QK_K];
-    let mut aux = [0u8; 32];
     let mut weights = [0.0f32; 32];
     let mut mins = [0.0f32; 8];
     let mut scales = [0.0f32; 8];
@@ -48,7 +47,7 @@ fn affine_k(x: &[f32], qw: Option<&[f32]>, nmax: i32, y: &mut [u8]) -> [u8; QK_K
                 for (w, v) in weights.iter_mut().zip(xs) {
                     *w = av_x + v.abs();
                 }
-                scales[j] = make_qkx_quants(nmax, xs, &weights, &mut l[32 * j..], &mut mins[j], &mut aux, &search);
+                scales[j] = make_qkx_quants(nmax, xs, &weights, &mut l[32 * j..], &mut mins[j], &search);
                 if scales[j] > max_scale {
                     max_scale = scales[j];
                 }
@@ -80,7 +79,7 @@ fn affine_k(x: &[f32], qw: Option<&[f32]>, nmax: i32, y: &mut [u8]) -> [u8; QK_K
                     sumw += w;
                 }
                 sw[j] = sumw;
-                scales[j] = make_qkx_quants(nmax, xs, &weights, &mut l[32 * j..], &mut mins[j], &mut aux, &search);
+                scales[j] = make_qkx_quants(nmax, xs, &weights, &mut l[32 * j..], &mut mins[j], &search);
             }
             let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
             let d_block = make_qp_quants(63, &scales, &mut ls, &sw);

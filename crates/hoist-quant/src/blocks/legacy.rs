@@ -110,9 +110,9 @@ fn quantize_affine(x: &[f32], qw: Option<&[f32]>, out: &mut [u8], nmax: i32) {
             (Some(qw), Some(sigma2)) => {
                 let mut w = [0.0f32; QK];
                 weights(xb, &qw[ib * QK..], sigma2, &mut w);
-                let (mut min, mut aux) = (0.0f32, [0u8; QK]);
+                let mut min = 0.0f32;
                 let search = QkxSearch { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
-                let d = make_qkx_quants(nmax, xb, &w, &mut l, &mut min, &mut aux, &search);
+                let d = make_qkx_quants(nmax, xb, &w, &mut l, &mut min, &search);
                 put_f16(y, 0, d);
                 put_f16(y, 2, -min);
             }

@@ -30,7 +30,8 @@ def case(name, input, ftype, **opts):
                 imatrix=opts.get("imatrix"), leave_output_tensor=opts.get("leave_output_tensor", False),
                 output_tensor_type=opts.get("output_tensor_type"),
                 token_embedding_type=opts.get("token_embedding_type"),
-                tensor_types=opts.get("tensor_types", []), allow_requantize=opts.get("allow_requantize", False))
+                tensor_types=opts.get("tensor_types", []), allow_requantize=opts.get("allow_requantize", False),
+                keep_split=opts.get("keep_split", False))
 
 
 CASES = (
@@ -53,6 +54,20 @@ CASES = (
         case("requant-Q4_K_M", "@pure-Q8_0", "Q4_K_M", allow_requantize=True),
         case("requant-Q6_K", "@mix-Q4_K_M", "Q6_K", allow_requantize=True),
     ]
+    # Mixture of experts (8 experts: llama.cpp's rules single that count out) and Falcon
+    # (its own output, attention output and FFN down rules).
+    + [case(f"moe-{t}", "moe.gguf", t) for t in ["Q2_K", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_XS",
+                                                 "Q4_0"]]
+    + [case(f"moe-imatrix-{t}", "moe.gguf", t, imatrix="moe.imatrix.gguf") for t in ["Q2_K_S", "Q4_K_M"]]
+    + [case(f"falcon-{t}", "falcon.gguf", t) for t in ["Q2_K", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_M",
+                                                       "Q8_0"]]
+    # A split input read as one model, and --keep-split (shards as the input's, or one
+    # shard named -00001-of-00001 for an unsplit input).
+    + [
+        case("split-Q4_K_M", "split-00001-of-00003.gguf", "Q4_K_M"),
+        case("keep-split-Q4_K_M", "split-00001-of-00003.gguf", "Q4_K_M", keep_split=True),
+        case("keep-split-one-Q8_0", "small.gguf", "Q8_0", keep_split=True),
+    ]
 )
 
 
@@ -72,6 +87,8 @@ def args_for(c):
         a += ["--tensor-type", t]
     if c["allow_requantize"]:
         a.append("--allow-requantize")
+    if c["keep_split"]:
+        a.append("--keep-split")
     return a
 
 
@@ -81,6 +98,15 @@ def digest(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def described(path):
+    """A file's digest and size, and its tensors' names, types and digests."""
+    reader = gguf.GGUFReader(path)
+    # Per-tensor digests only say where a mismatch is: 16 hex digits are plenty.
+    tensors = [[t.name, t.tensor_type.name, hashlib.sha256(t.data.tobytes()).hexdigest()[:16]]
+               for t in reader.tensors]
+    return {"file": path.name, "sha256": digest(path), "size": path.stat().st_size, "tensors": tensors}
 
 
 def main():
@@ -98,13 +124,12 @@ def main():
             r = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
             if r.returncode != 0:
                 sys.exit(f"{c['name']}: llama-quantize failed:\n{r.stderr[-2000:]}")
-            reader = gguf.GGUFReader(work / target)
-            # Per-tensor digests only say where a mismatch is: 16 hex digits are plenty.
-            tensors = [[t.name, t.tensor_type.name, hashlib.sha256(t.data.tobytes()).hexdigest()[:16]]
-                       for t in reader.tensors]
-            out["cases"].append({**c, "sha256": digest(work / target), "size": (work / target).stat().st_size,
-                                 "tensors": tensors})
-            print(f"{c['name']}: {len(tensors)} tensors", file=sys.stderr)
+            if c["keep_split"]:
+                files = sorted(p.name for p in work.glob(f"{c['name']}-*-of-*.gguf"))
+                out["cases"].append({**c, "shards": [described(work / f) for f in files]})
+            else:
+                out["cases"].append({**c, **described(work / target)})
+            print(f"{c['name']}: done", file=sys.stderr)
         # One case per line keeps the file small and its diffs readable.
         cases = ",\n".join(json.dumps(c, separators=(",", ":")) for c in out["cases"])
         (HERE / "llama-quantize.json").write_text(

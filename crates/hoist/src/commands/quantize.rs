@@ -32,7 +32,7 @@ pub fn run(store: &Store, args: QuantizeArgs) -> Result<ExitCode> {
         json.insert("output".into(), serde_json::json!(args.output));
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        let (from, to) = (args.input.display().to_string(), args.output.display().to_string());
+        let (from, to) = (args.input.display().to_string(), outputs(&args.output, &summary.outputs));
         print_summary(&from, &to, opts.rules.ftype, &summary);
     }
     Ok(ExitCode::SUCCESS)
@@ -56,10 +56,13 @@ fn run_store_form(store: &Store, args: QuantizeArgs) -> Result<ExitCode> {
     drawer.finish();
     let summary = result.map_err(|e| form.engine_error("quantizing", e))?;
     let (model, target) = (form.model.clone(), form.target.clone());
-    let outcome = form.pack(&[output], Carry::AllButWeights, progress)?;
+    // With --keep-split, the shards written for `output`.
+    let outcome = form.pack(&summary.outputs, Carry::AllButWeights, progress)?;
     if json {
         let mut fields = json_fields(&model, &target, &outcome);
         fields.extend(self::json(opts.rules.ftype, &summary));
+        // They were in a scratch directory, gone now: the layers say what was packed.
+        fields.remove("outputs");
         println!("{}", serde_json::to_string_pretty(&fields)?);
     } else {
         print_summary(&model, &target.to_string(), opts.rules.ftype, &summary);
@@ -94,6 +97,7 @@ fn options(args: &QuantizeArgs, ftype: &str) -> Result<QuantizeOptions> {
     let mut opts = QuantizeOptions::new(rules);
     opts.allow_requantize = args.allow_requantize;
     opts.threads = args.threads;
+    opts.keep_split = args.keep_split;
     if let Some(path) = &args.imatrix {
         opts.use_imatrix(path, &path.display().to_string(), &args.include_weights, &args.exclude_weights)?;
     }
@@ -102,6 +106,7 @@ fn options(args: &QuantizeArgs, ftype: &str) -> Result<QuantizeOptions> {
 
 fn json(ftype: FileType, s: &QuantizeSummary) -> serde_json::Map<String, serde_json::Value> {
     let value = serde_json::json!({
+        "outputs": s.outputs,
         "type": ftype.name(),
         "input_bytes": s.input_bytes,
         "output_bytes": s.output_bytes,
@@ -114,6 +119,14 @@ fn json(ftype: FileType, s: &QuantizeSummary) -> serde_json::Map<String, serde_j
     match value {
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
+    }
+}
+
+/// The output as given, or the shards written for it.
+fn outputs(given: &std::path::Path, written: &[std::path::PathBuf]) -> String {
+    match written {
+        [one] if one == given => given.display().to_string(),
+        _ => written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
     }
 }
 
