@@ -20,6 +20,10 @@ pub enum QuantError {
     UnknownFileType { name: String },
     #[error("{flag}: unknown ggml type '{name}'")]
     UnknownGgmlType { flag: &'static str, name: String },
+    #[error(
+        "quantizing to {name} needs an importance matrix, as llama-quantize insists: pass --imatrix FILE (made by llama-imatrix)"
+    )]
+    ImatrixRequired { name: &'static str },
     #[error("quantization type {name} is not supported yet (the IQ1/IQ2/IQ3 families come later)")]
     FileTypeNotYet { name: String },
     #[error("--tensor-type '{arg}': {reason}")]

@@ -105,6 +105,17 @@ impl FileType {
         Err(QuantError::UnknownFileType { name: s.to_string() })
     }
 
+    /// [`parse`](Self::parse), but first refusing, as llama-quantize does
+    /// before it reads the model, a type that needs an importance matrix when
+    /// `has_imatrix` is false (IQ1_*, IQ2_* and Q2_K_S).
+    pub fn parse_given_imatrix(s: &str, has_imatrix: bool) -> Result<FileType, QuantError> {
+        const NEED_IMATRIX: [&str; 6] = ["IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "Q2_K_S"];
+        match NEED_IMATRIX.iter().find(|n| n.eq_ignore_ascii_case(s.trim())) {
+            Some(name) if !has_imatrix => Err(QuantError::ImatrixRequired { name }),
+            _ => FileType::parse(s),
+        }
+    }
+
     /// The name llama-quantize prints ("Q4_K_M").
     pub fn name(self) -> &'static str {
         self.entry().1
@@ -153,6 +164,11 @@ mod tests {
         assert_eq!(FileType::parse("15").unwrap(), Q4_K_M);
         assert_eq!(FileType::parse("bf16").unwrap().id(), 32);
         assert!(matches!(FileType::parse("IQ2_XXS"), Err(QuantError::FileTypeNotYet { .. })));
+        assert!(matches!(FileType::parse_given_imatrix("iq2_xs", false), Err(QuantError::ImatrixRequired { .. })));
+        assert!(matches!(FileType::parse_given_imatrix("IQ2_XS", true), Err(QuantError::FileTypeNotYet { .. })));
+        assert!(matches!(FileType::parse_given_imatrix("Q2_K_S", false), Err(QuantError::ImatrixRequired { .. })));
+        assert_eq!(FileType::parse_given_imatrix("Q2_K_S", true).unwrap().name(), "Q2_K_S");
+        assert_eq!(FileType::parse_given_imatrix("Q4_K_M", false).unwrap().name(), "Q4_K_M");
         assert!(matches!(FileType::parse("Q9_Z"), Err(QuantError::UnknownFileType { .. })));
         assert_eq!(FileType::all().count(), 22);
         for ft in FileType::all() {

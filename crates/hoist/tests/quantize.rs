@@ -67,8 +67,12 @@ fn a_type_that_needs_an_importance_matrix() {
     model.write(&sandbox.path("in.gguf")).unwrap();
     let input = sandbox.path("in.gguf").display().to_string();
     let out = sandbox.path("out.gguf");
-    fails_cleanly(&sandbox, &["quantize", &input, out.to_str().unwrap(), "Q2_K_S"], "requires an importance matrix");
-    fails_cleanly(&sandbox, &["quantize", &input, out.to_str().unwrap(), "IQ2_XXS"], "IQ2_XXS");
+    fails_cleanly(&sandbox, &["quantize", &input, out.to_str().unwrap(), "Q2_K_S"], "needs an importance matrix");
+    fails_cleanly(
+        &sandbox,
+        &["quantize", &input, out.to_str().unwrap(), "iq2_xxs"],
+        "IQ2_XXS needs an importance matrix",
+    );
 }
 
 #[test]

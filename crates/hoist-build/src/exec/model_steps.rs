@@ -24,7 +24,8 @@ fn output_entry(path: PathBuf) -> io::Result<Entry> {
 /// The files a QUANTIZE adds: `src` of `from` quantized into `dest`.
 pub(super) fn quantize(from: &Tree, step: &QuantizeStep, scratch: &Path) -> Result<Tree, String> {
     let input = local_file(from, &step.src, scratch)?;
-    let mut rules = RuleOptions::new(FileType::parse(&step.out_type).map_err(|e| e.to_string())?);
+    let ftype = FileType::parse_given_imatrix(&step.out_type, step.imatrix.is_some()).map_err(|e| e.to_string())?;
+    let mut rules = RuleOptions::new(ftype);
     rules.pure = step.pure;
     rules.leave_output_tensor = step.leave_output_tensor;
     let ggml_type = |flag, name: &str| RuleOptions::ggml_type(flag, name).map_err(|e| e.to_string());

@@ -83,7 +83,7 @@ fn output_name(input: &Path, ftype: FileType) -> String {
 }
 
 fn options(args: &QuantizeArgs, ftype: &str) -> Result<QuantizeOptions> {
-    let mut rules = RuleOptions::new(FileType::parse(ftype)?);
+    let mut rules = RuleOptions::new(FileType::parse_given_imatrix(ftype, args.imatrix.is_some())?);
     rules.pure = args.pure;
     rules.leave_output_tensor = args.leave_output_tensor;
     rules.output_tensor_type =
