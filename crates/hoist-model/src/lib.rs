@@ -9,6 +9,7 @@
 //!
 //! | layer | what it holds |
 //! |---|---|
+//! | [`chat`] | the chat protocol a running server speaks: request bodies, server-sent events, a [`Conversation`] |
 //! | [`runtime`] | which server runs an unpacked model ([`Runtime`]) and its argv ([`runtime_argv`]) |
 //! | [`pack`](mod@pack), [`unpack`](mod@unpack) | files -> artifact ([`pack()`]); artifact -> [`RuntimeDir`] ([`unpack()`]) |
 //! | [`read`] | any artifact back: what it refers to ([`Parts`], by `hoist_oci::successors`), [`ModelInfo`], its GGUF layers and headers, an index's image by platform, a pull's [`LayerSelection`] |
@@ -74,6 +75,7 @@
 //! one module, so what writes a format (pack, `hoist weights`, the build
 //! engine) and what reads it agree by construction.
 
+pub mod chat;
 mod error;
 pub mod formats;
 pub mod pack;
@@ -82,6 +84,7 @@ pub mod runtime;
 pub mod unpack;
 pub mod util;
 
+pub use chat::{ChatError, Conversation, Sampling};
 pub use error::ModelError;
 pub use formats::cog::{self, BundleFormat, BundleOutcome, LockOptions, WeightFile, WeightsLock};
 pub use formats::docker::DockerModelConfig;
