@@ -1,5 +1,6 @@
 pub(crate) mod build;
 pub(crate) mod bundle;
+pub(crate) mod chat;
 mod convert;
 mod copy;
 mod estimate;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Weights(args) => weights::run(&store, args),
         Command::Bundle(args) => bundle::run(&store, args),
         Command::Run(args) => run::run(&store, args),
+        Command::Chat(args) => chat::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
         Command::Quantize(args) => quantize::run(*args),
         Command::Convert(args) => convert::run(args),
