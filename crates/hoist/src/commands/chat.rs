@@ -111,7 +111,13 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
         None => None,
     };
     let executable = find_executable(&program).map_err(|reason| anyhow!("{reason}: {}", runtime.install_hint()))?;
-    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    // A worker of its own drives the connections while hoist waits for a line
+    // to be typed: an answer stopped with Ctrl-C has its connection closed at once.
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let _context = tokio.enter();
     // Signals are caught before the runtime starts, so none finds it unowned.
     let mut stops = Stops::new()?;
@@ -168,10 +174,12 @@ fn runtime_args(runtime: Runtime, args: &ChatArgs) -> Vec<String> {
 fn read_stdin_prompt() -> Result<String> {
     let mut prompt = String::new();
     std::io::stdin().read_to_string(&mut prompt).context("reading the prompt from standard input")?;
-    if prompt.trim().is_empty() {
+    // The newline `echo` and here-documents end with is not part of the prompt.
+    let prompt = prompt.trim_end();
+    if prompt.trim_start().is_empty() {
         bail!("no prompt: give one after the model, or on standard input (which is empty)");
     }
-    Ok(prompt)
+    Ok(prompt.to_string())
 }
 
 /// A port nobody listens on now; the runtime binds it a moment later.
