@@ -382,6 +382,8 @@ mod terminal {
     struct Terminal {
         input: File,
         screen: Arc<Mutex<String>>,
+        /// The terminal's other side, kept to read its mode.
+        slave: File,
     }
 
     impl Terminal {
@@ -431,7 +433,6 @@ mod terminal {
             });
         }
         let child = command.spawn().unwrap();
-        drop(slave);
         let master = File::from(pty.master);
         let mut output = master.try_clone().unwrap();
         let mut answers = master.try_clone().unwrap();
@@ -450,7 +451,7 @@ mod terminal {
                 seen.lock().unwrap().push_str(&chunk);
             }
         });
-        (child, Terminal { input: master, screen })
+        (child, Terminal { input: master, screen, slave })
     }
 
     /// SIGKILL to hoist when a failed test leaves it waiting at its prompt
@@ -518,6 +519,28 @@ mod terminal {
                 {"role": "user", "content": "Again"},
             ])
         );
+        assert_runtime_gone(&sandbox);
+    }
+
+    #[test]
+    fn sigterm_at_the_prompt_stops_the_runtime_and_restores_the_terminal() {
+        use nix::sys::termios::{LocalFlags, tcgetattr};
+
+        let sandbox = Sandbox::new();
+        pack_model(&sandbox);
+        install_runtime(&sandbox, STUBBORN_RUNTIME);
+        let (mut child, terminal) = spawn_on_terminal(&sandbox, &["chat", "m:1"]);
+        let _stop_on_panic = KillOnDrop(Pid::from_raw(child.id() as i32));
+        let argv = runtime_argv(&sandbox, &mut child);
+        let _server = ChatServer::start_on(port_of(&argv), ChatServerOptions::default());
+        terminal.wait_count(">>> ", 1);
+        let editing = tcgetattr(&terminal.slave).unwrap().local_flags;
+        assert!(!editing.contains(LocalFlags::ICANON), "the line editor reads keys one by one");
+
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(143));
+        let restored = tcgetattr(&terminal.slave).unwrap().local_flags;
+        assert!(restored.contains(LocalFlags::ICANON | LocalFlags::ECHO), "{restored:?}");
         assert_runtime_gone(&sandbox);
     }
 }

@@ -21,6 +21,7 @@ use hoist_model::{
 };
 use hoist_store::Store;
 use indicatif::{ProgressBar, ProgressDrawTarget};
+use nix::sys::termios::Termios;
 use rustyline::error::ReadlineError;
 use serde_json::Value;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -352,6 +353,10 @@ fn interactive(
     session: &mut Session,
     server: &mut RuntimeProcess,
 ) -> Result<ExitCode> {
+    // SIGTERM and SIGHUP may come while a line is read, which blocks this
+    // thread: a task on the worker stops the runtime and leaves.
+    let terminal = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    let _leaving = tokio.spawn(leave_on_termination(server.stopper(), Stops::new()?, terminal));
     let mut editor = rustyline::DefaultEditor::new().context("setting up the terminal")?;
     let mut lines = MultiLine::new();
     eprintln!("Chatting with the model; /? for help, /bye or Ctrl-D to leave.");
@@ -390,7 +395,7 @@ fn interactive(
         let answer = tokio.block_on(async {
             tokio::select! {
                 answer = session.ask(&prompt) => Ok(answer),
-                stop = stops.next() => Err(stop),
+                () = stops.interrupted() => Err(()),
             }
         });
         end_line(session)?;
@@ -405,10 +410,26 @@ fn interactive(
             }
             // Ctrl-C stops this answer (the connection closes, so the runtime
             // stops writing it); the exchange is not kept.
-            Err(Stop::Interrupt) => {}
-            Err(stop) => return Ok(stop.exit_code()),
+            Err(()) => {}
         }
     }
+}
+
+/// On SIGTERM or SIGHUP: the terminal back as it was before the line editor
+/// changed it, the runtime stopped, and hoist gone with the signal's exit code.
+async fn leave_on_termination(runtime: process::Stopper, mut stops: Stops, terminal: Option<Termios>) {
+    let stop = loop {
+        match stops.next().await {
+            Stop::Interrupt => continue,
+            stop => break stop,
+        }
+    };
+    if let Some(terminal) = terminal {
+        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &terminal);
+    }
+    runtime.stop();
+    eprintln!();
+    std::process::exit(i32::from(stop.code()));
 }
 
 /// A signal that stops what hoist is doing.
@@ -421,13 +442,17 @@ enum Stop {
 
 impl Stop {
     /// 128 + the signal's number, as a shell reports a process the signal ended.
-    fn exit_code(self) -> ExitCode {
+    fn code(self) -> u8 {
         let signal = match self {
             Stop::Interrupt => nix::sys::signal::Signal::SIGINT,
             Stop::Terminate => nix::sys::signal::Signal::SIGTERM,
             Stop::Hangup => nix::sys::signal::Signal::SIGHUP,
         };
-        ExitCode::from(128 + signal as u8)
+        128 + signal as u8
+    }
+
+    fn exit_code(self) -> ExitCode {
+        ExitCode::from(self.code())
     }
 }
 
@@ -446,6 +471,11 @@ impl Stops {
             terminate: catch(SignalKind::terminate())?,
             hangup: catch(SignalKind::hangup())?,
         })
+    }
+
+    /// The next SIGINT (the others are left to [`leave_on_termination`]).
+    async fn interrupted(&mut self) {
+        self.interrupt.recv().await;
     }
 
     async fn next(&mut self) -> Stop {

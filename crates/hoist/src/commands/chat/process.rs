@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 /// How long a runtime has to exit after SIGTERM before it is killed.
@@ -92,22 +93,55 @@ impl RuntimeProcess {
         if self.status.is_some() {
             return;
         }
-        let group = Pid::from_raw(self.child.id() as i32);
-        // Errors mean the group is already gone, which is what a stop wants.
-        let _ = killpg(group, Signal::SIGTERM);
-        let deadline = Instant::now() + GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.status = Some(status);
-                break;
+        let group = self.group();
+        let child = &mut self.child;
+        let mut status = None;
+        stop_group(group, || match child.try_wait() {
+            Ok(Some(exited)) => {
+                status = Some(exited);
+                true
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = killpg(group, Signal::SIGKILL);
-        if self.status.is_none() {
-            self.status = self.child.wait().ok();
-        }
+            Ok(None) => false,
+            // Reaped elsewhere (a [`Stopper`]): gone all the same.
+            Err(_) => true,
+        });
+        self.status = status.or_else(|| self.child.wait().ok());
     }
+
+    /// What stops the runtime from another thread, where the process itself
+    /// cannot be borrowed (a signal that arrives while a line is being read).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.group())
+    }
+
+    fn group(&self) -> Pid {
+        // A pid fits an i32 (pid_max is at most 2^22).
+        Pid::from_raw(self.child.id() as i32)
+    }
+}
+
+/// Stops a runtime by its process group (the runtime's pid).
+#[derive(Debug, Clone, Copy)]
+pub struct Stopper(Pid);
+
+impl Stopper {
+    pub fn stop(self) {
+        let runtime = self.0;
+        stop_group(runtime, || !matches!(waitpid(runtime, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive)));
+        let _ = waitpid(runtime, None);
+    }
+}
+
+/// SIGTERM to the group, up to the grace period for `exited` to say the
+/// runtime is gone, then SIGKILL to what is left of the group.
+fn stop_group(group: Pid, mut exited: impl FnMut() -> bool) {
+    // Errors mean the group is already gone, which is what a stop wants.
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline && !exited() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = killpg(group, Signal::SIGKILL);
 }
 
 impl Drop for RuntimeProcess {
