@@ -96,6 +96,9 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
         None if std::io::stdin().is_terminal() => None,
         None => Some(read_stdin_prompt()?),
     };
+    if args.extra_args.iter().any(|arg| arg == "--port" || arg.starts_with("--port=")) {
+        bail!("--port after --: hoist chat gives the runtime a free port of its own and talks to it there");
+    }
     let descriptor = find_or_pull(store, &args.reference, &args.transfer)?;
     let dir = unpack(store, &descriptor, &UnpackOptions { dir: None, platform: args.platform.clone() })?;
     let (program, runtime) = choose_runtime(&dir, args.by.as_deref())?;
