@@ -16,6 +16,29 @@
 //! - [`take_system_prompt_file`] takes a stored `--system-prompt-file` out of a
 //!   llama-server argv: llama-server no longer accepts it, so a chat sends the
 //!   file's text as the system message instead.
+//!
+//! # Example
+//!
+//! ```
+//! use hoist_model::chat::{Chunk, Conversation, Sampling, SseParser, parse_chunk};
+//!
+//! let mut chat = Conversation::new(Some("Be brief.".into()));
+//! let body = chat.request("Hi", None, Sampling::default(), true);
+//! assert_eq!(body["messages"][1]["content"], "Hi");
+//! // ... POST `body` to /v1/chat/completions; feed the response's bytes as they come:
+//! let mut parser = SseParser::new();
+//! let mut answer = String::new();
+//! for bytes in [&b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel"[..], b"lo\"}}]}\n\ndata: [DONE]\n\n"] {
+//!     for event in parser.feed(bytes) {
+//!         if let Chunk::Text(text) = parse_chunk(&event)? {
+//!             answer.push_str(&text);
+//!         }
+//!     }
+//! }
+//! chat.record("Hi", &answer);
+//! assert_eq!(chat.turns()[1].content, "Hello");
+//! # Ok::<(), hoist_model::ChatError>(())
+//! ```
 
 use std::path::PathBuf;
 
