@@ -38,9 +38,10 @@ mv \"$ARGV_FILE.part\" \"$ARGV_FILE\"
 sleep 600
 ";
 
-/// Writes thirty log lines and dies while loading.
+/// Starts a helper (as vLLM starts its engine), writes thirty log lines and dies while loading.
 const DYING_RUNTIME: &str = "#!/bin/sh
 echo $$ > \"$PID_FILE\"
+sleep 600 > /dev/null 2>&1 &
 i=1
 while [ $i -le 30 ]; do printf 'log line %02d\\n' $i; i=$((i + 1)); done
 echo 'error: failed to load model' >&2

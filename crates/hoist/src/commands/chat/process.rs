@@ -27,6 +27,7 @@ pub struct RuntimeProcess {
     log: Arc<Mutex<VecDeque<String>>>,
     reader: Option<JoinHandle<()>>,
     status: Option<ExitStatus>,
+    stopped: bool,
 }
 
 impl RuntimeProcess {
@@ -57,7 +58,14 @@ impl RuntimeProcess {
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let kept = Arc::clone(&log);
         let reader = std::thread::spawn(move || keep_tail(BufReader::new(reader), &kept));
-        Ok(RuntimeProcess { child, program: program.to_string(), log, reader: Some(reader), status: None })
+        Ok(RuntimeProcess {
+            child,
+            program: program.to_string(),
+            log,
+            reader: Some(reader),
+            status: None,
+            stopped: false,
+        })
     }
 
     pub fn program(&self) -> &str {
@@ -88,12 +96,17 @@ impl RuntimeProcess {
 
     /// SIGTERM to the runtime's process group, SIGKILL after the grace
     /// period, and SIGKILL to whatever of the group is left once the runtime
-    /// has exited. Does nothing the second time.
+    /// has exited (at once when it had exited before). Does nothing the second time.
     pub fn stop(&mut self) {
-        if self.status.is_some() {
+        if std::mem::replace(&mut self.stopped, true) {
             return;
         }
         let group = self.group();
+        if self.status.is_some() {
+            // The runtime exited by itself; what it started (vLLM's engine) may not have.
+            let _ = killpg(group, Signal::SIGKILL);
+            return;
+        }
         let child = &mut self.child;
         let mut status = None;
         stop_group(group, || match child.try_wait() {
