@@ -105,15 +105,7 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
     let port = free_port()?;
     let options = RunOptions { port: Some(port), extra_args: runtime_args(runtime, &args) };
     let mut argv = runtime_argv(&dir, runtime, &options)?;
-    // llama-server takes no system prompt file: it is sent as the system message.
-    let stored_system = match take_system_prompt_file(&mut argv) {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading the model's system prompt {}", path.display()))?;
-            Some(text.strip_suffix('\n').unwrap_or(&text).to_string())
-        }
-        None => None,
-    };
+    let stored_system = stored_system_prompt(&mut argv)?;
     let executable = find_executable(&program).map_err(|reason| anyhow!("{reason}: {}", runtime.install_hint()))?;
     // A worker of its own drives the connections while hoist waits for a line
     // to be typed: an answer stopped with Ctrl-C has its connection closed at once.
@@ -159,6 +151,16 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
     };
     server.stop();
     Ok(code)
+}
+
+/// The text of the system prompt file the argv names, taken out of it:
+/// llama-server takes no such file, so it becomes the system message.
+fn stored_system_prompt(argv: &mut Vec<String>) -> Result<Option<String>> {
+    let Some(path) = take_system_prompt_file(argv) else { return Ok(None) };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the model's system prompt {}", path.display()))?;
+    // As llama.cpp reads it: one trailing newline is not part of the prompt.
+    Ok(Some(text.strip_suffix('\n').unwrap_or(&text).to_string()))
 }
 
 /// The runtime's own arguments: loopback only, the context size, then the user's.
