@@ -16,10 +16,14 @@
 //!   warnings) go to a [`plan::PlanReporter`].
 //! - [`cmd::ModelFiles`] reads which files CMD's llama-server arguments name.
 //! - [`exec::execute`] runs a plan into the local store through a
-//!   `hoist_store::WriteSession`: one reproducible tar layer per COPY, ADD or CAT of
-//!   the target stage, a gguf-packer image config (hoist-model's `ImageConfig`,
-//!   beside the readers of such images) with `Cmd`, `Labels` and history, and a
-//!   manifest, returned as [`exec::Built`] for the caller to tag.
+//!   `hoist_store::WriteSession`: one reproducible tar layer per COPY, ADD, CAT,
+//!   CONVERT or QUANTIZE of the target stage, a gguf-packer image config
+//!   (hoist-model's `ImageConfig`, beside the readers of such images) with `Cmd`,
+//!   `Labels` and history, and a manifest, returned as [`exec::Built`] for the
+//!   caller to tag ([`exec::Output`]: or a model artifact packed by hoist-model).
+//!   Steps come from the store's step cache when their key is there
+//!   ([`exec::Stats`] says how many); images the store lacks come through the
+//!   caller's [`exec::Fetcher`]; ADD downloads http(s) URLs itself.
 //! - Every failure is an [`Error`]; those about the file name file, line and column and
 //!   quote the text.
 //!

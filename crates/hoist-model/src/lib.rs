@@ -10,6 +10,7 @@
 //! | layer | what it holds |
 //! |---|---|
 //! | [`chat`] | the chat protocol a running server speaks: request bodies, server-sent events, a [`Conversation`] |
+//! | [`derive`] | a stored model's new weights packed with its license, chat template, projector ([`pack_derived`]) |
 //! | [`runtime`] | which server runs an unpacked model ([`Runtime`]) and its argv ([`runtime_argv`]) |
 //! | [`pack`](mod@pack), [`unpack`](mod@unpack) | files -> artifact ([`pack()`]); artifact -> [`RuntimeDir`] ([`unpack()`]) |
 //! | [`read`] | any artifact back: what it refers to ([`Parts`], by `hoist_oci::successors`), [`ModelInfo`], its GGUF layers and headers, an index's image by platform, a pull's [`LayerSelection`] |
@@ -38,6 +39,10 @@
 //!   checked) where a runtime finds its files; [`runtime_argv`] builds the
 //!   llama-server or vLLM command for it from the artifact's
 //!   [`stored_command`], the directory and the user's arguments.
+//! - [`DerivedSource`] unpacks a stored model into the store's scratch space
+//!   for `hoist quantize -t` and `hoist convert -t`; [`pack_derived`] packs
+//!   the new weights with the source's license, chat template, projector and
+//!   context size, in the source's artifact format.
 //! - [`cog`] writes and reads Cog bundles: `weights.lock`, the weights
 //!   artifact and the OCI index that holds it beside a runnable image
 //!   (`hoist bundle`; "bundle" is Cog's word, and only this module uses it).
@@ -76,6 +81,7 @@
 //! engine) and what reads it agree by construction.
 
 pub mod chat;
+pub mod derive;
 mod error;
 pub mod formats;
 pub mod pack;
@@ -85,6 +91,7 @@ pub mod unpack;
 pub mod util;
 
 pub use chat::{ChatError, Conversation, Sampling};
+pub use derive::{Carry, DeriveOptions, DerivedSource, pack_derived};
 pub use error::ModelError;
 pub use formats::cog::{self, BundleFormat, BundleOutcome, LockOptions, WeightFile, WeightsLock};
 pub use formats::docker::DockerModelConfig;

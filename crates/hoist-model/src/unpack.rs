@@ -43,7 +43,7 @@ use crate::util::media::{docker, is_image_layer, tar_compression};
 pub const RUNTIME_DIR_MARKER: &str = ".hoist-bundle.json";
 
 /// Configs larger than this are refused (GGUF metadata makes them large, never this large).
-const MAX_CONFIG_SIZE: u64 = 64 << 20;
+pub(crate) const MAX_CONFIG_SIZE: u64 = 64 << 20;
 
 /// A runtime directory: a directory a runtime can start from.
 #[derive(Debug, Clone)]

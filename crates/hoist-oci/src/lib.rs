@@ -11,7 +11,10 @@
 //! - [`Descriptor`] points at a blob by media type, digest and size.
 //! - [`ImageManifest`] ties a config descriptor to layer descriptors;
 //!   [`ImageIndex`] lists manifests (an OCI image layout's `index.json` is one).
-//! - [`Reference`] parses `[registry/]repository[:tag][@digest]`.
+//! - [`Reference`] parses `[registry/]repository[:tag][@digest]`; a name
+//!   without a registry stays a local name, and [`Reference::or_docker_hub`]
+//!   reads it as Docker does (`ai/smollm2` is `docker.io/ai/smollm2:latest`)
+//!   where a registry is meant.
 //! - [`successors`] says what a manifest or index refers to, each with its
 //!   [`Edge`] (manifest, config, layer, blob, subject): the one definition that
 //!   copy, gc, verify, partial pulls, describe and unpack all walk by.
@@ -73,7 +76,7 @@ pub use descriptor::{Descriptor, Platform};
 pub use digest::{Digest, DigestWriter};
 pub use error::OciError;
 pub use manifest::{ImageIndex, ImageManifest};
-pub use reference::Reference;
+pub use reference::{DOCKER_HUB, Reference};
 pub use successors::{Edge, Successor, has_successors, successors};
 pub use target::{BlobOutcome, BlobStream, Destination, NoTransferReporter, Source, TargetError, TransferReporter};
 

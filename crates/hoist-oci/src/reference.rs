@@ -6,14 +6,24 @@ use crate::{Digest, OciError};
 /// The tag a reference gets when it names neither a tag nor a digest.
 pub const DEFAULT_TAG: &str = "latest";
 
+/// Docker Hub's name in references. Its API is served at another host,
+/// `registry-1.docker.io` (the registry client maps one to the other).
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// The repository namespace Docker Hub gives one-component names (`ubuntu` is
+/// `docker.io/library/ubuntu`).
+const DOCKER_HUB_OFFICIAL: &str = "library";
+
 /// An image reference: `[registry/]repository[:tag][@digest]`.
 ///
 /// The grammar is the distribution project's. The first path component is a
 /// registry when it contains a `.` or a `:`, is `localhost`, or has upper-case
-/// letters. Unlike Docker, hoist does not add `docker.io/library/` to a bare
+/// letters. Unlike Docker, parsing does not add `docker.io/library/` to a bare
 /// name: a name without a registry (`qwen2:0.5b`) names a model in the local
-/// store, and it is stored exactly so. A reference without tag or digest gets
-/// the tag `latest`.
+/// store, and it is stored exactly so. Commands that talk to a registry read a
+/// bare name the store does not hold as Docker Hub's, as Docker does:
+/// [`Reference::or_docker_hub`]. A reference without tag or digest gets the
+/// tag `latest`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Reference {
     registry: Option<String>,
@@ -58,6 +68,44 @@ impl Reference {
     /// The same name with another tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Reference {
         Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
+    }
+
+    /// The reference as Docker reads it: a name without a registry is Docker
+    /// Hub's (`ai/smollm2` is `docker.io/ai/smollm2`), where a one-component
+    /// name is in `library/` (`ubuntu` is `docker.io/library/ubuntu`); so is a
+    /// one-component name on `docker.io` itself, and `index.docker.io` is
+    /// `docker.io`. Other registries are left as they are.
+    pub fn or_docker_hub(&self) -> Reference {
+        let registry = self.registry.as_deref().unwrap_or(DOCKER_HUB);
+        if registry != DOCKER_HUB && registry != "index.docker.io" {
+            return self.clone();
+        }
+        let repository = if self.repository.contains('/') {
+            self.repository.clone()
+        } else {
+            format!("{DOCKER_HUB_OFFICIAL}/{}", self.repository)
+        };
+        Reference { registry: Some(DOCKER_HUB.to_string()), repository, ..self.clone() }
+    }
+
+    /// Whether the reference names a Docker Hub repository.
+    pub fn is_docker_hub(&self) -> bool {
+        matches!(self.registry.as_deref(), Some(DOCKER_HUB | "index.docker.io"))
+    }
+
+    /// The short name a Docker Hub reference is typed as (Docker's "familiar"
+    /// form): `docker.io/ai/smollm2:1` is `ai/smollm2:1` and
+    /// `docker.io/library/ubuntu` is `ubuntu`. `None` for other registries and
+    /// for names without one.
+    pub fn docker_hub_short(&self) -> Option<Reference> {
+        if !self.is_docker_hub() {
+            return None;
+        }
+        let repository = match self.repository.strip_prefix(DOCKER_HUB_OFFICIAL).and_then(|r| r.strip_prefix('/')) {
+            Some(official) if !official.contains('/') => official.to_string(),
+            _ => self.repository.clone(),
+        };
+        Some(Reference { registry: None, repository, ..self.clone() })
     }
 }
 
@@ -219,6 +267,38 @@ mod tests {
         assert_eq!(r.to_string(), format!("ghcr.io/a/b@{digest}"));
         let r = parse(&format!("a:1@{digest}"));
         assert_eq!(r.to_string(), format!("a:1@{digest}"));
+    }
+
+    #[test]
+    fn bare_names_are_docker_hub_names_for_registries() {
+        let hub = |text: &str| parse(text).or_docker_hub().to_string();
+        assert_eq!(hub("ai/smollm2"), "docker.io/ai/smollm2:latest");
+        assert_eq!(hub("ai/smollm2:360M-Q4_K_M"), "docker.io/ai/smollm2:360M-Q4_K_M");
+        assert_eq!(hub("ubuntu"), "docker.io/library/ubuntu:latest");
+        assert_eq!(hub("docker.io/ubuntu:24.04"), "docker.io/library/ubuntu:24.04");
+        assert_eq!(hub("index.docker.io/ai/smollm2"), "docker.io/ai/smollm2:latest");
+        assert_eq!(hub("a/b/c"), "docker.io/a/b/c:latest");
+        let digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(hub(&format!("ai/smollm2@{digest}")), format!("docker.io/ai/smollm2@{digest}"));
+        // Names that name a registry stay as they are.
+        assert_eq!(hub("localhost:5000/x"), "localhost:5000/x:latest");
+        assert_eq!(hub("ghcr.io/a"), "ghcr.io/a:latest");
+        assert!(parse("docker.io/ai/x").is_docker_hub());
+        assert!(!parse("ai/x").is_docker_hub());
+    }
+
+    #[test]
+    fn docker_hub_names_have_a_short_form() {
+        let short = |text: &str| parse(text).docker_hub_short().map(|r| r.to_string());
+        assert_eq!(short("docker.io/ai/smollm2:latest").as_deref(), Some("ai/smollm2:latest"));
+        assert_eq!(short("docker.io/library/ubuntu:24.04").as_deref(), Some("ubuntu:24.04"));
+        assert_eq!(short("docker.io/library/a/b").as_deref(), Some("library/a/b:latest"));
+        assert_eq!(short("ghcr.io/a/b"), None);
+        assert_eq!(short("ai/smollm2"), None);
+        // The short form reads back as the same Docker Hub name.
+        for full in ["docker.io/ai/smollm2:latest", "docker.io/library/ubuntu:24.04"] {
+            assert_eq!(parse(full).docker_hub_short().unwrap().or_docker_hub().to_string(), full);
+        }
     }
 
     #[test]

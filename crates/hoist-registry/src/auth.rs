@@ -19,7 +19,7 @@ use crate::RegistryError;
 use crate::challenge::{self, Challenge};
 use crate::credentials::{self, Credential};
 use crate::error::{RegistryErrors, describe_http_error};
-use crate::retry::{retry_after, retryable_error, send_with_retries};
+use crate::retry::{retry_after, send_with_retries};
 use hoist_oci::retry::MAX_ATTEMPTS;
 
 /// How long a token lives when the realm does not say (the distribution spec's default).
@@ -247,11 +247,9 @@ async fn fetch_token(
         MAX_ATTEMPTS,
     )
     .await
-    .map_err(|e| RegistryError::Http {
-        target: host.to_string(),
-        operation: operation.clone(),
-        transient: retryable_error(&e),
-        problem: describe_http_error(e),
+    .map_err(|e| {
+        let token_host = realm_url.host_str().unwrap_or(host);
+        RegistryError::unreachable(format!("token service {token_host}"), host, &operation, e)
     })?;
     let status = response.status();
     let retry_after = retry_after(response.headers());

@@ -14,7 +14,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use crate::auth::{Auth, Scopes, read_limited};
 use crate::error::{RegistryErrors, describe_http_error};
-use crate::retry::{retry_after, retryable_error, send_with_retries};
+use crate::retry::{retry_after, send_with_retries};
 use crate::{RegistryError, Repository, tls};
 use hoist_oci::retry::MAX_ATTEMPTS;
 
@@ -226,12 +226,7 @@ impl RegistryClient {
 }
 
 fn http_error(call: &Call<'_>, error: reqwest::Error) -> RegistryError {
-    RegistryError::Http {
-        target: call.target.to_string(),
-        operation: call.operation.clone(),
-        transient: retryable_error(&error),
-        problem: describe_http_error(error),
-    }
+    RegistryError::unreachable(format!("registry {}", call.registry), call.target, &call.operation, error)
 }
 
 async fn check_status(call: &Call<'_>, response: Response) -> Result<Response, RegistryError> {
@@ -291,5 +286,6 @@ mod tests {
         assert_eq!(client.url("127.0.0.1:5000", "x", "/v2/").unwrap().as_str(), "http://127.0.0.1:5000/v2/");
         assert_eq!(client.url("r.io", "x", "/v2/").unwrap().as_str(), "https://r.io/v2/");
         assert_eq!(client.url("docker.io", "x", "/v2/").unwrap().as_str(), "https://registry-1.docker.io/v2/");
+        assert_eq!(client.url("index.docker.io", "x", "/v2/").unwrap().as_str(), "https://registry-1.docker.io/v2/");
     }
 }

@@ -1,9 +1,12 @@
 //! Errors of the registry client, and how they map onto `hoist_oci::TargetError`.
 //!
 //! Every message names the registry (and repository), the operation and, for a
-//! refused request, the HTTP status and the registry's own error codes. None
-//! ever holds a credential or a token: requests are described by operation, and
-//! HTTP errors by their cause chain with the URL stripped.
+//! refused request, the HTTP status and the registry's own error codes. A
+//! request that got no answer reads as a person says it ("cannot reach
+//! registry r.io (connection refused)"), with the call and the HTTP stack's
+//! cause chain kept as its source ([`TransportDetail`]). None ever holds a
+//! credential or a token: requests are described by operation, and HTTP errors
+//! by their cause chain with the URL stripped.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -23,10 +26,19 @@ pub enum RegistryError {
     #[error("{operation} at {target}: HTTP {status}{errors}")]
     Status { target: String, operation: String, status: u16, errors: RegistryErrors, retry_after: Option<Duration> },
     /// The request did not get an answer (connection, TLS, timeout, broken
-    /// body). `transient` when another attempt may get one (not a failed TLS
-    /// handshake, say).
-    #[error("{operation} at {target}: {problem}")]
-    Http { target: String, operation: String, problem: String, transient: bool },
+    /// body). `peer` is what could not be reached (`registry HOST`, `token
+    /// service HOST`), `reason` why in a few words (`connection refused`);
+    /// the call and the transport's own cause chain are the `detail` under
+    /// it, for who asks (`--verbose`). `transient` when another attempt may
+    /// get an answer (not a failed TLS handshake, say).
+    #[error("cannot reach {peer} ({reason})")]
+    Http {
+        peer: String,
+        reason: String,
+        transient: bool,
+        #[source]
+        detail: TransportDetail,
+    },
     /// The registry answered something this client cannot use.
     #[error("{operation} at {target}: {problem}")]
     InvalidResponse { target: String, operation: String, problem: String },
@@ -155,6 +167,93 @@ impl fmt::Display for RegistryErrors {
     }
 }
 
+/// The whole story behind [`RegistryError::Http`]: the call and the HTTP
+/// stack's cause chain (URL stripped). Kept as the error's source so that a
+/// program can show it on request and hide it otherwise.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} at {target}: {chain}")]
+pub struct TransportDetail {
+    pub target: String,
+    pub operation: String,
+    pub chain: String,
+}
+
+impl RegistryError {
+    /// A request that got no answer: `peer` is what was asked (`registry
+    /// r.io`), `target` and `operation` name the call.
+    pub(crate) fn unreachable(peer: String, target: &str, operation: &str, error: reqwest::Error) -> RegistryError {
+        RegistryError::Http {
+            peer,
+            reason: unreachable_reason(&error),
+            transient: crate::retry::retryable_error(&error),
+            detail: TransportDetail {
+                target: target.to_string(),
+                operation: operation.to_string(),
+                chain: describe_http_error(error),
+            },
+        }
+    }
+}
+
+/// Why a request got no answer, in the words a person uses: refused, no such
+/// host, a TLS certificate not trusted, timed out. Anything else is the
+/// innermost cause's own words.
+fn unreachable_reason(error: &reqwest::Error) -> String {
+    if let Some(tls) = crate::tls::handshake_error(error) {
+        return tls_reason(tls);
+    }
+    let causes = causes(error);
+    let io_kind = causes.iter().find_map(|c| c.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => return "connection refused".into(),
+        Some(std::io::ErrorKind::ConnectionReset) => return "connection reset".into(),
+        Some(std::io::ErrorKind::TimedOut) => return "timed out".into(),
+        _ => {}
+    }
+    if error.is_timeout() {
+        return "timed out".into();
+    }
+    // hyper-util's resolver error is private: it is known by its words.
+    if causes.iter().any(|c| c.to_string().starts_with("dns error")) {
+        return "host name not found".into();
+    }
+    causes.last().map_or_else(|| error.to_string(), |c| c.to_string())
+}
+
+fn tls_reason(error: &rustls::Error) -> String {
+    use rustls::CertificateError;
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "TLS certificate not trusted: unknown issuer".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
+        | rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => {
+            "TLS certificate is for another host name".into()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Expired)
+        | rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. }) => {
+            "TLS certificate expired".into()
+        }
+        rustls::Error::InvalidMessage(_) => "TLS handshake failed: the server does not speak TLS".into(),
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+/// An error and its causes, stepping into the error an `io::Error` wraps
+/// (its `source()` skips it).
+fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut chain = Vec::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        chain.push(cause);
+        next = match cause.downcast_ref::<std::io::Error>().and_then(|e| e.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    chain
+}
+
 /// Describes a reqwest error by its cause chain, without the URL (an upload
 /// location or a token realm could carry state that is nobody's business).
 pub(crate) fn describe_http_error(error: reqwest::Error) -> String {
@@ -183,6 +282,25 @@ mod tests {
         );
         assert_eq!(errors.to_string(), ": DENIED: requested access to the resource is denied; X");
         assert!(RegistryErrors::parse(b"<html>bad gateway</html>").0.is_empty());
+    }
+
+    #[test]
+    fn tls_failures_read_as_a_person_says_them() {
+        use rustls::{CertificateError, Error, InvalidMessage};
+        let reason = |error: Error| tls_reason(&error);
+        assert_eq!(
+            reason(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            "TLS certificate not trusted: unknown issuer"
+        );
+        assert_eq!(
+            reason(Error::InvalidCertificate(CertificateError::NotValidForName)),
+            "TLS certificate is for another host name"
+        );
+        assert_eq!(reason(Error::InvalidCertificate(CertificateError::Expired)), "TLS certificate expired");
+        assert_eq!(
+            reason(Error::InvalidMessage(InvalidMessage::InvalidContentType)),
+            "TLS handshake failed: the server does not speak TLS"
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //! - [`RegistryError`] names the registry and repository, the operation, the
 //!   HTTP status and the registry's error codes; at the trait boundary it
 //!   becomes a `hoist_oci::TargetError` (not found, verification, backend).
+//!   A request that got no answer reads "cannot reach registry HOST (connection
+//!   refused)"; the network stack's own account is its source, a
+//!   [`TransportDetail`], for a program to show on request.
 //! - [`credentials::save_login`] and [`credentials::remove_login`] write Docker's
 //!   `config.json` for `hoist login` / `hoist logout`; [`RegistryClient::check_login`]
 //!   tests a login.
@@ -96,5 +99,5 @@ mod upload;
 
 pub use chunked::DEFAULT_CHUNK_SIZE;
 pub use client::{ClientOptions, RegistryClient};
-pub use error::{RegistryError, RegistryErrorEntry, RegistryErrors};
+pub use error::{RegistryError, RegistryErrorEntry, RegistryErrors, TransportDetail};
 pub use repository::Repository;

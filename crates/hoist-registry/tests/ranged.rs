@@ -137,10 +137,11 @@ async fn a_200_mb_blob_is_pulled_in_ranges_without_waste() {
     let target = Store::new(dir.path().join("pulled"));
     pull_from(&counting, &root, &target).await.unwrap();
     assert_eq!(committed_digest(&target, &layer.digest), layer.digest);
+    // How many requests depends on the pace (each asks for about half a second
+    // of it); how many bytes does not: a split takes only bytes not yet asked for.
     let ranges = counting.ranges.load(Ordering::SeqCst);
-    // A fast registry needs no split: one range, or a few on a slow machine.
-    assert!((1..=8).contains(&ranges), "{ranges} ranged requests for {size} bytes");
-    assert!((size..size + PART).contains(&counting.served()), "{} bytes served", counting.served());
+    assert!(ranges >= 2, "{ranges} ranged requests: the first one is never the whole blob");
+    assert_eq!(counting.served(), size, "every byte is fetched once");
     assert!(std::fs::read_dir(target.root().join("ingest")).unwrap().next().is_none());
 }
 
@@ -174,7 +175,7 @@ async fn a_failed_pull_resumes_with_only_the_missing_bytes() {
     pull_from(&clean, &root, &target).await.unwrap();
     assert_eq!(committed_digest(&target, &layer.digest), layer.digest);
     let missing = size - kept;
-    assert!((missing..missing + PART).contains(&clean.served()), "{} served, {missing} missing", clean.served());
+    assert_eq!(clean.served(), missing, "only the missing bytes are fetched");
     assert_eq!(target.resolve("team/big:1").unwrap().descriptor.digest, root.digest);
 }
 
@@ -289,7 +290,6 @@ async fn redirected_ranges_keep_their_range_and_leave_credentials_behind() {
         assert!(!request.authorization, "credentials followed the redirect: {request:?}");
         assert_eq!(request.status, 206, "{request:?}");
     }
-    // A split (on a busy machine) can leave a few bytes read past the new end of the piece it cut.
-    let served = cdn.body_bytes_served_for(&blob_path);
-    assert!((layer.size..layer.size + PART).contains(&served), "{served} bytes served for {}", layer.size);
+    // A split takes only bytes not yet asked for: the CDN sends each byte once.
+    assert_eq!(cdn.body_bytes_served_for(&blob_path), layer.size);
 }

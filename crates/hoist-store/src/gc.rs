@@ -17,6 +17,8 @@ pub struct PruneReport {
     pub blobs_removed: usize,
     pub bytes_freed: u64,
     pub ingest_files_removed: usize,
+    /// Cache entries (see [`Store::cache_lookup`]) dropped with their blobs.
+    pub cache_entries_dropped: usize,
 }
 
 /// A file in blobs/sha256: its path, its digest if the name is one, its size.
@@ -27,9 +29,10 @@ pub(crate) struct BlobFile {
 }
 
 impl Store {
-    /// Removes every blob not reachable from index.json, and everything in ingest/,
-    /// which includes the partial files and state of interrupted pulls: a pull
-    /// after a prune starts those blobs over.
+    /// Removes every blob not reachable from index.json, the cache entries that
+    /// pointed at them, and everything in ingest/, which includes the partial
+    /// files and state of interrupted pulls: a pull after a prune starts those
+    /// blobs over.
     ///
     /// Blocks until no write session holds the gc lock, then holds it exclusive, so
     /// it never deletes a blob a writer has committed but not yet tagged. Calling it
@@ -77,6 +80,8 @@ impl Store {
         // index.json updates stage their temp file in ingest/ under the index lock
         // without the gc lock (untag): taking it here keeps us from deleting one.
         let _index_lock = LockFile::exclusive(&self.index_lock_path())?;
+        // Caches do not keep blobs alive: their entries go with their blobs.
+        report.cache_entries_dropped = self.retain_cache_entries(|digest| keep.contains_key(digest))?;
         let ingest = self.ingest_dir();
         for entry in read_dir_if_exists(&ingest)? {
             let path = entry.map_err(io_error("list", &ingest))?.path();

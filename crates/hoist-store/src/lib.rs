@@ -13,6 +13,8 @@
 //!   dropped early removes its temp file.
 //! - [`WriteSession::tag`] names a manifest in `index.json`; [`Store::list`] and
 //!   [`Store::resolve`] read it back as [`Tagged`] entries and [`Resolved`] models.
+//! - [`WriteSession::cache_insert`] and [`Store::cache_lookup`] keep caches of
+//!   other crates (the build's steps) as small indexes under `caches/`.
 //! - [`Store::prune`] returns a [`PruneReport`]; [`Store::verify`] a
 //!   [`VerifyReport`], reporting progress through a [`VerifyReporter`].
 //!
@@ -108,6 +110,7 @@
 mod background;
 mod blob;
 mod blocking;
+mod cache;
 mod direct;
 mod error;
 mod gc;
@@ -132,6 +135,7 @@ pub use blob::MAX_MANIFEST_SIZE;
 /// reports the layers such a model leaves out as not pulled, not missing; a
 /// later full pull replaces the entry.
 pub const ANNOTATION_PARTIAL: &str = "io.hoist.partial";
+pub use cache::ANNOTATION_CACHE_KEY;
 pub use error::StoreError;
 pub use gc::PruneReport;
 pub use index::Tagged;

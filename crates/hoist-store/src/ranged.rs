@@ -1,12 +1,15 @@
 //! Parallel, resumable download of one large blob into the store.
 //!
-//! The first worker fetches each missing range of the blob as one stream
-//! (`Source::fetch_range`), writing what arrives at its offset in the blob's
-//! partial file (see `partial.rs`). The other workers watch its pace: when the
-//! remainder would take more than [`SPLIT_IF_SLOWER_THAN`] at that pace, an idle
-//! worker takes the second half of it, and so on, so a fast link is one
-//! stream (no request overhead, no split) and a slow or per-connection-limited
+//! The first worker fetches each missing range of the blob in requests of
+//! about [`REQUEST_SPAN`] of its pace (`Source::fetch_range`), writing what
+//! arrives at its offset in the blob's partial file (see `partial.rs`). The
+//! other workers watch its pace: when the remainder would take more than
+//! [`SPLIT_IF_SLOWER_THAN`] at that pace, an idle worker takes the second half
+//! of what it has not asked for yet, and so on, so a fast link is one
+//! connection making a few large requests (up to [`MAX_REQUEST`]) and a slow or per-connection-limited
 //! one ends up with every worker busy; one slow connection never holds the tail.
+//! A split never takes bytes already asked for: those are on their way (in
+//! socket buffers, proxies) and cutting them off would fetch them twice.
 //! The bytes received are written as they came (one vectored write per
 //! [`WRITE_SIZE`], no copy into a buffer of ours) and handed, still in memory,
 //! to one hasher thread that follows the contiguous prefix of written bytes.
@@ -62,6 +65,19 @@ const MIN_SPLIT: u64 = 4 << 20;
 /// longer than this to finish: on a fast link a split wastes the bytes already
 /// in flight on the owner's connection and gains nothing.
 const SPLIT_IF_SLOWER_THAN: Duration = Duration::from_secs(1);
+/// What one request asks for before a worker's pace is known: small, so that on
+/// a slow link the first request does not become the tail.
+const FIRST_REQUEST: u64 = 16 << 20;
+/// Later requests ask for about this much of the worker's time at its pace:
+/// long enough that a request's round trip costs little, short enough that a
+/// straggler's unrequested bytes stay available to split off.
+const REQUEST_SPAN: Duration = Duration::from_millis(500);
+/// Bounds of one request: at least what is worth splitting, at most a few
+/// hundred milliseconds of a fast disk.
+const MIN_REQUEST: u64 = MIN_SPLIT;
+const MAX_REQUEST: u64 = 256 << 20;
+/// Request ends fall on multiples of this, so every write stays block-aligned.
+const REQUEST_ALIGN: u64 = 1 << 20;
 /// How long a worker must have been fetching before its pace is judged.
 const PACE_OBSERVED_AFTER: Duration = Duration::from_millis(200);
 /// How often an idle worker looks again for a straggler to help.
@@ -107,14 +123,17 @@ pub(crate) async fn download(
     let mut queue: VecDeque<Range<u64>> = completed.missing(descriptor.size).into_iter().collect();
     let concurrency = concurrency.max(1);
     let mut active = vec![None; concurrency];
+    let mut requested = vec![0; concurrency];
     let pace = vec![Pace::starting(); concurrency];
     // The first request tells whether the source serves ranges at all.
-    let first = match queue.pop_front() {
-        None => None,
-        Some(range) => match source.fetch_range(descriptor, range.start, range.end).await {
+    let mut first = None;
+    if let Some(range) = queue.pop_front() {
+        let request = request_of(&range, FIRST_REQUEST);
+        match source.fetch_range(descriptor, request.start, request.end).await {
             Ok(Some(stream)) => {
                 active[0] = Some(range);
-                Some(stream)
+                requested[0] = request.end;
+                first = Some((stream, request));
             }
             unusable => {
                 // A fresh file is no use to anyone; a previous download's bytes
@@ -124,14 +143,15 @@ pub(crate) async fn download(
                 }
                 return unusable.map(|_| Ranged::Unsupported);
             }
-        },
-    };
+        }
+    }
     // Bytes a previous attempt wrote count as arrived.
     progress.blob_progress(descriptor, completed.total());
     let shared = Arc::new(Shared {
         plan: Mutex::new(Plan {
             queue,
             active,
+            requested,
             pace,
             written: completed,
             handoff: BTreeMap::new(),
@@ -157,7 +177,6 @@ pub(crate) async fn download(
     };
     let writer = Arc::new(BlobWriter::new(Arc::clone(partial.file()), partial.path()));
     let download = Download { source, descriptor, progress, session, partial: Arc::clone(&partial), writer, shared };
-    let mut first = first;
     let workers: Vec<_> = (0..concurrency).map(|id| download.worker(id, first.take())).collect();
     let failed = join_all(workers).await.into_iter().find_map(Result::err);
     if failed.is_some() {
@@ -190,6 +209,9 @@ struct Plan {
     /// Per worker, the bytes of its current piece still to write: the start
     /// moves as it writes, the end moves down when an idle worker splits it.
     active: Vec<Option<Range<u64>>>,
+    /// Per worker, where the bytes its current request asked for end: a split
+    /// never cuts below it.
+    requested: Vec<u64>,
     /// Per worker, how fast its current piece is arriving.
     pace: Vec<Pace>,
     /// Bytes written to the partial file (in the page cache at least).
@@ -217,6 +239,21 @@ struct Pace {
 impl Pace {
     fn starting() -> Pace {
         Pace { since: Instant::now(), bytes: 0 }
+    }
+
+    /// How much the next request asks for, with `remaining` bytes of the blob
+    /// still to come and `parts` workers: [`REQUEST_SPAN`] at this pace ([`FIRST_REQUEST`]
+    /// before any byte came), but no more than a fair share of the remainder.
+    /// The pace alone can mislead: a per-connection limit may let a burst
+    /// through first (nginx's `limit_rate` gives each request a second's
+    /// worth at once), and bytes asked for can no longer be split off.
+    fn request_len(&self, remaining: u64, parts: usize) -> u64 {
+        let elapsed = self.since.elapsed().as_secs_f64();
+        if self.bytes == 0 || elapsed <= 0.0 {
+            return FIRST_REQUEST;
+        }
+        let span = (self.bytes as f64 / elapsed * REQUEST_SPAN.as_secs_f64()) as u64;
+        span.min(remaining / parts as u64).clamp(MIN_REQUEST, MAX_REQUEST)
     }
 
     /// Whether `remaining` bytes at this pace take longer than a split is worth.
@@ -284,7 +321,7 @@ struct Download<'a> {
 impl Download<'_> {
     /// Fetches pieces until there is no work left. Worker 0 starts with the
     /// piece (and stream) of the first request.
-    async fn worker(&self, id: usize, mut first: Option<BlobStream>) -> Result<(), TargetError> {
+    async fn worker(&self, id: usize, mut first: Option<(BlobStream, Range<u64>)>) -> Result<(), TargetError> {
         loop {
             if first.is_none() {
                 match self.take_piece(id) {
@@ -314,18 +351,20 @@ impl Download<'_> {
             return Take::Done;
         }
         if let Some(part) = plan.queue.pop_front() {
+            plan.requested[id] = part.start;
             plan.active[id] = Some(part);
             plan.pace[id] = Pace::starting();
             return Take::Piece;
         }
+        // Only what the owner has not asked for yet can be split off.
         let largest = plan
             .active
             .iter()
             .enumerate()
-            .filter_map(|(owner, piece)| piece.as_ref().map(|p| (owner, p.clone())))
-            .max_by_key(|(_, piece)| piece.end.saturating_sub(piece.start));
-        let Some((owner, piece)) = largest else { return Take::Done };
-        let Some(middle) = split_point(piece.start, piece.end, MIN_SPLIT) else { return Take::Done };
+            .filter_map(|(owner, piece)| piece.as_ref().map(|p| (owner, p.clone(), p.start.max(plan.requested[owner]))))
+            .max_by_key(|(_, piece, unrequested)| piece.end.saturating_sub(*unrequested));
+        let Some((owner, piece, unrequested)) = largest else { return Take::Done };
+        let Some(middle) = split_point(unrequested, piece.end, MIN_SPLIT) else { return Take::Done };
         match plan.pace[owner].too_slow_for(piece.end - piece.start) {
             None | Some(false) => return Take::Wait,
             Some(true) => {}
@@ -333,33 +372,44 @@ impl Download<'_> {
         // The owner sees its new end before it writes past it (see `write`).
         plan.active[owner] = Some(piece.start..middle);
         plan.active[id] = Some(middle..piece.end);
+        plan.requested[id] = middle;
         plan.pace[id] = Pace::starting();
         Take::Piece
     }
 
-    /// What worker `id` still has to fetch of its piece; `None` (and the piece
-    /// given up) once it is done or everyone stops.
-    fn remaining(&self, id: usize) -> Option<Range<u64>> {
+    /// The next request of worker `id`: the start of what it still has to
+    /// fetch of its piece, for about [`REQUEST_SPAN`] at its pace; `None` (and
+    /// the piece given up) once it is done or everyone stops.
+    fn next_request(&self, id: usize) -> Option<Range<u64>> {
         let mut plan = self.shared.lock();
-        let piece = plan.active[id].clone().filter(|p| !p.is_empty() && !plan.stop);
-        if piece.is_none() {
+        let Some(piece) = plan.active[id].clone().filter(|p| !p.is_empty() && !plan.stop) else {
             plan.active[id] = None;
-        }
-        piece
+            return None;
+        };
+        // A fair share is of all the blob still to come, not of this piece: a
+        // piece split off is a share already.
+        let unwritten = plan.queue.iter().chain(plan.active.iter().flatten()).map(|r| r.end - r.start).sum();
+        let request = request_of(&piece, plan.pace[id].request_len(unwritten, plan.active.len()));
+        plan.requested[id] = request.end;
+        Some(request)
     }
 
-    /// Fetches worker `id`'s piece to its (possibly moving) end, again from the
-    /// byte reached after a failure, up to [`MAX_ATTEMPTS`] times.
-    async fn fetch_piece(&self, id: usize, mut stream: Option<BlobStream>) -> Result<(), TargetError> {
+    /// Fetches worker `id`'s piece to its (possibly moving) end, request after
+    /// request, again from the byte reached after a failure, up to
+    /// [`MAX_ATTEMPTS`] times. `first` is a request already answered.
+    async fn fetch_piece(&self, id: usize, mut first: Option<(BlobStream, Range<u64>)>) -> Result<(), TargetError> {
         let mut attempts = 0;
-        while let Some(piece) = self.remaining(id) {
-            let fetched = match stream.take() {
-                Some(stream) => Ok(Some(stream)),
-                None => self.source.fetch_range(self.descriptor, piece.start, piece.end).await,
+        loop {
+            let (fetched, request) = match first.take() {
+                Some((stream, request)) => (Ok(Some(stream)), request),
+                None => {
+                    let Some(request) = self.next_request(id) else { return Ok(()) };
+                    (self.source.fetch_range(self.descriptor, request.start, request.end).await, request)
+                }
             };
             let outcome = match fetched {
-                Ok(Some(stream)) => self.pump(id, stream, piece).await,
-                Ok(None) => Err(Failure::Retry(self.source_error(&piece, "it stopped serving byte ranges".into()))),
+                Ok(Some(stream)) => self.pump(id, stream, request).await,
+                Ok(None) => Err(Failure::Retry(self.source_error(&request, "it stopped serving byte ranges".into()))),
                 Err(error) if error.is_transient() => Err(Failure::Retry(error)),
                 Err(error) => Err(Failure::Fatal(error)),
             };
@@ -378,7 +428,6 @@ impl Download<'_> {
                 }
             }
         }
-        Ok(())
     }
 
     /// Writes a stream of `requested` bytes at worker `id`'s offsets until the
@@ -595,6 +644,17 @@ impl Download<'_> {
     }
 }
 
+/// The request for the start of `piece`: about `len` bytes, ending on a
+/// [`REQUEST_ALIGN`] boundary, or the whole piece when `len` reaches its end.
+fn request_of(piece: &Range<u64>, len: u64) -> Range<u64> {
+    let wanted = piece.start.saturating_add(len);
+    if wanted >= piece.end {
+        return piece.clone();
+    }
+    let aligned = wanted / REQUEST_ALIGN * REQUEST_ALIGN;
+    piece.start..if aligned > piece.start { aligned } else { wanted }
+}
+
 /// A worker's write on its way to the file: the bytes it claimed, and the
 /// blocking task writing them (which hands the bytes back).
 struct InFlight {
@@ -687,4 +747,34 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn requests_end_on_boundaries_or_at_the_piece_end() {
+        assert_eq!(request_of(&(0..100 * MIB), 16 * MIB), 0..16 * MIB);
+        assert_eq!(request_of(&(5..100 * MIB), 16 * MIB), 5..16 * MIB, "the first request realigns");
+        assert_eq!(request_of(&(0..10 * MIB + 3), 16 * MIB), 0..10 * MIB + 3, "the whole piece");
+        assert_eq!(request_of(&(0..10 * MIB + 3), 10 * MIB + 3), 0..10 * MIB + 3, "no sliver left over");
+        assert_eq!(request_of(&(5..100 * MIB), 1000), 5..1005, "nothing aligned to stop at");
+    }
+
+    #[test]
+    fn a_request_spans_half_a_second_of_the_pace_or_a_share_of_the_rest() {
+        assert_eq!(Pace::starting().request_len(GIB, 8), FIRST_REQUEST, "no pace yet");
+        let second_ago = Instant::now() - Duration::from_secs(1);
+        let span = Pace { since: second_ago, bytes: 20 * MIB }.request_len(GIB, 8);
+        assert!((9 * MIB..=10 * MIB).contains(&span), "half a second at 20 MiB/s: {span}");
+        assert_eq!(Pace { since: second_ago, bytes: MIB }.request_len(GIB, 8), MIN_REQUEST);
+        let fast = Pace { since: second_ago, bytes: 4 * GIB };
+        assert_eq!(fast.request_len(4 * GIB, 8), MAX_REQUEST);
+        assert_eq!(fast.request_len(GIB, 8), GIB / 8, "an eighth of the rest for each of 8 parts");
+        assert_eq!(fast.request_len(GIB, 1), MAX_REQUEST);
+    }
 }

@@ -19,6 +19,9 @@ pub struct GlobalArgs {
     /// The local store [default: $XDG_DATA_HOME/hoist, or ~/.local/share/hoist]
     #[arg(long, global = true, env = "HOIST_HOME", value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Show every cause of an error (the network stack's own words included)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +41,7 @@ pub enum Command {
     #[command(alias = "remove")]
     Rm(RmArgs),
     /// Remove unreferenced blobs and leftover partial writes
-    Prune,
+    Prune(PruneArgs),
     /// Re-hash every blob in the store and report corruption
     Verify(VerifyArgs),
     /// Save credentials for a registry (in the Docker config, ~/.docker/config.json)
@@ -63,10 +66,12 @@ pub enum Command {
     Chat(crate::commands::chat::ChatArgs),
     /// Unpack a model into a runtime directory (hardlinks to the store; tar layers extracted)
     Unpack(crate::commands::unpack::UnpackArgs),
-    /// Quantize a GGUF file as llama.cpp's llama-quantize does, byte for byte, in process
+    /// Quantize a GGUF file (or, with -t, a model in the store) as llama.cpp's llama-quantize does, byte for byte
     Quantize(Box<QuantizeArgs>),
-    /// Convert a Hugging Face safetensors model directory to GGUF (no Python)
+    /// Convert a Hugging Face safetensors model (a directory, or with -t one in the store) to GGUF (no Python)
     Convert(ConvertArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) that also completes model names
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,6 +180,9 @@ pub struct TagArgs {
     pub source: String,
     /// The new name: NAME[:TAG] or REGISTRY/REPO[:TAG]
     pub target: String,
+    /// Print the name, the digest it names and what it named before as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,20 +193,40 @@ pub struct RmArgs {
     /// Remove every name of a model given by ID or digest
     #[arg(short, long)]
     pub force: bool,
+    /// Print the names removed and the blobs freed as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print what was removed as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+    /// Print the counts and every corrupt or missing blob as JSON (the exit code still says)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(override_usage = "hoist convert [OPTIONS] HF_DIR OUT.gguf\n       \
+                            hoist convert [OPTIONS] MODEL -t REF")]
 pub struct ConvertArgs {
-    /// The Hugging Face model directory (config.json, *.safetensors, tokenizer files)
+    /// The Hugging Face model directory (config.json, *.safetensors, tokenizer files); with -t,
+    /// a safetensors model in the store (NAME[:TAG], NAME@DIGEST, ID) or REGISTRY/REPO[:TAG], pulled first
+    #[arg(value_name = "HF_DIR|MODEL")]
     pub model_dir: PathBuf,
     /// The GGUF file to write (written to a temporary name, renamed when complete)
-    pub output: PathBuf,
+    #[arg(value_name = "OUT.gguf", required_unless_present = "tag")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store_form: StoreFormArgs,
     /// What matrices are stored as: f32, f16, bf16, or auto (the checkpoint's 16-bit type);
     /// 1-D tensors and norms stay F32
     #[arg(long = "type", value_name = "TYPE", default_value = "auto")]
@@ -211,6 +239,20 @@ pub struct ConvertArgs {
     /// Print a JSON summary
     #[arg(long)]
     pub json: bool,
+}
+
+/// The store forms of `quantize` and `convert`: the result packed into the store.
+#[derive(Debug, Args)]
+pub struct StoreFormArgs {
+    /// Pack the result into the store as REF, with the source's license, chat template,
+    /// projector and context size (the arguments are then MODEL, and TYPE for quantize)
+    #[arg(short = 't', long = "tag", value_name = "REF")]
+    pub tag: Option<String>,
+    /// With -t, the artifact format to write [default: the source's]
+    #[arg(long, value_enum, requires = "tag")]
+    pub format: Option<Format>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// How to reach a registry.
@@ -249,6 +291,9 @@ pub struct LoginArgs {
     /// Read the password from standard input
     #[arg(long)]
     pub password_stdin: bool,
+    /// Print the registry, user and credentials file as JSON (never the password)
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -369,15 +414,23 @@ pub enum FlashAttn {
 }
 
 /// `hoist quantize IN.gguf OUT.gguf TYPE`: llama-quantize's options, same names.
+/// With `-t REF` the arguments are `MODEL TYPE` and the result goes into the store.
 #[derive(Debug, Args)]
+#[command(override_usage = "hoist quantize [OPTIONS] IN.gguf OUT.gguf TYPE\n       \
+                            hoist quantize [OPTIONS] MODEL TYPE -t REF")]
 pub struct QuantizeArgs {
-    /// The GGUF file to quantize (for a split model, its first shard)
+    /// The GGUF file to quantize (for a split model, its first shard); with -t, the model:
+    /// NAME[:TAG], NAME@DIGEST or ID in the store, or REGISTRY/REPO[:TAG], pulled first
+    #[arg(value_name = "IN.gguf|MODEL")]
     pub input: PathBuf,
-    /// Where to write the result (written to a temporary name, renamed at the end)
+    /// Where to write the result (written to a temporary name, renamed at the end); with -t, TYPE
+    #[arg(value_name = "OUT.gguf|TYPE")]
     pub output: PathBuf,
     /// Q4_K_M, Q8_0, Q6_K, ... (llama-quantize's names, any case, or its numeric ids)
-    #[arg(value_name = "TYPE")]
-    pub ftype: String,
+    #[arg(value_name = "TYPE", required_unless_present = "tag")]
+    pub ftype: Option<String>,
+    #[command(flatten)]
+    pub store_form: StoreFormArgs,
     /// Disable the k-quant mixtures: every quantizable tensor gets TYPE
     #[arg(long)]
     pub pure: bool,

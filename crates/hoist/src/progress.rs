@@ -69,6 +69,32 @@ impl PackReporter for Drawer {
     }
 }
 
+/// A build's downloads (ADD of URLs), one after the other on the one bar.
+impl hoist_build::exec::Reporter for Drawer {
+    fn download_started(&self, url: &str, size: Option<u64>, resumed_from: u64) {
+        match &self.mode {
+            Mode::Bar(bar) => {
+                bar.set_length(size.unwrap_or(0));
+                bar.set_position(resumed_from);
+                bar.set_message(url.to_string());
+            }
+            Mode::Plain => {
+                let size = size.map(|s| format!(" ({})", format_size(s))).unwrap_or_default();
+                let resumed =
+                    if resumed_from > 0 { format!(", resuming at {resumed_from} bytes") } else { String::new() };
+                eprintln!("downloading {url}{size}{resumed}");
+            }
+            Mode::Silent => {}
+        }
+    }
+
+    fn downloaded(&self, bytes: u64) {
+        if let Mode::Bar(bar) = &self.mode {
+            bar.inc(bytes);
+        }
+    }
+}
+
 impl hoist_quant::Reporter for Drawer {
     fn start(&self, input_bytes: u64, tensors: usize) {
         match &self.mode {

@@ -100,7 +100,85 @@ fn unused_build_args_warn() {
         "warning: --build-arg NOPE was not used: no ARG NOPE in the global scope or the stages built\n"
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.starts_with("t:1 sha256:") && stdout.trim_end().ends_with("(2 layers)"), "{stdout}");
+    assert!(stdout.starts_with("t:1 sha256:") && stdout.trim_end().ends_with("(2 layers, 0 steps cached)"), "{stdout}");
+}
+
+/// The step cache from the command line: a rebuild takes every layer from it,
+/// `--no-cache` builds them again, and once no image uses them, removing the
+/// image drops them from the cache.
+#[test]
+fn rebuilds_use_the_step_cache_until_pruned() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    let build = |extra: &[&str]| {
+        let out = sandbox.hoist().args(["build", "-t", "tiny:built"]).args(extra).arg(sandbox.path("ctx")).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = build(&[]);
+    assert!(first.trim_end().ends_with("(2 layers, 0 steps cached)"), "{first}");
+    // The files stage's COPY, the target's COPY and CAT.
+    let cached = sandbox.store().join("caches/build.json");
+    let entries = |path: &std::path::Path| {
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        index["manifests"].as_array().unwrap().len()
+    };
+    assert_eq!(entries(&cached), 3);
+    let again = build(&[]);
+    assert_eq!(again.replace("3 steps cached", "0 steps cached"), first, "the same image, every step cached");
+    assert_eq!(build(&["--no-cache"]), first);
+
+    sandbox.hoist().args(["rm", "tiny:built"]).assert().success();
+    assert_eq!(entries(&cached), 0, "rm prunes, and the cache entries go with their layers");
+    assert_eq!(build(&[]), first);
+}
+
+/// `--format docker|modelpack`: the target stage's files packed as `hoist
+/// pack` packs them, the same artifact to the digest; CMD names the model and
+/// the template, the license is known by its name.
+#[test]
+fn artifact_formats_are_what_pack_makes() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.path("ctx")).unwrap();
+    std::fs::copy(sandbox.tiny_gguf("tiny.gguf"), sandbox.path("ctx/tiny.gguf")).unwrap();
+    sandbox.write("ctx/LICENSE", "MIT");
+    sandbox.write("ctx/template.tmpl", "{{ messages }}");
+    sandbox.write(
+        "ctx/GGUFPackerfile",
+        "FROM scratch AS files\nCOPY . /src/\nFROM scratch\nCOPY --from=files /src/tiny.gguf /src/LICENSE /src/template.tmpl /\n\
+         CMD [\"-m\", \"tiny.gguf\", \"--chat-template-file\", \"template.tmpl\"]\n",
+    );
+    for (format, pack_format) in [("docker", "docker"), ("modelpack", "modelpack")] {
+        let built = format!("built:{format}");
+        let out = sandbox
+            .hoist()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "-q", "--format", format, "-t", &built, "-t", &format!("also:{format}")])
+            .arg(sandbox.path("ctx"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let packed = format!("packed:{format}");
+        let out = sandbox
+            .hoist()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["pack", "-q", "--format", pack_format, "-t", &packed, "--license"])
+            .arg(sandbox.path("ctx/LICENSE"))
+            .arg("--chat-template")
+            .arg(sandbox.path("ctx/template.tmpl"))
+            .arg(sandbox.path("ctx/tiny.gguf"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let by_pack = sandbox.json(&["inspect", "--json", &packed]);
+        let by_build = sandbox.json(&["inspect", "--json", &built]);
+        assert_eq!(by_build["descriptor"]["digest"], by_pack["descriptor"]["digest"], "{by_build:#}\n{by_pack:#}");
+        assert_eq!(by_build["descriptor"]["digest"], digest.as_str());
+        let also = sandbox.json(&["inspect", "--json", &format!("also:{format}")]);
+        assert_eq!(also["descriptor"]["digest"], digest.as_str());
+    }
 }
 
 #[test]

@@ -546,3 +546,54 @@ fn a_standalone_bundle_of_an_image_only_in_the_registry_mounts_it_under_the_new_
     );
     assert!(!sandbox.store().exists(), "nothing stored: {out}");
 }
+
+#[test]
+fn weights_lock_bundle_and_unpack_report_as_json() {
+    let registry = RegistryServer::anonymous();
+    let sandbox = Sandbox::new();
+    let image = runnable_image(&sandbox.store(), "app:1", "amd64");
+    let weights = sandbox.write("files/a.bin", pseudo_random(3000, 7));
+    let lock_path = sandbox.path("weights.lock");
+    let locked = sandbox.json(&[
+        "weights",
+        "lock",
+        "--json",
+        &format!("a={}", weights.display()),
+        "-o",
+        lock_path.to_str().unwrap(),
+    ]);
+    let file = &locked["files"][0];
+    assert_eq!(file["name"], "a");
+    assert_eq!(file["size"], 3000);
+    assert_eq!(file["digest"].as_str().unwrap(), Digest::of(&pseudo_random(3000, 7)).to_string());
+    assert_eq!(locked["total_bytes"], 3000);
+    assert_eq!(locked["output"], lock_path.to_str().unwrap());
+
+    let remote = format!("{}/team/app:b", registry.host());
+    let made = sandbox.json(&[
+        "bundle",
+        "app:1",
+        "--json",
+        "--progress",
+        "none",
+        "--weights",
+        lock_path.to_str().unwrap(),
+        "-t",
+        &remote,
+        "--push",
+    ]);
+    assert_eq!(made["format"], "bundle");
+    assert_eq!(made["image"], image.to_string().as_str());
+    assert_eq!(made["files"], 1);
+    assert_eq!(made["replaced"], Value::Null);
+    let pushed = &made["pushed"];
+    // Image (config, layer) and weights (config, layer) blobs; the index and two manifests.
+    assert_eq!(pushed["blobs_copied"], 4, "{made}");
+    assert_eq!(pushed["manifests_pushed"], 3, "{made}");
+    let index = blob(&sandbox.store(), made["digest"].as_str().unwrap());
+    assert!(!index.is_empty());
+
+    let out = sandbox.json(&["unpack", "--json", &remote, sandbox.path("bundle").to_str().unwrap()]);
+    assert_eq!(out["root"], sandbox.path("bundle").to_str().unwrap());
+    assert_eq!(out["manifest"], made["digest"]);
+}

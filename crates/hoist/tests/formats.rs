@@ -85,8 +85,8 @@ fn modelpack_configs_from_gguf_validate_against_the_schema() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(config).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "config does not validate: {errors:?}");
-    // And the list shows it like any other model.
+    // And the list shows it like any other model, in the same vocabulary.
     let list = sandbox.json(&["list", "--json"]);
     assert_eq!(list[0]["artifact"], "CNCF ModelPack v1");
-    assert_eq!(list[0]["quantization"], "q8_0");
+    assert_eq!(list[0]["quantization"], "Q8_0");
 }

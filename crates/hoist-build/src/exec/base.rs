@@ -3,7 +3,7 @@
 //! config carried on, and its files listed from the uncompressed tar layers (by
 //! seeking over the data, so listing a multi-GB layer reads only its headers),
 //! whiteouts applied. Files in compressed layers are not listed, so they cannot be
-//! copied from or named by CMD yet. Pulling a missing base is not available yet.
+//! copied from or named by CMD yet.
 
 use std::io;
 
@@ -27,9 +27,7 @@ const MAX_CONFIG_SIZE: u64 = 16 << 20;
 
 /// Reads `reference` from `store`, choosing `os/architecture` in an index.
 pub(crate) fn load(store: &Store, reference: &str, os: &str, architecture: &str) -> Result<BaseImage, String> {
-    let resolved = store
-        .resolve(reference)
-        .map_err(|e| format!("{e} (pull it first with `hoist pull {reference}`: a build does not pull yet)"))?;
+    let resolved = store.resolve(reference).map_err(|e| e.to_string())?;
     let mut descriptor = resolved.descriptor;
     let mut bytes = read(store, &descriptor, MAX_MANIFEST_SIZE)?;
     if descriptor.media_type == media_types::OCI_INDEX || descriptor.media_type == media_types::DOCKER_MANIFEST_LIST {
@@ -63,7 +61,7 @@ fn read(store: &Store, d: &Descriptor, max: u64) -> Result<Vec<u8>, String> {
 
 /// Adds a layer's files to `files`: `.wh.NAME` removes NAME, `.wh..wh..opq`
 /// empties its directory, as in any image.
-fn list_layer(path: &std::path::Path, files: &mut Tree) -> io::Result<()> {
+pub(crate) fn list_layer(path: &std::path::Path, files: &mut Tree) -> io::Result<()> {
     let mut archive = tar::Archive::new(std::fs::File::open(path)?);
     for entry in archive.entries_with_seek()? {
         let entry = entry?;

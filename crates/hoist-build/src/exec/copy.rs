@@ -98,13 +98,17 @@ pub(crate) fn parse_chown(s: &str) -> Result<(u64, u64), CopyError> {
 }
 
 /// Whether `dest` names a directory: it ends in `/`, is the root, or is a
-/// directory of the stage already.
+/// directory of the stage already, listed or implied by a file under it (a
+/// stage read back from a layer lists the parents its tar holds; one built
+/// here may not, and both must place files alike).
 pub(crate) fn dest_is_dir(dest: &str, stage: &Tree) -> bool {
     let cleaned = clean(dest);
+    let prefix = format!("{cleaned}/");
     dest.ends_with('/')
         || dest.ends_with("/.")
         || cleaned.is_empty()
         || stage.entries.get(&cleaned).is_some_and(|e| e.node == super::tree::Node::Dir)
+        || stage.entries.range(prefix.clone()..).next().is_some_and(|(p, _)| p.starts_with(&prefix))
 }
 
 /// The files `sources` (patterns over `from`) add at `dest`.
@@ -224,6 +228,13 @@ mod tests {
         assert_eq!(paths(&out), ["p/m/a.gguf"]);
         let e = &out.entries["p/m/a.gguf"];
         assert_eq!((e.mode, e.uid, e.gid), (0o600, 1000, 1001));
+    }
+
+    #[test]
+    fn a_directory_implied_by_its_files_is_a_directory() {
+        let stage = tree(&["models/a.gguf", "modelsx"]);
+        assert!(dest_is_dir("/models", &stage));
+        assert!(!dest_is_dir("/model", &stage) && !dest_is_dir("/modelsx", &stage));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Running a [`Plan`] into an OCI image in the local store.
 //!
 //! Each stage starts from scratch or from the stage it names; each file-making
-//! step (COPY, ADD, CAT) adds one uncompressed tar layer of exactly the files it
-//! wrote (ADD of a local tar archive, plain or gzip, unpacks it: `archive`);
+//! step (COPY, ADD, CAT, CONVERT, QUANTIZE) adds one uncompressed tar layer of
+//! exactly the files it wrote (ADD of a local tar archive, plain or gzip, unpacks
+//! it: `archive`; ADD of an http(s) URL downloads it: `url`);
 //! LABEL and CMD change the config only. The target stage's CMD must name files
 //! the image has: their GGUF headers give the config's model facts and the
 //! `gguf.model.*` labels no LABEL set (`facts`). The target stage's layers, its
@@ -13,18 +14,32 @@
 //! A stage may start from an image of the local store, and COPY `--from` one
 //! (`base`): its layers are reused by digest and its config carried on.
 //!
-//! Not available yet, each failing with an error at its instruction: pulling a
-//! base that is not in the store, ADD of URLs and git repositories, CONVERT and
-//! QUANTIZE.
+//! Every file-making step is looked up in the step cache first (`cache`): a hit
+//! reuses the layer it made before and lists its files from the layer's tar
+//! headers, so a rebuild with nothing changed reads no source file.
+//!
+//! An image the store lacks comes through the caller's [`Fetcher`] (the
+//! binary pulls it), and is then used like any other.
+//!
+//! With [`Output::Artifact`], the target stage's files are packed as a model
+//! artifact instead (`artifact`). The context leaves out what `.dockerignore`
+//! excludes (`ignore`).
+//!
+//! Not available yet, failing with an error at its instruction: ADD of git
+//! repositories, `CONVERT --class=lora`.
 
 mod archive;
+mod artifact;
 mod base;
+mod cache;
 mod context;
 mod copy;
 mod facts;
 mod glob;
+mod ignore;
 mod model_steps;
 mod tree;
+mod url;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -39,6 +54,7 @@ use crate::cmd::ModelFiles;
 use crate::error::Error;
 use crate::location::Location;
 use crate::plan::{Base, Content, FileOptions, FromRef, Plan, Step, StepKind};
+use cache::Key;
 use copy::{CopyError, Placement};
 use hoist_model::formats::packer::{History, ImageConfig, rfc3339};
 use tree::{Data, Entry, Node, Tree};
@@ -52,15 +68,51 @@ pub struct ExecOptions {
     pub epoch: u64,
     pub os: String,
     pub architecture: String,
+    /// Build every step, using no cached layer (`--no-cache`); what is built is
+    /// still recorded.
+    pub no_cache: bool,
+    pub output: Output,
+}
+
+/// What a build makes of its target stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// An OCI image (tar layers, a gguf-packer image config); tagging is the caller's.
+    #[default]
+    Image,
+    /// A model artifact of the stage's files, packed as `hoist pack` packs and
+    /// tagged `reference` (`--format docker|modelpack`).
+    Artifact { format: hoist_model::PackFormat, reference: hoist_oci::Reference },
 }
 
 /// What a build wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
-    /// The image manifest, committed to the store (not tagged).
+    /// The image manifest, committed to the store (not tagged); or the model
+    /// artifact's, tagged by pack.
     pub manifest: Descriptor,
+    /// The image config (for an artifact: what it would have been, with the
+    /// model facts CMD's files gave).
     pub config: ImageConfig,
+    /// The manifest's layers.
     pub layers: Vec<Descriptor>,
+    pub stats: Stats,
+}
+
+/// What a build did: how many layers it wrote (every byte of a written layer
+/// was read from its sources) and how many it took from the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub layers_written: usize,
+    pub bytes_written: u64,
+    pub steps_cached: usize,
+}
+
+/// Files a step reads, and the layers they come from (none for the context,
+/// whose files are keyed one by one).
+struct Source {
+    files: Tree,
+    layers: Option<Vec<Descriptor>>,
 }
 
 /// A stage as built so far.
@@ -73,23 +125,68 @@ struct StageState {
     cmd: Option<(Location, String, ModelFiles)>,
 }
 
-/// Builds `plan`'s target into the store through `session`.
-pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Result<Built, Error> {
-    let mut run = Run { options, session, context: None, states: BTreeMap::new(), scratch: None };
+/// Brings an image that is not in the store into it, named as the build file
+/// names it: the caller's `pull` (this crate does not talk to registries).
+pub trait Fetcher {
+    /// Fetches `reference`, the manifest for `os/architecture` where it is an
+    /// index; the error says why not, in one line.
+    fn fetch(&self, reference: &str, os: &str, architecture: &str) -> Result<(), String>;
+}
+
+/// Progress of a build, for the caller to draw (a library never prints).
+pub trait Reporter {
+    /// ADD starts downloading `url`: its whole size if the server said, and
+    /// the bytes an interrupted build already fetched.
+    fn download_started(&self, _url: &str, _size: Option<u64>, _resumed_from: u64) {}
+    /// More bytes of the download arrived.
+    fn downloaded(&self, _bytes: u64) {}
+    fn download_finished(&self, _url: &str) {}
+}
+
+/// A reporter that reports nothing.
+pub struct NoReporter;
+impl Reporter for NoReporter {}
+
+/// A fetcher for builds that use only the store.
+pub struct NoFetcher;
+
+impl Fetcher for NoFetcher {
+    fn fetch(&self, reference: &str, _: &str, _: &str) -> Result<(), String> {
+        Err(format!("{reference} is not in the store, and this build does not pull"))
+    }
+}
+
+/// Builds `plan`'s target into the store through `session`; images named by
+/// FROM or `--from` that the store lacks come through `fetcher`; downloads are
+/// reported to `reporter`.
+pub fn execute(
+    plan: &Plan,
+    options: &ExecOptions,
+    session: &WriteSession,
+    fetcher: &dyn Fetcher,
+    reporter: &dyn Reporter,
+) -> Result<Built, Error> {
+    let mut run = Run {
+        options,
+        session,
+        fetcher,
+        reporter,
+        context: None,
+        states: BTreeMap::new(),
+        scratch: None,
+        stats: Stats::default(),
+    };
     for &index in &plan.order {
         let stage = &plan.stages[index];
         let mut state = match &stage.base {
             Base::Scratch => StageState::default(),
             Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
             Base::Image(reference) => {
-                let image =
-                    base::load(session.store(), reference, &options.os, &options.architecture).map_err(|message| {
-                        Error::Invalid {
-                            at: stage.at.clone(),
-                            message: format!("FROM {reference}: {message}"),
-                            text: stage.text.clone(),
-                        }
-                    })?;
+                let image = run.image(reference).map_err(|message| Error::Invalid {
+                    at: stage.at.clone(),
+                    message: format!("FROM {reference}: {message}"),
+                    text: stage.text.clone(),
+                })?;
                 from_image(image, reference)
             }
         };
@@ -119,6 +216,26 @@ pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Re
     state.config.labels.entry("org.opencontainers.image.created".into()).or_insert(created);
     state.config.os = options.os.clone();
     state.config.architecture = options.architecture.clone();
+    if let Output::Artifact { format, reference } = &options.output {
+        let Some((at, text, _)) = &state.cmd else {
+            return Err(Error::Invalid {
+                at: plan.stages[plan.target].at.clone(),
+                message: "a model artifact needs a CMD naming its model (-m)".into(),
+                text: plan.stages[plan.target].text.clone(),
+            });
+        };
+        let invalid = |message: String| Error::Invalid { at: at.clone(), message, text: text.clone() };
+        let scratch = run.scratch().map_err(&invalid)?;
+        let (store, epoch) = (session.store(), options.epoch);
+        let packed = artifact::pack(store, &state, *format, reference, epoch, &scratch)
+            .map_err(|e| invalid(format!("packing the model artifact: {e}")))?;
+        return Ok(Built {
+            manifest: packed.descriptor,
+            config: state.config,
+            layers: packed.manifest.layers,
+            stats: run.stats,
+        });
+    }
     let config_bytes = state.config.to_json();
     let (digest, size) = session.put_bytes(&config_bytes)?;
     let config = Descriptor::new(media_types::OCI_IMAGE_CONFIG, digest, size);
@@ -128,12 +245,15 @@ pub fn execute(plan: &Plan, options: &ExecOptions, session: &WriteSession) -> Re
         manifest: Descriptor::new(media_types::OCI_MANIFEST, digest, size),
         config: state.config,
         layers: state.layers,
+        stats: run.stats,
     })
 }
 
 struct Run<'a> {
     options: &'a ExecOptions,
     session: &'a WriteSession,
+    fetcher: &'a dyn Fetcher,
+    reporter: &'a dyn Reporter,
     /// Read on first use.
     context: Option<Tree>,
     states: BTreeMap<usize, StageState>,
@@ -141,6 +261,7 @@ struct Run<'a> {
     /// file system): kept until the build ends, since later steps and the
     /// image's GGUF facts read what they made.
     scratch: Option<tempfile::TempDir>,
+    stats: Stats,
 }
 
 impl Run<'_> {
@@ -152,21 +273,32 @@ impl Run<'_> {
         Ok(self.context.get_or_insert_default())
     }
 
-    /// The files `--from` names.
-    fn source_tree(&mut self, state: &StageState, from: &FromRef, step: &Step) -> Result<Tree, Error> {
+    /// An image from the store, fetched into it first if it is not there.
+    fn image(&self, reference: &str) -> Result<base::BaseImage, String> {
+        let store = self.session.store();
+        let (os, architecture) = (&self.options.os, &self.options.architecture);
+        if let Err(hoist_store::StoreError::NotFound { .. }) = store.resolve(reference) {
+            self.fetcher.fetch(reference, os, architecture)?;
+        }
+        base::load(store, reference, os, architecture)
+    }
+
+    /// The files `--from` names, and the layers they come from (none for the context).
+    fn source(&mut self, state: &StageState, from: &FromRef, step: &Step) -> Result<Source, Error> {
         Ok(match from {
-            FromRef::Context => self.context()?.clone(),
-            FromRef::Stage(s) => self.states.get(s).map(|st| st.files.clone()).unwrap_or_default(),
-            FromRef::Current => state.files.clone(),
+            FromRef::Context => Source { files: self.context()?.clone(), layers: None },
+            FromRef::Stage(s) => {
+                let stage = self.states.get(s).cloned().unwrap_or_default();
+                Source { files: stage.files, layers: Some(stage.layers) }
+            }
+            FromRef::Current => Source { files: state.files.clone(), layers: Some(state.layers.clone()) },
             FromRef::Image(r) => {
-                let store = self.session.store();
-                base::load(store, r, &self.options.os, &self.options.architecture)
-                    .map_err(|m| Error::Invalid {
-                        at: step.at.clone(),
-                        message: format!("--from={r}: {m}"),
-                        text: step.text.clone(),
-                    })?
-                    .files
+                let image = self.image(r).map_err(|m| Error::Invalid {
+                    at: step.at.clone(),
+                    message: format!("--from={r}: {m}"),
+                    text: step.text.clone(),
+                })?;
+                Source { files: image.files, layers: Some(image.layers) }
             }
         })
     }
@@ -181,11 +313,58 @@ impl Run<'_> {
         Ok(self.scratch.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default())
     }
 
+    /// A step's cache key: the step as expanded, whether its destination is a
+    /// directory of the stage, and what it reads (`read`: the files it takes
+    /// from the context; a stage or image by its layers). See `cache`.
+    fn key(
+        &self,
+        step: &Step,
+        dest_dir: bool,
+        read: Option<(&Source, &Tree)>,
+        downloaded: &[String],
+    ) -> Result<String, Error> {
+        let mut key = Key::new(self.options.epoch);
+        for digest in downloaded {
+            key.part(digest);
+        }
+        key.part(&format!("{:?} into a directory: {dest_dir}", step.kind));
+        match read {
+            Some((Source { layers: Some(layers), .. }, _)) => key.layers(layers),
+            Some((Source { layers: None, .. }, files)) => {
+                key.files(files).map_err(|(path, source)| Error::Read { path, source })?
+            }
+            None => {}
+        }
+        Ok(key.finish())
+    }
+
+    /// The layer the cache holds for `key`, unless `--no-cache`.
+    fn cached(&self, key: &str) -> Result<Option<Descriptor>, Error> {
+        if self.options.no_cache {
+            return Ok(None);
+        }
+        let found = self.session.store().cache_lookup(cache::NAME, key)?;
+        // The entry's key annotation is the cache's, not the image's.
+        Ok(found.map(|d| Descriptor::new(d.media_type, d.digest, d.size)))
+    }
+
+    /// The files a cached layer holds (its headers read, never its data).
+    fn cached_files(&self, layer: &Descriptor, step: &Step) -> Result<Tree, Error> {
+        let path = self.session.store().blob_path(&layer.digest);
+        let mut files = Tree::default();
+        base::list_layer(&path, &mut files).map_err(|e| Error::Invalid {
+            at: step.at.clone(),
+            message: format!("reading the cached layer {}: {e}", path.display()),
+            text: step.text.clone(),
+        })?;
+        Ok(files)
+    }
+
     fn step(&mut self, state: &mut StageState, step: &Step) -> Result<(), Error> {
         let invalid = |message: String| Error::Invalid { at: step.at.clone(), message, text: step.text.clone() };
         let not_yet =
             |what: &str| Error::NotAvailable { at: step.at.clone(), what: what.to_string(), text: step.text.clone() };
-        let added = match &step.kind {
+        let added: Option<(Tree, String)> = match &step.kind {
             StepKind::Label(pairs) => {
                 state.config.labels.extend(pairs.iter().cloned());
                 None
@@ -199,15 +378,31 @@ impl Run<'_> {
                 return Err(not_yet(&format!("CONVERT --class={class}")));
             }
             StepKind::Convert { from, src, dest, out_type, .. } => {
-                let tree = self.source_tree(state, from, step)?;
-                let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
-                let scratch = self.scratch().map_err(&invalid)?;
-                Some(model_steps::convert(&tree, context, src, dest, out_type, &scratch).map_err(&invalid)?)
+                let source = self.source(state, from, step)?;
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &[src]))), &[])?;
+                if let Some(layer) = self.cached(&key)? {
+                    let files = self.cached_files(&layer, step)?;
+                    self.reuse(state, layer, &files);
+                    None
+                } else {
+                    let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
+                    let scratch = self.scratch().map_err(&invalid)?;
+                    let made = model_steps::convert(&source.files, context, src, dest, out_type, &scratch);
+                    Some((made.map_err(&invalid)?, key))
+                }
             }
             StepKind::Quantize(quantize) => {
-                let tree = self.source_tree(state, &quantize.from, step)?;
-                let scratch = self.scratch().map_err(&invalid)?;
-                Some(model_steps::quantize(&tree, quantize, &scratch).map_err(&invalid)?)
+                let source = self.source(state, &quantize.from, step)?;
+                let read: Vec<&String> = std::iter::once(&quantize.src).chain(&quantize.imatrix).collect();
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &read))), &[])?;
+                if let Some(layer) = self.cached(&key)? {
+                    let files = self.cached_files(&layer, step)?;
+                    self.reuse(state, layer, &files);
+                    None
+                } else {
+                    let scratch = self.scratch().map_err(&invalid)?;
+                    Some((model_steps::quantize(&source.files, quantize, &scratch).map_err(&invalid)?, key))
+                }
             }
             StepKind::Cat { parts, dest } => {
                 let data = parts.concat().into_bytes();
@@ -217,16 +412,35 @@ impl Run<'_> {
                     return Err(invalid(format!("CAT writes a file, and {dest:?} is a directory")));
                 }
                 t.insert(path, inline_file(data));
-                Some(t)
+                let key = self.key(step, false, None, &[])?;
+                self.files_step(state, step, t, key)?
             }
-            StepKind::Add { sources, dest, options, .. } => {
-                if let Some(Content::Path(url)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_remote(p)))
-                {
-                    return Err(not_yet(&format!("ADD of URLs and git repositories ({url})")));
+            StepKind::Add { sources, dest, options, checksum, .. } => {
+                if let Some(Content::Path(git)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_git(p))) {
+                    return Err(not_yet(&format!("ADD of git repositories ({git})")));
+                }
+                let (urls, local): (Vec<&Content>, Vec<&Content>) =
+                    sources.iter().partition(|s| matches!(s, Content::Path(p) if is_url(p)));
+                let checksum = checksum.as_deref().map(url::Checksum::parse).transpose().map_err(&invalid)?;
+                if checksum.is_some() && (urls.len() != 1 || !local.is_empty()) {
+                    return Err(invalid("--checksum checks one URL, the only source".into()));
+                }
+                let dest_dir = copy::dest_is_dir(dest, &state.files);
+                if sources.len() > 1 && !dest_dir {
+                    return Err(invalid(copy::CopyError::NeedsDirectory.to_string()));
+                }
+                // A checked URL is known by its checksum: a cached layer needs no download.
+                if checksum.is_some() {
+                    let key = self.key(step, dest_dir, None, &[])?;
+                    if let Some(layer) = self.cached(&key)? {
+                        let files = self.cached_files(&layer, step)?;
+                        self.reuse(state, layer, &files);
+                        return self.history(state, step);
+                    }
                 }
                 let from = self.context()?.clone();
                 let (archives, files): (Vec<_>, Vec<_>) =
-                    sources.iter().map(|s| (s, archive_of(&from, s))).partition(|(_, a)| !matches!(a, Ok(None)));
+                    local.iter().map(|s| (*s, archive_of(&from, s))).partition(|(_, a)| !matches!(a, Ok(None)));
                 let files: Vec<Content> = files.into_iter().map(|(s, _)| s.clone()).collect();
                 let mut added = if files.is_empty() {
                     Tree::default()
@@ -245,22 +459,93 @@ impl Run<'_> {
                         added.insert(copy::clean(&format!("{dest}/{p}")), e);
                     }
                 }
-                Some(added)
+                let mut digests = Vec::new();
+                let mut fetched = Tree::default();
+                for source in urls {
+                    let Content::Path(address) = source else { continue };
+                    let scratch = self.scratch().map_err(&invalid)?;
+                    let ingest = self.session.store().root().join("ingest");
+                    let got = url::download(address, checksum.as_ref(), &ingest, &scratch, self.reporter)
+                        .map_err(|e| invalid(format!("{address}: {e}")))?;
+                    let path = if dest_dir {
+                        copy::clean(&format!("{dest}/{}", url_file_name(address)))
+                    } else {
+                        copy::clean(dest)
+                    };
+                    // Docker's mode for a downloaded file.
+                    let mut entry = Entry {
+                        node: Node::File { data: Data::Disk(got.path), size: got.size },
+                        mode: 0o600,
+                        uid: 0,
+                        gid: 0,
+                    };
+                    how.apply(&mut entry);
+                    fetched.insert(path, entry);
+                    digests.push(got.digest);
+                }
+                let key = if checksum.is_some() {
+                    self.key(step, dest_dir, None, &[])?
+                } else {
+                    // Downloads by their content, context files by stat.
+                    let context = Source { files: Tree::default(), layers: None };
+                    self.key(step, dest_dir, Some((&context, &added)), &digests)?
+                };
+                added.overlay(&fetched);
+                self.files_step(state, step, added, key)?
             }
             StepKind::Copy { from, sources, dest, options, parents } => {
-                let tree = self.source_tree(state, from, step)?;
-                Some(place(&tree, state, sources, dest, options, *parents).map_err(|e| invalid(e.to_string()))?)
+                let source = self.source(state, from, step)?;
+                let added = place(&source.files, state, sources, dest, options, *parents)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let key = self.key(step, copy::dest_is_dir(dest, &state.files), Some((&source, &added)), &[])?;
+                self.files_step(state, step, added, key)?
             }
         };
-        let empty_layer = added.is_none();
-        if let Some(added) = added {
+        if let Some((added, key)) = added {
             let layer = self.write_layer(&added, step)?;
+            self.session.cache_insert(cache::NAME, &key, &layer)?;
+            self.stats.layers_written += 1;
+            self.stats.bytes_written += layer.size;
             state.config.diff_ids.push(layer.digest.to_string());
             state.layers.push(layer);
             state.files.overlay(&added);
         }
+        self.history(state, step)
+    }
+
+    fn history(&self, state: &mut StageState, step: &Step) -> Result<(), Error> {
+        let empty_layer = matches!(step.kind, StepKind::Label(_) | StepKind::Cmd { .. });
         state.config.history.push(History { created_by: step.text.clone(), empty_layer });
         Ok(())
+    }
+
+    /// A file-making step whose files are known before any is read: its layer
+    /// from the cache (returning `None`), else the files to write.
+    fn files_step(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        added: Tree,
+        key: String,
+    ) -> Result<Option<(Tree, String)>, Error> {
+        match self.cached(&key)? {
+            Some(layer) => {
+                // Later steps (CMD's facts, COPY --from) read the layer, not the
+                // sources: a cached build reads nothing of them.
+                let files = self.cached_files(&layer, step)?;
+                self.reuse(state, layer, &files);
+                Ok(None)
+            }
+            None => Ok(Some((added, key))),
+        }
+    }
+
+    /// Adds a layer the cache had to the stage.
+    fn reuse(&mut self, state: &mut StageState, layer: Descriptor, files: &Tree) {
+        self.stats.steps_cached += 1;
+        state.config.diff_ids.push(layer.digest.to_string());
+        state.layers.push(layer);
+        state.files.overlay(files);
     }
 
     /// Writes `files` as a tar layer into the store. One thread makes the tar
@@ -379,9 +664,42 @@ fn inline_file(data: Vec<u8>) -> Entry {
     }
 }
 
-/// URLs and git remotes (ADD's non-local sources).
-fn is_remote(source: &str) -> bool {
-    ["http://", "https://", "git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p))
+/// The entries of `tree` at or under `paths`.
+fn picked(tree: &Tree, paths: &[&String]) -> Tree {
+    let mut out = Tree::default();
+    for path in paths {
+        let path = copy::clean(path);
+        for (rel, entry) in tree.subtree(&path) {
+            let full = if rel.is_empty() { path.clone() } else { format!("{path}/{rel}") };
+            out.insert(full, entry.clone());
+        }
+    }
+    out
+}
+
+/// Git remotes, which ADD clones (BuildKit's rule: a git scheme, or an
+/// http(s) URL of a `.git` path, with an optional `#ref`).
+fn is_git(source: &str) -> bool {
+    let path = source.split('#').next().unwrap_or(source);
+    ["git@", "git://", "ssh://"].iter().any(|p| source.starts_with(p)) || (is_http(source) && path.ends_with(".git"))
+}
+
+fn is_http(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// Files ADD downloads.
+fn is_url(source: &str) -> bool {
+    is_http(source) && !is_git(source)
+}
+
+/// The name a downloaded file gets in a destination directory: the URL path's
+/// last part (Docker's rule), or `download` when it has none.
+fn url_file_name(address: &str) -> String {
+    let path = address.split(['?', '#']).next().unwrap_or(address);
+    let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
+    let name = after_host.rsplit('/').next().unwrap_or("");
+    if name.is_empty() || name == ".." || name == "." { "download".to_string() } else { name.to_string() }
 }
 
 fn placement(options: &FileOptions, parents: bool) -> Result<Placement, CopyError> {

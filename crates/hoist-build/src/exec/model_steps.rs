@@ -114,7 +114,7 @@ fn local_dir(tree: &Tree, context: Option<&Path>, path: &str, scratch: &Path) ->
     if found { Ok(out) } else { Err(format!("{path:?}: no such directory")) }
 }
 
-fn write_out(data: &Data, to: &Path) -> io::Result<()> {
+pub(super) fn write_out(data: &Data, to: &Path) -> io::Result<()> {
     let mut out = File::create(to)?;
     match data {
         Data::Disk(path) => io::copy(&mut File::open(path)?, &mut out).map(drop),

@@ -58,7 +58,10 @@ fn prune_keeps_everything_reachable_and_removes_the_rest() {
         garbage.iter().map(|hex| fs::metadata(store.root().join("blobs/sha256").join(hex)).unwrap().len()).sum();
 
     let report = store.prune().unwrap();
-    assert_eq!(report, PruneReport { blobs_removed: 4, bytes_freed: garbage_bytes, ingest_files_removed: 2 });
+    assert_eq!(
+        report,
+        PruneReport { blobs_removed: 4, bytes_freed: garbage_bytes, ingest_files_removed: 2, cache_entries_dropped: 0 }
+    );
     assert_eq!(blob_names(&store), keep);
     assert!(ingest_names(&store).is_empty());
     assert!(store.verify(&NoVerifyReporter).unwrap().is_ok());
@@ -66,6 +69,34 @@ fn prune_keeps_everything_reachable_and_removes_the_rest() {
     let again = store.prune().unwrap();
     assert_eq!(again, PruneReport::default(), "a second prune finds nothing");
     assert_eq!(store.list().unwrap().len(), 4);
+}
+
+#[test]
+fn prune_drops_the_cache_entries_of_the_blobs_it_removes() {
+    let (_dir, store) = new_store();
+    let session = store.write_session().unwrap();
+    let tagged = put_model(&session, "tagged");
+    session.tag(&tagged.manifest, &reference("tagged")).unwrap();
+    let layer = Descriptor::new(media_types::OCI_LAYER_TAR, tagged.layer.clone(), 16);
+    let (digest, size) = session.put_bytes(b"a layer of an image since removed").unwrap();
+    let orphan = Descriptor::new(media_types::OCI_LAYER_TAR, digest, size);
+    session.cache_insert("steps", "key-used", &layer).unwrap();
+    session.cache_insert("steps", "key-orphan", &orphan).unwrap();
+    session.cache_insert("steps", "key-orphan", &orphan).unwrap(); // replaces, not duplicates
+    assert!(session.cache_insert("../escape", "k", &orphan).is_err());
+    drop(session);
+    assert_eq!(store.read_cache("steps").unwrap().len(), 2);
+    assert_eq!(store.cache_lookup("steps", "key-orphan").unwrap().map(|d| d.digest), Some(orphan.digest.clone()));
+
+    let report = store.prune().unwrap();
+    assert_eq!((report.blobs_removed, report.cache_entries_dropped), (1, 1));
+    assert_eq!(store.cache_lookup("steps", "key-orphan").unwrap(), None);
+    let kept = store.cache_lookup("steps", "key-used").unwrap().unwrap();
+    assert_eq!((&kept.digest, kept.annotation(hoist_store::ANNOTATION_CACHE_KEY)), (&tagged.layer, Some("key-used")));
+    // The cache is an OCI index any tool reads.
+    let bytes = fs::read(store.root().join("caches/steps.json")).unwrap();
+    assert_eq!(ImageIndex::from_slice(&bytes).unwrap().manifests.len(), 1);
+    assert_eq!(store.prune().unwrap(), PruneReport::default());
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `hoist build`: a GGUFPackerfile (or a Dockerfile in gguf-packer's language) into
-//! an OCI image in the store, tagged with every `-t`.
+//! an OCI image in the store, tagged with every `-t` (and pushed to each with
+//! `--push`). A base the store lacks is pulled as `hoist pull` pulls it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,11 +8,17 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hoist_build::exec::{ExecOptions, execute};
+use hoist_build::exec::{ExecOptions, Fetcher, Output, execute};
 use hoist_build::parse::parse;
 use hoist_build::plan::{PlanOptions, PlanReporter, plan};
+use hoist_model::{LayerSelection, PackFormat, PlatformSpec};
 use hoist_oci::Reference;
+use hoist_registry::Repository;
 use hoist_store::Store;
+
+use super::remote::{block_on, client, print_transfer, remote_reference, transfer};
+use crate::cli::TransferArgs;
+use crate::progress::Drawer;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -33,9 +40,44 @@ pub struct BuildArgs {
     /// [default: linux and this machine's architecture]
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// What to make of the target stage: an OCI image, or a model artifact of its
+    /// files (Docker's model format or CNCF ModelPack, as `hoist pack` makes them)
+    #[arg(long, value_enum, default_value_t = BuildFormat::Image)]
+    pub format: BuildFormat,
+    /// Build every step, using no cached layer
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Push every tag to its registry once the image is built
+    #[arg(long)]
+    pub push: bool,
     /// Print only the manifest digest
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuildFormat {
+    Image,
+    Docker,
+    Modelpack,
+}
+
+/// Pulls a base the store lacks, the platform the build is for.
+struct Pull<'a> {
+    store: &'a Store,
+    transfer: &'a TransferArgs,
+}
+
+impl Fetcher for Pull<'_> {
+    fn fetch(&self, reference: &str, os: &str, architecture: &str) -> Result<(), String> {
+        let platform: PlatformSpec = format!("{os}/{architecture}").parse().map_err(|e| format!("{e}"))?;
+        let everything = LayerSelection::new(Vec::new(), Vec::new());
+        super::pull::pull(self.store, reference, Some(&platform), &everything, 8, self.transfer)
+            .map(drop)
+            .map_err(|e| format!("pulling it: {e:#}"))
+    }
 }
 
 /// Warnings go to stderr as they come.
@@ -52,7 +94,8 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
         .tags
         .iter()
         .map(|t| {
-            let r: Reference = t.parse()?;
+            // Pushed tags name a registry; checked before anything is built.
+            let r: Reference = if args.push { remote_reference(None, t)? } else { t.parse()? };
             if r.digest().is_some() {
                 bail!("invalid reference {t:?}: a name to tag cannot hold a digest");
             }
@@ -69,9 +112,19 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let parsed = parse(&file.display().to_string(), &text)?;
     let plan = plan(&parsed, &PlanOptions { build_args, target: args.target }, &Stderr)?;
-    let options = ExecOptions { context: args.context, epoch: source_date_epoch()?, os, architecture };
+    let first = references.first().cloned().context("a build needs a tag (-t)")?;
+    let output = match args.format {
+        BuildFormat::Image => Output::Image,
+        BuildFormat::Docker => Output::Artifact { format: PackFormat::Docker, reference: first },
+        BuildFormat::Modelpack => Output::Artifact { format: PackFormat::ModelPack, reference: first },
+    };
+    let epoch = source_date_epoch()?;
+    let options = ExecOptions { context: args.context, epoch, os, architecture, no_cache: args.no_cache, output };
     let session = store.write_session()?;
-    let built = execute(&plan, &options, &session)?;
+    let drawer = Drawer::new(args.transfer.progress, 0);
+    let built = execute(&plan, &options, &session, &Pull { store, transfer: &args.transfer }, &drawer);
+    drawer.finish();
+    let built = built?;
     // Tags only once everything is written: a failed build tags nothing.
     for reference in &references {
         session.tag(&built.manifest, reference)?;
@@ -83,8 +136,25 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
             1 => "1 layer".to_string(),
             n => format!("{n} layers"),
         };
+        let layers = match built.stats.steps_cached {
+            1 => format!("{layers}, 1 step cached"),
+            n => format!("{layers}, {n} steps cached"),
+        };
         for reference in &references {
             println!("{reference} {} ({layers})", built.manifest.digest);
+        }
+    }
+    drop(session);
+    if args.push {
+        let client = client(&args.transfer.connect, None)?;
+        for reference in &references {
+            let repository = Repository::from_reference(&client, reference)?;
+            let started = std::time::Instant::now();
+            let report =
+                block_on(transfer(store, &repository, &built.manifest, reference.tag(), &args.transfer, None))??;
+            if !args.quiet {
+                print_transfer("Pushed", &reference.to_string(), &built.manifest, &report, started.elapsed(), false);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

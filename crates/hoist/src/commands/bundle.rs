@@ -10,17 +10,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use hoist_model::LayerSelection;
-use hoist_model::cog::{self, BundleFormat, BundleIndex, WeightsLock};
-use hoist_oci::{Descriptor, Reference, Source};
+use hoist_model::cog::{self, BundleFormat, WeightsLock};
+use hoist_oci::{CopyReport, Descriptor, Digest, Reference, Source};
 use hoist_registry::Repository;
 use hoist_store::{Store, StoreError};
 
 use super::pull::pull;
-use super::remote::{block_on, client, registry_reference, summary, transfer};
+use super::remote::{block_on, client, remote_reference, summary, transfer, transfer_json};
 use crate::cli::TransferArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,12 +50,15 @@ pub struct BundleArgs {
     /// What to tag (and push): the index of image and weights, or the plain image
     #[arg(long, value_enum, default_value_t = BundleFormatArg::Bundle)]
     pub format: BundleFormatArg,
+    /// Print what was made and pushed as JSON
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
 
 pub fn run(store: &Store, args: BundleArgs) -> Result<ExitCode> {
-    let reference: Reference = if args.push { registry_reference(&args.tag)? } else { args.tag.parse()? };
+    let reference: Reference = if args.push { remote_reference(None, &args.tag)? } else { args.tag.parse()? };
     if reference.digest().is_some() {
         bail!("invalid reference {:?}: a name to tag cannot hold a digest", args.tag);
     }
@@ -68,7 +72,11 @@ pub fn run(store: &Store, args: BundleArgs) -> Result<ExitCode> {
         (_, BundleFormat::Standalone) => None,
     };
     let image = match registry_only(store, &args.image)? {
-        Some(image) if args.push => return push_remote(store, &args, &image, &reference, format, lock.as_ref()),
+        Some(image) if args.push => {
+            let made = push_remote(store, &args, &image, &reference, format, lock.as_ref())?;
+            made.print(args.json);
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(_) => {
             eprintln!("{} is not in the store; pulling it", args.image);
             let pulled = pull(store, &args.image, None, &LayerSelection::default(), 4, &args.transfer)?;
@@ -78,19 +86,91 @@ pub fn run(store: &Store, args: BundleArgs) -> Result<ExitCode> {
         None => args.image.clone(),
     };
     let outcome = cog::bundle(store, &image, lock.as_ref(), &reference, format)?;
-    print_made(&reference, &outcome.descriptor, outcome.index.as_ref(), lock.as_ref().map_or(0, |l| l.files.len()));
-    if let Some(old) = outcome.replaced.filter(|old| old.digest != outcome.descriptor.digest) {
-        println!("{reference} moved from {}", old.digest.short());
-    }
+    let mut made = Made {
+        reference: &reference,
+        index: outcome.index.as_ref().map(|index| (index.image.digest.clone(), index.weights.digest.clone())),
+        descriptor: outcome.descriptor,
+        files: lock.as_ref().map_or(0, |l| l.files.len()),
+        replaced: None,
+        pushed: None,
+        image_pushed: None,
+    };
+    made.replaced = outcome.replaced.map(|old| old.digest).filter(|old| *old != made.descriptor.digest);
     if args.push {
         let client = client(&args.transfer.connect, None)?;
         let repository = Repository::from_reference(&client, &reference)?;
         let tag = reference.tag().map(str::to_string);
-        let report =
-            block_on(transfer(store, &repository, &outcome.descriptor, tag.as_deref(), &args.transfer, None))??;
-        println!("Pushed {reference} {}: {}", outcome.descriptor.digest, summary(&report));
+        let started = Instant::now();
+        let report = block_on(transfer(store, &repository, &made.descriptor, tag.as_deref(), &args.transfer, None))??;
+        made.pushed = Some((report, started.elapsed()));
     }
+    made.print(args.json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a bundle run made and moved, printed once at the end.
+struct Made<'a> {
+    reference: &'a Reference,
+    /// What the reference names: the index, or the image for a standalone.
+    descriptor: Descriptor,
+    /// The index's image and weights manifests (bundle only).
+    index: Option<(Digest, Digest)>,
+    files: usize,
+    /// What the reference named before, when that was something else.
+    replaced: Option<Digest>,
+    /// The push of `descriptor`, and of the image when it went registry to registry.
+    pushed: Option<(CopyReport, Duration)>,
+    image_pushed: Option<(CopyReport, Duration)>,
+}
+
+impl Made<'_> {
+    /// "REF DIGEST (bundle: image X, weights Y, N files)" or "(standalone
+    /// image)", then what moved; with `json`, one object (README: bundle --json).
+    fn print(&self, json: bool) {
+        let reference = self.reference;
+        let digest = &self.descriptor.digest;
+        if json {
+            let transfer = |pushed: &Option<(CopyReport, Duration)>| {
+                pushed.as_ref().map(|(report, took)| transfer_json(report, *took))
+            };
+            let object = serde_json::json!({
+                "reference": reference.to_string(),
+                "digest": digest.to_string(),
+                "media_type": self.descriptor.media_type,
+                "format": if self.index.is_some() { "bundle" } else { "standalone" },
+                "image": self.index.as_ref().map(|(image, _)| image.to_string()),
+                "weights": self.index.as_ref().map(|(_, weights)| weights.to_string()),
+                "files": self.files,
+                "replaced": self.replaced.as_ref().map(Digest::to_string),
+                "pushed": transfer(&self.pushed),
+                "image_pushed": transfer(&self.image_pushed),
+            });
+            println!("{object:#}");
+            return;
+        }
+        match &self.index {
+            Some((image, weights)) => println!(
+                "{reference} {digest} (bundle: image {}, weights {}, {} files)",
+                image.short(),
+                weights.short(),
+                self.files
+            ),
+            None => println!("{reference} {digest} (standalone image)"),
+        }
+        if let Some(old) = &self.replaced {
+            println!("{reference} moved from {}", old.short());
+        }
+        match (&self.pushed, &self.image_pushed, &self.index) {
+            (Some((report, _)), Some((image_report, _)), Some((image, _))) => println!(
+                "Pushed {reference} {digest}: {}; image {}: {}",
+                summary(report),
+                image.short(),
+                summary(image_report)
+            ),
+            (Some((report, _)), _, _) => println!("Pushed {reference} {digest}: {}", summary(report)),
+            _ => {}
+        }
+    }
 }
 
 /// The image's reference when the store lacks it and it names a registry.
@@ -108,54 +188,51 @@ fn registry_only(store: &Store, image: &str) -> Result<Option<Reference>> {
 /// first, registry to registry, so the index never names a manifest the
 /// destination lacks; then the weights and the index, from the store, where
 /// they stay untagged (the store does not hold the image).
-fn push_remote(
+fn push_remote<'a>(
     store: &Store,
     args: &BundleArgs,
     image: &Reference,
-    reference: &Reference,
+    reference: &'a Reference,
     format: BundleFormat,
     lock: Option<&WeightsLock>,
-) -> Result<ExitCode> {
+) -> Result<Made<'a>> {
     let client = client(&args.transfer.connect, None)?;
     let source = Repository::from_reference(&client, image)?;
     let destination = Repository::from_reference(&client, reference)?;
     let tag = reference.tag();
     let wanted = image.tag().map(str::to_string).or_else(|| image.digest().map(|d| d.to_string()));
     let root = block_on(source.resolve(wanted.as_deref().unwrap_or("latest")))??;
+    let started = Instant::now();
     let (BundleFormat::Bundle, Some(lock)) = (format, lock) else {
         // Standalone: the plain image, copied as `hoist copy` would.
         let report = block_on(transfer(&source, &destination, &root, tag, &args.transfer, None))??;
-        println!("{reference} {} (standalone image)", root.digest);
-        println!("Pushed {reference} {}: {}", root.digest, summary(&report));
-        return Ok(ExitCode::SUCCESS);
+        let pushed = Some((report, started.elapsed()));
+        return Ok(Made {
+            reference,
+            descriptor: root,
+            index: None,
+            files: 0,
+            replaced: None,
+            pushed,
+            image_pushed: None,
+        });
     };
     let entry = block_on(cog::image_entry(&source, &root, &args.image))??;
     let made = cog::store_index(store, &entry, lock)?;
-    let (image_report, report) = block_on(async {
+    let (image_pushed, pushed) = block_on(async {
         let image_report = transfer(&source, &destination, &root, None, &args.transfer, None).await?;
+        let image_pushed = (image_report, started.elapsed());
+        let started = Instant::now();
         let report = transfer(store, &destination, &made.descriptor, tag, &args.transfer, None).await?;
-        anyhow::Ok((image_report, report))
+        anyhow::Ok((image_pushed, (report, started.elapsed())))
     })??;
-    print_made(reference, &made.descriptor, Some(&made), lock.files.len());
-    println!(
-        "Pushed {reference} {}: {}; image {}: {}",
-        made.descriptor.digest,
-        summary(&report),
-        root.digest.short(),
-        summary(&image_report)
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// "REF DIGEST (bundle: image X, weights Y, N files)" or "(standalone image)".
-fn print_made(reference: &Reference, descriptor: &Descriptor, index: Option<&BundleIndex>, files: usize) {
-    match index {
-        Some(index) => println!(
-            "{reference} {} (bundle: image {}, weights {}, {files} files)",
-            descriptor.digest,
-            index.image.digest.short(),
-            index.weights.digest.short(),
-        ),
-        None => println!("{reference} {} (standalone image)", descriptor.digest),
-    }
+    Ok(Made {
+        reference,
+        index: Some((made.image.digest.clone(), made.weights.digest.clone())),
+        descriptor: made.descriptor,
+        files: lock.files.len(),
+        replaced: None,
+        pushed: Some(pushed),
+        image_pushed: Some(image_pushed),
+    })
 }

@@ -10,11 +10,11 @@ use hoist_model::{
     FileRole, PackSource, SourceOptions, StoredModel, format_size, gguf_layers, has_tar_layers, read_layer_header,
     read_tar_headers, stored_command,
 };
-use hoist_oci::{Reference, Source};
+use hoist_oci::Source;
 use hoist_registry::Repository;
 use hoist_store::{Store, StoreError};
 
-use super::remote::{block_on, client};
+use super::remote::{block_on, client, remote_reference};
 use crate::cli::ConnectArgs;
 
 /// The GGUF files of a model, with their headers.
@@ -56,10 +56,11 @@ pub fn model_headers(store: &Store, query: &str, remote: bool, connect: &Connect
             Err(error) => return Err(error.into()),
         }
     }
-    let reference: Reference = query.parse()?;
-    if reference.registry().is_none() {
+    // What reads as a path is a missing file, not a Docker Hub name.
+    if !remote && (query.ends_with(".gguf") || query.starts_with(['.', '/'])) {
         bail!("{query}: no such file, and no model of that name in store {}", store.root().display());
     }
+    let reference = remote_reference(Some(store), query)?;
     let client = client(connect, None)?;
     let repository = Repository::from_reference(&client, &reference)?;
     let wanted = reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()));

@@ -9,7 +9,7 @@ use hoist_store::Store;
 use serde_json::{Value, json};
 
 use super::gguf::model_headers;
-use super::remote::{block_on, client, registry_reference};
+use super::remote::{block_on, client, remote_reference};
 use crate::cli::InspectArgs;
 use crate::output::Table;
 
@@ -26,7 +26,7 @@ pub fn run(store: &Store, args: InspectArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (names, model) = if args.remote {
-        let reference = registry_reference(&args.reference)?;
+        let reference = remote_reference(Some(store), &args.reference)?;
         let client = client(&args.connect, None)?;
         let repository = Repository::from_reference(&client, &reference)?;
         let wanted = reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()));

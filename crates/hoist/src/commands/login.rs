@@ -32,7 +32,16 @@ pub fn login(args: LoginArgs) -> Result<ExitCode> {
     let client = client(&args.connect, Some((username.clone(), password.clone())))?;
     block_on(client.check_login(&args.registry))??;
     let path = save_login(&args.registry, &username, &password)?;
-    println!("Login Succeeded ({} saved in {})", args.registry, path.display());
+    if args.json {
+        let object = serde_json::json!({
+            "registry": args.registry,
+            "username": username,
+            "config": path.display().to_string(),
+        });
+        println!("{object:#}");
+    } else {
+        println!("Login Succeeded ({} saved in {})", args.registry, path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

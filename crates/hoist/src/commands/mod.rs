@@ -1,6 +1,7 @@
 pub(crate) mod build;
 pub(crate) mod bundle;
 pub(crate) mod chat;
+pub(crate) mod completion;
 mod convert;
 mod copy;
 mod estimate;
@@ -16,6 +17,7 @@ mod quantize;
 mod remote;
 mod rm;
 pub(crate) mod run;
+mod store_form;
 mod tag;
 pub(crate) mod unpack;
 mod verify;
@@ -38,7 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => inspect::run(&store, args),
         Command::Tag(args) => tag::run(&store, args),
         Command::Rm(args) => rm::run(&store, args),
-        Command::Prune => prune::run(&store),
+        Command::Prune(args) => prune::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
         Command::Login(args) => login::login(args),
         Command::Logout(args) => login::logout(args),
@@ -51,15 +53,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(&store, args),
         Command::Chat(args) => chat::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
-        Command::Quantize(args) => quantize::run(*args),
-        Command::Convert(args) => convert::run(args),
+        Command::Quantize(args) => quantize::run(&store, *args),
+        Command::Convert(args) => convert::run(&store, args),
+        Command::Completion(args) => completion::run(args),
     }
+}
+
+/// Answers a shell's completion request and exits, if this run is one.
+pub fn complete_if_asked() {
+    completion::answer_if_asked();
 }
 
 /// The store named by `--store` / `$HOIST_HOME`, else the XDG data directory.
 fn open_store(global: &GlobalArgs) -> Result<Store> {
-    let root = match &global.store {
-        Some(dir) => dir.clone(),
+    match &global.store {
+        Some(dir) => Ok(Store::new(dir)),
+        None => open_store_from_env(),
+    }
+}
+
+/// The store `$HOIST_HOME` names, else the XDG data directory.
+fn open_store_from_env() -> Result<Store> {
+    let root = match std::env::var_os("HOIST_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
         None => {
             let data_home = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
             let data_home = match data_home {

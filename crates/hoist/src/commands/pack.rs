@@ -77,7 +77,7 @@ pub fn run(store: &Store, args: Box<PackArgs>) -> Result<ExitCode> {
 
 /// The creation time to record, and whether it was chosen (then the artifact is
 /// reproducible). `--created` wins over `SOURCE_DATE_EPOCH`.
-fn creation_time(flag: Option<&str>) -> Result<(SystemTime, bool)> {
+pub(super) fn creation_time(flag: Option<&str>) -> Result<(SystemTime, bool)> {
     if let Some(text) = flag {
         return Ok((parse_time(text).with_context(|| format!("invalid --created {text:?}"))?, true));
     }

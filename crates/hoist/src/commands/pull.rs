@@ -4,11 +4,11 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hoist_model::{LayerSelection, PlatformSpec, annotated_path};
-use hoist_oci::{CopyReport, Descriptor, Destination, Edge, Source, successors};
+use hoist_oci::{CopyReport, Descriptor, Destination, Edge, Reference, Source, successors};
 use hoist_registry::Repository;
 use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination};
 
-use super::remote::{block_on, client, print_transfer, registry_reference, select_platform, transfer};
+use super::remote::{block_on, client, print_transfer, remote_reference, select_platform, transfer};
 use crate::cli::{PullArgs, TransferArgs};
 
 pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
@@ -26,7 +26,8 @@ pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
 
 /// A model fetched into the store.
 pub struct Pulled {
-    /// The name the store gives it: the full reference.
+    /// The name the store gives it: the full reference (a Docker Hub model
+    /// pulled by its short name has that name too).
     pub name: String,
     pub root: Descriptor,
     pub report: CopyReport,
@@ -43,7 +44,8 @@ pub fn pull(
     parts: usize,
     transfer_args: &TransferArgs,
 ) -> Result<Pulled> {
-    let reference = registry_reference(reference)?;
+    let typed: Reference = reference.parse()?;
+    let reference = remote_reference(Some(store), reference)?;
     let client = client(&transfer_args.connect, None)?;
     let repository = Repository::from_reference(&client, &reference)?;
     let wanted = reference.tag().map(str::to_string).or_else(|| reference.digest().map(|d| d.to_string()));
@@ -66,6 +68,12 @@ pub fn pull(
         entry.annotations.insert(ANNOTATION_PARTIAL.to_string(), selection.to_string());
     }
     block_on(destination.tag(&entry, &name))??;
+    // A Docker Hub model pulled by its short name is also stored under that
+    // name, so that `hoist run ai/smollm2` finds what `hoist pull ai/smollm2`
+    // fetched (remote_reference refused a short name that names another model).
+    if typed.registry().is_none() && typed.digest().is_none() {
+        block_on(destination.tag(&entry, &typed.to_string()))??;
+    }
     Ok(Pulled { name, root, report })
 }
 

@@ -6,11 +6,15 @@ use hoist_oci::Source;
 use hoist_registry::Repository;
 use hoist_store::{ANNOTATION_PARTIAL, Store};
 
-use super::remote::{block_on, client, print_transfer, registry_reference, transfer};
+use super::remote::{block_on, client, print_transfer, remote_reference, transfer};
 use crate::cli::PushArgs;
 
 pub fn run(store: &Store, args: PushArgs) -> Result<ExitCode> {
-    let target = registry_reference(args.target.as_deref().unwrap_or(&args.source))?;
+    // A target is always a registry's; without one, the source's own name is.
+    let target = match &args.target {
+        Some(target) => remote_reference(None, target)?,
+        None => remote_reference(Some(store), &args.source)?,
+    };
     let client = client(&args.transfer.connect, None)?;
     let repository = Repository::from_reference(&client, &target)?;
     let root = block_on(Source::resolve(store, &args.source))??;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use hoist_model::{PlatformSpec, format_size, image_for_platform};
 use hoist_oci::{
-    CopyOptions, CopyReport, Descriptor, Destination, ImageIndex, LayerFilter, Reference, Source, copy_graph,
+    CopyOptions, CopyReport, Descriptor, Destination, Digest, ImageIndex, LayerFilter, Reference, Source, copy_graph,
 };
 use hoist_registry::{ClientOptions, RegistryClient, Repository};
 use hoist_store::{Store, StoreDestination};
@@ -47,13 +47,35 @@ pub fn client(connect: &ConnectArgs, credentials: Option<(String, String)>) -> R
     Ok(RegistryClient::new(options)?)
 }
 
-/// A reference that must name a registry.
-pub fn registry_reference(text: &str) -> Result<Reference> {
+/// What a name means to a command that talks to a registry, as Docker reads
+/// it: a name without a registry is Docker Hub's (`ai/smollm2` is
+/// `docker.io/ai/smollm2:latest`, `ubuntu` is `docker.io/library/ubuntu`).
+/// The store comes first: given the store, a bare name it holds means the
+/// Docker Hub model only when it was pulled from there (the store then also
+/// holds the full name, at the same digest); any other stored model of that
+/// name is not guessed at.
+pub fn remote_reference(store: Option<&Store>, text: &str) -> Result<Reference> {
     let reference: Reference = text.parse()?;
-    if reference.registry().is_none() {
-        bail!("{text} names no registry: write REGISTRY/REPOSITORY[:TAG], e.g. localhost:5000/{text}");
+    let hub = reference.or_docker_hub();
+    if reference.registry().is_some() {
+        return Ok(hub);
     }
-    Ok(reference)
+    if let Some(store) = store
+        && let Some(local) = stored_digest(store, &reference)?
+        && stored_digest(store, &hub)? != Some(local)
+    {
+        bail!(
+            "{text} is a model in the store, not one pulled from Docker Hub: name the registry, \
+             as in REGISTRY/REPOSITORY[:TAG] ({hub} for Docker Hub's)"
+        );
+    }
+    Ok(hub)
+}
+
+/// The digest the store holds under exactly this name.
+pub fn stored_digest(store: &Store, reference: &Reference) -> Result<Option<Digest>> {
+    let name = reference.to_string();
+    Ok(store.list()?.into_iter().find(|tagged| tagged.reference == name).map(|tagged| tagged.descriptor.digest))
 }
 
 /// One side of a `copy`: a registry repository or an image-layout directory.
@@ -75,7 +97,7 @@ impl Endpoint {
             }
             return Ok(Endpoint::Layout { path: PathBuf::from(path), tag });
         }
-        let reference = registry_reference(text)?;
+        let reference = remote_reference(None, text)?;
         Ok(Endpoint::Registry(Box::new(Repository::from_reference(client, &reference)?), reference))
     }
 
@@ -143,13 +165,23 @@ pub fn print_transfer(done: &str, name: &str, root: &Descriptor, report: &CopyRe
         println!("{done} {name} {}: {}", root.digest, summary(report));
         return;
     }
-    let count = |n: &std::sync::atomic::AtomicUsize| n.load(Ordering::Relaxed);
-    let bytes = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
-    let object = serde_json::json!({
+    let mut object = serde_json::json!({
         "action": done.to_lowercase(),
         "reference": name,
         "digest": root.digest.to_string(),
         "media_type": root.media_type,
+    });
+    if let (Some(object), serde_json::Value::Object(counts)) = (object.as_object_mut(), transfer_json(report, took)) {
+        object.extend(counts);
+    }
+    println!("{object:#}");
+}
+
+/// Every count of a transfer, under the field names the README documents.
+pub fn transfer_json(report: &CopyReport, took: Duration) -> serde_json::Value {
+    let count = |n: &std::sync::atomic::AtomicUsize| n.load(Ordering::Relaxed);
+    let bytes = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+    serde_json::json!({
         "blobs_copied": count(&report.blobs_copied),
         "bytes_copied": bytes(&report.bytes_copied),
         "blobs_skipped": count(&report.blobs_skipped),
@@ -159,8 +191,7 @@ pub fn print_transfer(done: &str, name: &str, root: &Descriptor, report: &CopyRe
         "layers_filtered": count(&report.layers_filtered),
         "bytes_read_back": bytes(&report.bytes_read_back),
         "seconds": took.as_secs_f64(),
-    });
-    println!("{object:#}");
+    })
 }
 
 /// An image-layout directory as a copy endpoint (it is a store on disk).

@@ -13,6 +13,14 @@ pub fn run(store: &Store, args: TagArgs) -> Result<ExitCode> {
     }
     let resolved = store.resolve(&args.source)?;
     let session = store.write_session()?;
-    session.tag(&resolved.descriptor, &target)?;
+    let replaced = session.tag(&resolved.descriptor, &target)?;
+    if args.json {
+        let object = serde_json::json!({
+            "reference": target.to_string(),
+            "digest": resolved.descriptor.digest.to_string(),
+            "replaced": replaced.map(|old| old.digest.to_string()).filter(|old| *old != resolved.descriptor.digest.to_string()),
+        });
+        println!("{object:#}");
+    }
     Ok(ExitCode::SUCCESS)
 }

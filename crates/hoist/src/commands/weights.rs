@@ -67,6 +67,9 @@ pub struct LockArgs {
     /// Where to write the lock
     #[arg(short, long, default_value = "weights.lock", value_name = "FILE")]
     pub output: PathBuf,
+    /// Print the lock's files and totals as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +106,20 @@ fn lock(store: &Store, args: LockArgs) -> Result<ExitCode> {
         let (name, path) = text.split_once('=').with_context(|| format!("{text:?}: expected NAME=PATH"))?;
         files.push((name.to_string(), PathBuf::from(path)));
     }
-    write_lock(store, &files, &args.layers, &args.output)?;
+    let lock = write_lock(store, &files, &args.layers, &args.output)?;
+    if args.json {
+        let object = serde_json::json!({
+            "output": args.output.display().to_string(),
+            "files": lock.files.iter().map(|file| serde_json::json!({
+                "name": file.name, "dest": file.dest, "digest": file.digest.to_string(),
+                "digest_original": file.digest_original.to_string(), "size": file.size,
+            })).collect::<Vec<_>>(),
+            "total_bytes": lock.files.iter().map(|f| f.size).sum::<u64>(),
+        });
+        println!("{object:#}");
+    } else {
+        print_lock(&lock, &args.output);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,12 +131,16 @@ fn write_lock(store: &Store, files: &[(String, PathBuf)], layers: &LayerArgs, ou
     };
     let lock = cog::lock_weights(store, files, &options)?;
     std::fs::write(output, lock.to_json()).with_context(|| format!("writing {}", output.display()))?;
+    Ok(lock)
+}
+
+/// A line per file and the total.
+fn print_lock(lock: &WeightsLock, output: &Path) {
     for file in &lock.files {
         println!("{} {} {} ({})", file.name, file.dest, file.digest, format_size(file.size));
     }
     let total: u64 = lock.files.iter().map(|f| f.size).sum();
     println!("Locked {} files ({}) into {}", lock.files.len(), format_size(total), output.display());
-    Ok(lock)
 }
 
 fn generate(store: &Store, args: GenArgs) -> Result<ExitCode> {
@@ -142,7 +162,9 @@ fn generate(store: &Store, args: GenArgs) -> Result<ExitCode> {
         write_random(&path, size, &mut rng).with_context(|| format!("writing {}", path.display()))?;
         files.push((format!("weights-{i:03}"), path));
     }
-    write_lock(store, &files, &args.layers, &args.output_dir.join("weights.lock"))?;
+    let output = args.output_dir.join("weights.lock");
+    let lock = write_lock(store, &files, &args.layers, &output)?;
+    print_lock(&lock, &output);
     Ok(ExitCode::SUCCESS)
 }
 
