@@ -8,6 +8,9 @@
 # 3. Starts `hoist run tiny:1 --by <llama-server> --port P` in the background,
 #    waits for /health, posts one /v1/chat/completions request, prints the
 #    answer and stops the server.
+# 4. Asks the same model through `hoist chat tiny:1 "prompt"` (streamed, then
+#    --json), which starts and stops llama-server itself, and checks that no
+#    llama-server is left running.
 #
 # Needs: python3 with pip, cmake, a C++ compiler, curl, cargo.
 # Usage: scripts/run-llama-server.sh [WORK_DIR]   (default target/run-llama-server)
@@ -89,3 +92,19 @@ echo
 python3 -c 'import json, sys; print("content:", repr(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"]))' \
     "$work/answer.json"
 echo "== stopping the server"
+stop
+trap - EXIT
+
+# --- 4. hoist chat: start, ask, stream, stop ----------------------------------
+echo "== hoist chat (streamed)"
+hoist chat tiny:1 --by "$server" --max-tokens 16 --temperature 0 "Say hello." -- --threads 2
+echo "== hoist chat --json"
+hoist chat tiny:1 --by "$server" --max-tokens 16 --temperature 0 --json "Say hello." -- --threads 2 \
+    | tee "$work/chat.json"
+python3 -c 'import json, sys; print("content:", repr(json.load(open(sys.argv[1]))["choices"][0]["message"]["content"]))' \
+    "$work/chat.json"
+if ps -eo args | grep -F -- "$server" | grep -v grep; then
+    echo "error: a llama-server is still running after hoist chat" >&2
+    exit 1
+fi
+echo "== no llama-server left running"

@@ -9,6 +9,7 @@
 //!
 //! | layer | what it holds |
 //! |---|---|
+//! | [`chat`] | the chat protocol a running server speaks: request bodies, server-sent events, a [`Conversation`] |
 //! | [`derive`] | a stored model's new weights packed with its license, chat template, projector ([`pack_derived`]) |
 //! | [`runtime`] | which server runs an unpacked model ([`Runtime`]) and its argv ([`runtime_argv`]) |
 //! | [`pack`](mod@pack), [`unpack`](mod@unpack) | files -> artifact ([`pack()`]); artifact -> [`RuntimeDir`] ([`unpack()`]) |
@@ -79,6 +80,7 @@
 //! one module, so what writes a format (pack, `hoist weights`, the build
 //! engine) and what reads it agree by construction.
 
+pub mod chat;
 pub mod derive;
 mod error;
 pub mod formats;
@@ -88,6 +90,7 @@ pub mod runtime;
 pub mod unpack;
 pub mod util;
 
+pub use chat::{ChatError, Conversation, Sampling};
 pub use derive::{Carry, DeriveOptions, DerivedSource, pack_derived};
 pub use error::ModelError;
 pub use formats::cog::{self, BundleFormat, BundleOutcome, LockOptions, WeightFile, WeightsLock};

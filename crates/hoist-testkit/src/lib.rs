@@ -19,6 +19,9 @@
 //!   body bytes it serves ([`ServedRequest`] per request) and injects [`Fault`]s:
 //!   error statuses with `Retry-After`, connections reset or closed mid-body,
 //!   flipped bytes — for the client's retry, resume and verification tests.
+//! - [`ChatServer`] is the HTTP side of a stand-in model server (llama-server's
+//!   `/health`, `/v1/models` and streamed `/v1/chat/completions`), started on the
+//!   port a stand-in runtime was given, for `hoist chat`'s tests.
 //! - [`require_tool`] finds a program the tests drive (skopeo, curl) or fails with
 //!   the command that installs it.
 //!
@@ -60,6 +63,7 @@
 //! trusted or installed.
 
 mod bytes;
+mod chat;
 mod probe;
 mod process;
 mod proxy;
@@ -68,6 +72,7 @@ mod tls;
 mod token;
 
 pub use bytes::{gzip, pax_record, pseudo_random};
+pub use chat::{ChatServer, ChatServerOptions, STAND_IN_MODEL};
 pub use process::require_tool;
 pub use proxy::{Fault, FaultProxy, ServedRequest};
 pub use server::{RegistryAuth, RegistryOptions, RegistryServer};

@@ -62,6 +62,8 @@ pub enum Command {
     Bundle(crate::commands::bundle::BundleArgs),
     /// Run a model in its server (llama-server for GGUF, vLLM for safetensors)
     Run(crate::commands::run::RunArgs),
+    /// Chat with a model: start its runtime, send a prompt (or chat on a terminal), print the answers as they stream
+    Chat(crate::commands::chat::ChatArgs),
     /// Unpack a model into a runtime directory (hardlinks to the store; tar layers extracted)
     Unpack(crate::commands::unpack::UnpackArgs),
     /// Quantize a GGUF file (or, with -t, a model in the store) as llama.cpp's llama-quantize does, byte for byte

@@ -25,6 +25,7 @@ const MODEL_ARGS: &[(&str, &str)] = &[
     ("rm", "references"),
     ("push", "source"),
     ("run", "reference"),
+    ("chat", "reference"),
     ("unpack", "reference"),
     ("estimate", "model"),
     ("bundle", "image"),

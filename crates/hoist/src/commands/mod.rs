@@ -1,5 +1,6 @@
 pub(crate) mod build;
 pub(crate) mod bundle;
+pub(crate) mod chat;
 pub(crate) mod completion;
 mod convert;
 mod copy;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Weights(args) => weights::run(&store, args),
         Command::Bundle(args) => bundle::run(&store, args),
         Command::Run(args) => run::run(&store, args),
+        Command::Chat(args) => chat::run(&store, args),
         Command::Unpack(args) => unpack::run(&store, args),
         Command::Quantize(args) => quantize::run(&store, *args),
         Command::Convert(args) => convert::run(&store, args),

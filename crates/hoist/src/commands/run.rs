@@ -1,17 +1,21 @@
 //! `hoist run`: unpack a model into a runtime directory and replace hoist with the
-//! server that runs it (llama-server for GGUF, vLLM for safetensors).
+//! server that runs it (llama-server for GGUF, vLLM for safetensors). With a
+//! prompt after the model it answers it as `hoist chat` does.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use hoist_model::{LayerSelection, PlatformSpec, RunOptions, Runtime, UnpackOptions, runtime_argv, shell_join, unpack};
+use hoist_model::{
+    LayerSelection, PlatformSpec, RunOptions, Runtime, RuntimeDir, UnpackOptions, runtime_argv, shell_join, unpack,
+};
 use hoist_oci::{Descriptor, Reference};
 use hoist_store::{Store, StoreError};
 
+use super::chat::{ChatArgs, ChatOptions};
 use super::pull::pull;
 use super::remote::summary;
 use crate::cli::TransferArgs;
@@ -20,6 +24,9 @@ use crate::cli::TransferArgs;
 pub struct RunArgs {
     /// The model: NAME[:TAG], NAME@DIGEST or ID; REGISTRY/REPO[:TAG] is pulled first when the store lacks it
     pub reference: String,
+    /// A prompt: answer it as `hoist chat MODEL PROMPT` does instead of serving the model
+    #[arg(conflicts_with_all = ["port", "dry_run"])]
+    pub prompt: Option<String>,
     /// The runtime: llama-server, vllm, or the path of its executable
     /// [default: llama-server for GGUF, vllm for safetensors]
     #[arg(long, value_name = "RUNTIME")]
@@ -35,24 +42,33 @@ pub struct RunArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub chat: ChatOptions,
     /// Arguments for the runtime, after `--`; they come last
     #[arg(last = true, value_name = "ARGS")]
     pub extra_args: Vec<String>,
 }
 
 pub fn run(store: &Store, args: RunArgs) -> Result<ExitCode> {
-    let descriptor = find_or_pull(store, &args)?;
+    if let Some(prompt) = args.prompt {
+        let chat = ChatArgs {
+            reference: args.reference,
+            prompt: Some(prompt),
+            by: args.by,
+            platform: args.platform,
+            options: args.chat,
+            transfer: args.transfer,
+            extra_args: args.extra_args,
+        };
+        return super::chat::run(store, chat);
+    }
+    if let Some(flag) = args.chat.first_set() {
+        bail!("{flag} goes with a prompt: hoist run MODEL PROMPT {flag} ... (or hoist chat MODEL {flag} ...)");
+    }
+    let descriptor = find_or_pull(store, &args.reference, &args.transfer)?;
     let options = UnpackOptions { dir: None, platform: args.platform.clone() };
     let dir = unpack(store, &descriptor, &options)?;
-    let (program, runtime) = match args.by.as_deref() {
-        None => {
-            let runtime = Runtime::default_for(&dir)?;
-            (runtime.program().to_string(), runtime)
-        }
-        // A program hoist does not know by name takes the arguments of the
-        // model's default runtime.
-        Some(by) => (by.to_string(), Runtime::from_program(by).map_or_else(|| Runtime::default_for(&dir), Ok)?),
-    };
+    let (program, runtime) = choose_runtime(&dir, args.by.as_deref())?;
     let options = RunOptions { port: args.port, extra_args: args.extra_args };
     let argv = runtime_argv(&dir, runtime, &options)?;
     let command_line: Vec<&str> = std::iter::once(program.as_str()).chain(argv.iter().map(String::as_str)).collect();
@@ -68,15 +84,27 @@ pub fn run(store: &Store, args: RunArgs) -> Result<ExitCode> {
     Err(error).with_context(|| format!("running {}", executable.display()))
 }
 
+/// The program to start and the runtime whose arguments it takes: `--by`'s,
+/// else the model's default runtime.
+pub(crate) fn choose_runtime(dir: &RuntimeDir, by: Option<&str>) -> Result<(String, Runtime)> {
+    Ok(match by {
+        None => {
+            let runtime = Runtime::default_for(dir)?;
+            (runtime.program().to_string(), runtime)
+        }
+        // A program hoist does not know by name takes the arguments of the
+        // model's default runtime.
+        Some(by) => (by.to_string(), Runtime::from_program(by).map_or_else(|| Runtime::default_for(dir), Ok)?),
+    })
+}
+
 /// The model in the store; a registry reference the store lacks is pulled first.
-fn find_or_pull(store: &Store, args: &RunArgs) -> Result<Descriptor> {
-    match store.resolve(&args.reference) {
+pub(crate) fn find_or_pull(store: &Store, reference: &str, transfer: &TransferArgs) -> Result<Descriptor> {
+    match store.resolve(reference) {
         Ok(resolved) => Ok(resolved.descriptor),
-        Err(StoreError::NotFound { .. })
-            if args.reference.parse::<Reference>().is_ok_and(|r| r.registry().is_some()) =>
-        {
-            eprintln!("{} is not in the store; pulling it", args.reference);
-            let pulled = pull(store, &args.reference, None, &LayerSelection::default(), 4, &args.transfer)?;
+        Err(StoreError::NotFound { .. }) if reference.parse::<Reference>().is_ok_and(|r| r.registry().is_some()) => {
+            eprintln!("{reference} is not in the store; pulling it");
+            let pulled = pull(store, reference, None, &LayerSelection::default(), 4, transfer)?;
             eprintln!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
             Ok(store.resolve(&pulled.name)?.descriptor)
         }
@@ -86,7 +114,7 @@ fn find_or_pull(store: &Store, args: &RunArgs) -> Result<Descriptor> {
 
 /// `program` itself when it is a path, else the first match on PATH; it must
 /// be an executable file. The error says what was looked for, where.
-fn find_executable(program: &str) -> Result<PathBuf, String> {
+pub(crate) fn find_executable(program: &str) -> Result<PathBuf, String> {
     if program.contains('/') {
         let path = PathBuf::from(program);
         return if is_executable(&path) { Ok(path) } else { Err(format!("{program}: no such executable file")) };
