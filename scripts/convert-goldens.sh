@@ -52,7 +52,7 @@ nice -n 10 cargo run -q -p hoist-convert --example golden-cases -- write "$cases
 converter="$ref/vendor/llama.cpp/convert_hf_to_gguf.py"
 for dir in "$cases"/*/; do
     name="$(basename "$dir")"
-    for ty in f32 f16 bf16 auto; do
+    for ty in f32 f16 bf16 q8_0 auto; do
         # Each case lists its types in tests/golden.rs; convert them all, digest those listed.
         "$venv/bin/python" "$converter" "$dir" --outfile "$cases/$name.$ty.gguf" --outtype "$ty" >"$cases/$name.$ty.log" 2>&1 \
             || { echo "reference failed on $name --outtype $ty (see $cases/$name.$ty.log)" >&2; exit 1; }

@@ -29,7 +29,8 @@
 //!
 //! - **Identical output.** Every rule is a port of the reference's facts (tensor_mapping.py,
 //!   the metadata keys and their order, the q/k permutation, numpy's F16 and ggml's BF16
-//!   rounding, which tensors stay F32); tests compare every tensor's bytes and every
+//!   rounding, Q8_0 through hoist-quant's port of ggml's reference quantizer, which tensors
+//!   stay F32); tests compare every tensor's bytes and every
 //!   metadata value with digests of files the reference wrote.
 //! - **Streaming.** Weights are memory-mapped, never loaded whole; tensors are converted a
 //!   batch at a time (bounded by bytes in flight) on a rayon pool and written in file order,
@@ -59,6 +60,9 @@ pub enum OutType {
     F32,
     F16,
     Bf16,
+    /// ggml's Q8_0; a matrix whose rows do not split into 32-element blocks falls back to
+    /// F16, as the reference does.
+    Q8_0,
     /// The 16-bit type of the checkpoint's first BF16/F16 matrix, else F16.
     Auto,
 }
@@ -71,8 +75,8 @@ impl std::str::FromStr for OutType {
             "f16" => Ok(OutType::F16),
             "bf16" => Ok(OutType::Bf16),
             "auto" => Ok(OutType::Auto),
-            "q8_0" => Err("q8_0 is not available yet: it waits for hoist-quant's Q8_0 quantizer".into()),
-            other => Err(format!("unknown type {other:?} (f32, f16, bf16, auto)")),
+            "q8_0" => Ok(OutType::Q8_0),
+            other => Err(format!("unknown type {other:?} (f32, f16, bf16, q8_0, auto)")),
         }
     }
 }
@@ -105,7 +109,7 @@ impl Reporter for NoReport {
 pub struct Summary {
     /// `general.architecture`.
     pub architecture: String,
-    /// The output type of the matrices ("F16", "BF16", "F32").
+    /// The output type of the matrices ("F16", "BF16", "F32", "Q8_0").
     pub file_type: String,
     pub tensors: usize,
     pub parameters: u64,

@@ -12,11 +12,11 @@ use crate::plan::{Planned, Source};
 use crate::safetensors::{Checkpoint, Dtype};
 
 /// The bytes of `p` as it is stored in the GGUF file.
-pub fn produce(ck: &Checkpoint, p: &Planned) -> Vec<u8> {
+pub fn produce(ck: &Checkpoint, p: &Planned) -> Result<Vec<u8>, String> {
     match &p.source {
-        Source::Generated(values) => encode_f32(values, p.ggml_type),
+        Source::Generated(values) => Ok(encode_f32(values, p.ggml_type)),
         Source::Checkpoint { index, transform } => {
-            let Some(t) = ck.tensors().get(*index) else { return Vec::new() };
+            let Some(t) = ck.tensors().get(*index) else { return Err(format!("no checkpoint tensor {index}")) };
             let raw = ck.bytes(t);
             let rows = t.shape.first().copied().unwrap_or(1).max(1);
             let permuted;
@@ -32,9 +32,12 @@ pub fn produce(ck: &Checkpoint, p: &Planned) -> Vec<u8> {
                 }
             };
             if *transform == Transform::AddOne {
-                return encode_f32(&add_one(t.dtype, bytes), p.ggml_type);
+                return Ok(encode_f32(&add_one(t.dtype, bytes), p.ggml_type));
             }
-            convert(t.dtype, p.ggml_type, bytes)
+            if p.ggml_type == GgmlType::Q8_0 {
+                return quantize_q8_0(t.dtype, bytes);
+            }
+            Ok(convert(t.dtype, p.ggml_type, bytes))
         }
     }
 }
@@ -82,6 +85,36 @@ fn convert(dtype: Dtype, ty: GgmlType, bytes: &[u8]) -> Vec<u8> {
         }
     });
     out
+}
+
+/// Q8_0 as gguf-py quantizes it: its numpy code does the float operations of ggml's
+/// `quantize_row_q8_0_ref` (amax / 127, the reciprocal, round half away from zero, the
+/// scale rounded to F16 to nearest even), which hoist-quant's kernel ports. Source
+/// elements widen exactly to F32 first, as `astype(float32)` does; blocks are independent,
+/// so chunks of whole blocks convert in parallel.
+fn quantize_q8_0(dtype: Dtype, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    const BLOCK: usize = 32;
+    const BLOCK_BYTES: usize = 34;
+    // Elements widened at a time (on the stack), a whole number of blocks.
+    const SLAB: usize = 4096;
+    let in_size = element_size(dtype);
+    let n = bytes.len() / in_size;
+    if n % BLOCK != 0 {
+        return Err(format!("{n} elements do not split into Q8_0 blocks of {BLOCK}"));
+    }
+    let mut out = vec![0u8; n / BLOCK * BLOCK_BYTES];
+    out.par_chunks_mut(CHUNK / BLOCK * BLOCK_BYTES).zip(bytes.par_chunks(CHUNK * in_size)).try_for_each(|(o, i)| {
+        let mut wide = [0f32; SLAB];
+        for (o, i) in o.chunks_mut(SLAB / BLOCK * BLOCK_BYTES).zip(i.chunks(SLAB * in_size)) {
+            let n = i.len() / in_size;
+            for (w, src) in wide.iter_mut().zip(i.chunks_exact(in_size)) {
+                *w = widen(dtype, src);
+            }
+            hoist_quant::quantize_rows(GgmlType::Q8_0, &wide[..n], BLOCK, None, o).map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })?;
+    Ok(out)
 }
 
 /// `w + 1` as torch computes it: in F16 for an F16 tensor (rounded to F16), else in F32.

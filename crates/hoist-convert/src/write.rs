@@ -96,9 +96,15 @@ fn write_file(
             end += 1;
         }
         let batch = planned.get(i..end).unwrap_or_default();
-        let produced: Vec<Vec<u8>> = pool.install(|| batch.par_iter().map(|p| tensor::produce(ck, p)).collect());
+        let produced: Vec<Result<Vec<u8>, String>> =
+            pool.install(|| batch.par_iter().map(|p| tensor::produce(ck, p)).collect());
         for (k, bytes) in produced.into_iter().enumerate() {
             let (Some(info), Some(p)) = (infos.get(i + k), batch.get(k)) else { continue };
+            let bytes = bytes.map_err(|reason| ConvertError::Tensor {
+                path: out.to_path_buf(),
+                tensor: p.name.clone(),
+                reason,
+            })?;
             if Some(bytes.len() as u64) != info.byte_size() {
                 return Err(ConvertError::Tensor {
                     path: out.to_path_buf(),

@@ -197,8 +197,8 @@ pub struct ConvertArgs {
     pub model_dir: PathBuf,
     /// The GGUF file to write (written to a temporary name, renamed when complete)
     pub output: PathBuf,
-    /// What matrices are stored as: f32, f16, bf16, or auto (the checkpoint's 16-bit type);
-    /// 1-D tensors and norms stay F32
+    /// What matrices are stored as: f32, f16, bf16, q8_0, or auto (the checkpoint's 16-bit
+    /// type); 1-D tensors and norms stay F32
     #[arg(long = "type", value_name = "TYPE", default_value = "auto")]
     pub out_type: hoist_convert::OutType,
     /// Threads converting tensors [default: one per core]

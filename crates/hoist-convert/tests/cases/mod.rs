@@ -29,15 +29,15 @@ pub struct Case {
 }
 
 pub const CASES: &[Case] = &[
-    Case { dir: "TinyLlama-1.1B-Chat-v1.0", write: tinyllama_spm, types: &["f16", "bf16", "f32", "auto"] },
-    Case { dir: "Meta-Llama-3-8B-Instruct", write: llama3_bpe, types: &["auto", "f16"] },
-    Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16"] },
-    Case { dir: "Qwen2.5-0.5B-Instruct", write: qwen2_bpe, types: &["auto", "f32"] },
-    Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16"] },
-    Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16"] },
-    Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16"] },
-    Case { dir: "all-MiniLM-L6-v2", write: minilm_snapshot, types: &["f32", "auto"] },
-    Case { dir: "Phi-3-mini-128k-instruct", write: phi3_longrope, types: &["auto", "f16"] },
+    Case { dir: "TinyLlama-1.1B-Chat-v1.0", write: tinyllama_spm, types: &["f16", "bf16", "f32", "auto", "q8_0"] },
+    Case { dir: "Meta-Llama-3-8B-Instruct", write: llama3_bpe, types: &["auto", "f16", "q8_0"] },
+    Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16", "q8_0"] },
+    Case { dir: "Qwen2.5-0.5B-Instruct", write: qwen2_bpe, types: &["auto", "f32", "q8_0"] },
+    Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16", "q8_0"] },
+    Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16", "q8_0"] },
+    Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16", "q8_0"] },
+    Case { dir: "all-MiniLM-L6-v2", write: minilm_snapshot, types: &["f32", "auto", "q8_0"] },
+    Case { dir: "Phi-3-mini-128k-instruct", write: phi3_longrope, types: &["auto", "f16", "q8_0"] },
 ];
 
 /// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
