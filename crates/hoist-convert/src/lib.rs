@@ -5,7 +5,8 @@
 //!
 //! - [`convert`] reads a model directory (config.json, `model*.safetensors` or a sharded
 //!   `model.safetensors.index.json`, tokenizer files, README.md, generation_config.json)
-//!   and writes one GGUF file; [`Options`] picks the output type ([`OutType`]) and the
+//!   and writes one GGUF file; [`convert_lora`] does the same for a PEFT LoRA adapter
+//!   against its base model's config; [`Options`] picks the output type ([`OutType`]) and the
 //!   threads; a [`Reporter`] hears about progress (libraries never print); the result is a
 //!   [`Summary`]. Failures are a [`ConvertError`], one line naming what and where.
 //! - Inside, a [`safetensors::Checkpoint`] memory-maps the weight files and validates their
@@ -41,6 +42,7 @@
 mod arch;
 mod config;
 mod error;
+mod lora;
 mod metadata;
 mod modelcard;
 mod numeric;
@@ -120,4 +122,18 @@ pub struct Summary {
 /// Converts the Hugging Face model in `dir` into the GGUF file `out`.
 pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Summary, ConvertError> {
     write::convert(dir, out, opts, reporter)
+}
+
+/// Converts the PEFT LoRA adapter in `adapter` (adapter_config.json,
+/// adapter_model.safetensors) for the Hugging Face model in `base` (only its config.json
+/// is read) into the GGUF adapter `out`, as `convert_lora_to_gguf.py` writes it.
+/// `OutType::Auto` is F32, the reference's default for adapters.
+pub fn convert_lora(
+    adapter: &Path,
+    base: &Path,
+    out: &Path,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Summary, ConvertError> {
+    lora::convert(adapter, base, out, opts, reporter)
 }

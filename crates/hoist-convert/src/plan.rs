@@ -62,12 +62,12 @@ pub fn out_ggml_type(t: OutType, ck: &Checkpoint) -> GgmlType {
 /// position and token-type embeddings and anything not a `.weight` stay F32; a matrix
 /// whose rows (`dims[0]`) do not split into blocks of a block type is stored as F16
 /// (gguf-py's QuantError fallback).
-fn tensor_type(name: &str, dims: &[u64], ftype: GgmlType) -> GgmlType {
+pub fn tensor_type(name: &str, dims: &[u64], ftype: GgmlType) -> GgmlType {
     let always_f32 = dims.len() <= 1
         || name.ends_with("_norm.weight")
         || name == "position_embd.weight"
         || name == "token_types.weight"
-        || !name.ends_with(".weight");
+        || ![".weight", ".lora_a", ".lora_b"].iter().any(|suffix| name.ends_with(suffix));
     let row = dims.first().copied().unwrap_or(0);
     if always_f32 {
         GgmlType::F32

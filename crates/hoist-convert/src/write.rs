@@ -34,7 +34,7 @@ pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) 
     kv.string("general.architecture", arch.gguf_name());
     arch.early_metadata(&cfg, &mut kv)?;
     kv.string("general.type", "model");
-    General::load(dir, parameters)?.write(&mut kv)?;
+    General::load(dir, dir, i64::try_from(parameters).unwrap_or(i64::MAX))?.write(&mut kv)?;
     arch.set_parameters(&cfg, &mut kv, file_type)?;
     kv.u32("general.quantization_version", 2)?;
     arch.set_vocab(dir, &cfg, &mut kv)?;
@@ -56,7 +56,7 @@ pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) 
     })
 }
 
-fn write_file(
+pub(crate) fn write_file(
     w: &GgufWriter,
     ck: &Checkpoint,
     planned: &[Planned],
