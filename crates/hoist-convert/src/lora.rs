@@ -138,11 +138,8 @@ fn plan(
     let mut params = 0u64;
     let mut pairs: Vec<Pair> = Vec::new();
     for (index, t) in ck.tensors().iter().enumerate() {
-        let err = |reason: String| ConvertError::Tensor {
-            path: ck.path_of(t).to_path_buf(),
-            tensor: t.name.clone(),
-            reason,
-        };
+        let err =
+            |reason: String| ConvertError::Tensor { path: ck.path_of(t).to_path_buf(), tensor: t.name.clone(), reason };
         let base_name = base_tensor_name(&t.name);
         let is_a = t.name.contains(".lora_A.weight") || t.name.contains(".lora_embedding_A");
         let is_b = t.name.contains(".lora_B.weight") || t.name.contains(".lora_embedding_B");
@@ -211,7 +208,8 @@ fn norm(
     base_name: &str,
     ftype: GgmlType,
 ) -> Result<Option<Planned>, ConvertError> {
-    let err = |reason: String| ConvertError::Tensor { path: ck.path_of(t).to_path_buf(), tensor: t.name.clone(), reason };
+    let err =
+        |reason: String| ConvertError::Tensor { path: ck.path_of(t).to_path_buf(), tensor: t.name.clone(), reason };
     let mapped = arch.map_tensor(cfg, base_name)?.ok_or_else(|| ConvertError::UnknownTensor {
         path: ck.path_of(t).to_path_buf(),
         tensor: t.name.clone(),
@@ -284,10 +282,9 @@ fn lora_pair(
             return Err(err(format!("maps to {name}, which an adapter cannot change")));
         }
     };
-    for (suffix, index, dims, transform) in [
-        ("lora_a", a, vec![*cols, *rank_a], Transform::None),
-        ("lora_b", b, vec![*rank_b, *rows], b_transform),
-    ] {
+    for (suffix, index, dims, transform) in
+        [("lora_a", a, vec![*cols, *rank_a], Transform::None), ("lora_b", b, vec![*rank_b, *rows], b_transform)]
+    {
         let name = format!("{name}.{suffix}");
         out.push(Planned {
             ggml_type: tensor_type(&name, &dims, ftype),

@@ -204,11 +204,25 @@ pub struct ConvertArgs {
     /// Threads converting tensors [default: one per core]
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// What the directory holds: a model, or a PEFT LoRA adapter (then --base is needed,
+    /// and auto means f32, the reference's default for adapters)
+    #[arg(long, value_enum, default_value_t = ConvertClass::Model, requires_if("lora", "base"))]
+    pub class: ConvertClass,
+    /// The adapter's base model directory (its config.json is read)
+    #[arg(long, value_name = "BASE_DIR")]
+    pub base: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
     /// Print a JSON summary
     #[arg(long)]
     pub json: bool,
+}
+
+/// `hoist convert --class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConvertClass {
+    Model,
+    Lora,
 }
 
 /// How to reach a registry.

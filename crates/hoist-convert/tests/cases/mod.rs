@@ -446,8 +446,11 @@ fn tinyllama_adapter(dir: &Path) {
     }
     let targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
     adapter_config(dir, "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 8, 16.0, &targets);
-    std::fs::write(dir.join("README.md"), "---\nbase_model: TinyLlama/TinyLlama-1.1B-Chat-v1.0\nlibrary_name: peft\n---\n")
-        .unwrap();
+    std::fs::write(
+        dir.join("README.md"),
+        "---\nbase_model: TinyLlama/TinyLlama-1.1B-Chat-v1.0\nlibrary_name: peft\n---\n",
+    )
+    .unwrap();
     write_safetensors(&dir.join("adapter_model.safetensors"), &lora_tensors(&modules, 8, DType::F32, 900));
 }
 
@@ -499,8 +502,8 @@ pub fn check_lora(case: &LoraCase) {
         let opts = Options { out_type: ty.parse::<OutType>().unwrap(), threads: 2 };
         convert_lora(&adapter, &base, &out, &opts, &NoReport).unwrap_or_else(|e| panic!("{}: {e}", case.dir));
         let golden_path = goldens_dir().join(format!("{}.{ty}.json", case.dir));
-        let golden = std::fs::read_to_string(&golden_path)
-            .unwrap_or_else(|e| panic!("golden {}: {e}", golden_path.display()));
+        let golden =
+            std::fs::read_to_string(&golden_path).unwrap_or_else(|e| panic!("golden {}: {e}", golden_path.display()));
         let reference: Digest2 = serde_json::from_str(&golden).unwrap();
         assert_same(&format!("{} --class lora --type {ty}", case.dir), &digest(&out), &reference);
     }
