@@ -33,9 +33,10 @@
 //!   rounding, Q8_0 through hoist-quant's port of ggml's reference quantizer, which tensors
 //!   stay F32); tests compare every tensor's bytes and every
 //!   metadata value with digests of files the reference wrote.
-//! - **Streaming.** Weights are memory-mapped, never loaded whole; tensors are converted a
-//!   batch at a time (bounded by bytes in flight) on a rayon pool and written in file order,
-//!   so peak memory is the batch, not the model.
+//! - **Streaming.** Weights are memory-mapped, never loaded whole; tensors are converted in
+//!   slices of a million elements (whole when their rows are reordered) on a rayon pool, each
+//!   written at its offset with writeback started at once, so peak memory is a slice (or
+//!   such a tensor) per thread, not the model, and the disk writes while the cores convert.
 //! - **Nothing half-written.** The output is written to a temporary file beside the target
 //!   and renamed over it only when complete.
 
