@@ -11,10 +11,17 @@ use hoist_convert::{NoReport, Options, OutType, convert};
 use hoist_gguf::read_header_from_path;
 use libfuzzer_sys::fuzz_target;
 
+/// tmpfs when there is one: every conversion ends with an fsync, which would otherwise
+/// make the disk the bottleneck of the run.
+fn scratch_root() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() { shm } else { std::env::temp_dir() }
+}
+
 fn model_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hoist-convert-fuzz-config-{}", std::process::id()));
+        let dir = scratch_root().join(format!("hoist-convert-fuzz-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut empty = 8u64.to_le_bytes().to_vec();
         empty.extend(b"{}      ");

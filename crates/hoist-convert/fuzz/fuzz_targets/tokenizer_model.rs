@@ -29,10 +29,17 @@ fn safetensors(tensors: &[(String, Vec<usize>)]) -> Vec<u8> {
     out
 }
 
+/// tmpfs when there is one: every conversion ends with an fsync, which would otherwise
+/// make the disk the bottleneck of the run.
+fn scratch_root() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() { shm } else { std::env::temp_dir() }
+}
+
 fn model_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hoist-convert-fuzz-spm-{}", std::process::id()));
+        let dir = scratch_root().join(format!("hoist-convert-fuzz-spm-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (h, ff, vocab) = (8, 16, 16);
         let mut tensors = vec![
