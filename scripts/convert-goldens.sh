@@ -52,10 +52,24 @@ nice -n 10 cargo run -q -p hoist-convert --example golden-cases -- write "$cases
 converter="$ref/vendor/llama.cpp/convert_hf_to_gguf.py"
 for dir in "$cases"/*/; do
     name="$(basename "$dir")"
-    for ty in f32 f16 bf16 auto; do
+    [[ "$name" == lora ]] && continue # adapters, below
+    for ty in f32 f16 bf16 q8_0 auto; do
         # Each case lists its types in tests/golden.rs; convert them all, digest those listed.
         "$venv/bin/python" "$converter" "$dir" --outfile "$cases/$name.$ty.gguf" --outtype "$ty" >"$cases/$name.$ty.log" 2>&1 \
             || { echo "reference failed on $name --outtype $ty (see $cases/$name.$ty.log)" >&2; exit 1; }
+    done
+done
+# LoRA cases: lora/<adapter> against lora/<base>, with convert_lora_to_gguf.py (its
+# --outtype auto fails on adapters, so hoist's auto is its default, f32, and is not listed).
+lora_converter="$ref/vendor/llama.cpp/convert_lora_to_gguf.py"
+for adapter in "$cases"/lora/*/; do
+    [[ -f "$adapter/adapter_config.json" ]] || continue
+    name="$(basename "$adapter")"
+    base="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["base_model_name_or_path"].split("/")[-1])' "$adapter/adapter_config.json")"
+    for ty in f32 f16 bf16 q8_0; do
+        "$venv/bin/python" "$lora_converter" --base "$cases/lora/$base" --outfile "$cases/lora/$name.$ty.gguf" \
+            --outtype "$ty" "$adapter" >"$cases/lora/$name.$ty.log" 2>&1 \
+            || { echo "reference failed on adapter $name --outtype $ty (see $cases/lora/$name.$ty.log)" >&2; exit 1; }
     done
 done
 nice -n 10 cargo run -q -p hoist-convert --example golden-cases -- digest "$cases"

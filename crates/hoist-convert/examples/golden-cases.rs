@@ -1,6 +1,7 @@
 //! For `scripts/convert-goldens.sh`: `golden-cases write DIR` writes every golden
 //! case's model directory under DIR; `golden-cases digest DIR` digests the
-//! reference converter's outputs (`DIR/<case>.<type>.gguf`) into tests/goldens/.
+//! reference converter's outputs (`DIR/<case>.<type>.gguf`, adapters in
+//! `DIR/lora/<case>.<type>.gguf`) into tests/goldens/.
 
 #[path = "../tests/cases/mod.rs"]
 mod cases;
@@ -24,6 +25,12 @@ fn main() {
                 eprintln!("golden-cases: unknown action {other:?} (write or digest)");
                 std::process::exit(2);
             }
+        }
+    }
+    for case in cases::LORA_CASES {
+        match action.as_str() {
+            "write" => drop(cases::write_lora_case(&root, case)),
+            _ => cases::write_lora_golden(&root, case),
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`convert`] reads a model directory (config.json, `model*.safetensors` or a sharded
 //!   `model.safetensors.index.json`, tokenizer files, README.md, generation_config.json)
-//!   and writes one GGUF file; [`Options`] picks the output type ([`OutType`]) and the
+//!   and writes one GGUF file; [`convert_lora`] does the same for a PEFT LoRA adapter
+//!   against its base model's config; [`Options`] picks the output type ([`OutType`]) and the
 //!   threads; a [`Reporter`] hears about progress (libraries never print); the result is a
 //!   [`Summary`]. Failures are a [`ConvertError`], one line naming what and where.
 //! - Inside, a [`safetensors::Checkpoint`] memory-maps the weight files and validates their
@@ -29,17 +30,20 @@
 //!
 //! - **Identical output.** Every rule is a port of the reference's facts (tensor_mapping.py,
 //!   the metadata keys and their order, the q/k permutation, numpy's F16 and ggml's BF16
-//!   rounding, which tensors stay F32); tests compare every tensor's bytes and every
+//!   rounding, Q8_0 through hoist-quant's port of ggml's reference quantizer, which tensors
+//!   stay F32); tests compare every tensor's bytes and every
 //!   metadata value with digests of files the reference wrote.
-//! - **Streaming.** Weights are memory-mapped, never loaded whole; tensors are converted a
-//!   batch at a time (bounded by bytes in flight) on a rayon pool and written in file order,
-//!   so peak memory is the batch, not the model.
+//! - **Streaming.** Weights are memory-mapped, never loaded whole; tensors are converted in
+//!   slices of a million elements (whole when their rows are reordered) on a rayon pool, each
+//!   written at its offset with writeback started at once, so peak memory is a slice (or
+//!   such a tensor) per thread, not the model, and the disk writes while the cores convert.
 //! - **Nothing half-written.** The output is written to a temporary file beside the target
 //!   and renamed over it only when complete.
 
 mod arch;
 mod config;
 mod error;
+mod lora;
 mod metadata;
 mod modelcard;
 mod numeric;
@@ -59,6 +63,9 @@ pub enum OutType {
     F32,
     F16,
     Bf16,
+    /// ggml's Q8_0; a matrix whose rows do not split into 32-element blocks falls back to
+    /// F16, as the reference does.
+    Q8_0,
     /// The 16-bit type of the checkpoint's first BF16/F16 matrix, else F16.
     Auto,
 }
@@ -71,8 +78,8 @@ impl std::str::FromStr for OutType {
             "f16" => Ok(OutType::F16),
             "bf16" => Ok(OutType::Bf16),
             "auto" => Ok(OutType::Auto),
-            "q8_0" => Err("q8_0 is not available yet: it waits for hoist-quant's Q8_0 quantizer".into()),
-            other => Err(format!("unknown type {other:?} (f32, f16, bf16, auto)")),
+            "q8_0" => Ok(OutType::Q8_0),
+            other => Err(format!("unknown type {other:?} (f32, f16, bf16, q8_0, auto)")),
         }
     }
 }
@@ -105,7 +112,7 @@ impl Reporter for NoReport {
 pub struct Summary {
     /// `general.architecture`.
     pub architecture: String,
-    /// The output type of the matrices ("F16", "BF16", "F32").
+    /// The output type of the matrices ("F16", "BF16", "F32", "Q8_0").
     pub file_type: String,
     pub tensors: usize,
     pub parameters: u64,
@@ -116,4 +123,18 @@ pub struct Summary {
 /// Converts the Hugging Face model in `dir` into the GGUF file `out`.
 pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Summary, ConvertError> {
     write::convert(dir, out, opts, reporter)
+}
+
+/// Converts the PEFT LoRA adapter in `adapter` (adapter_config.json,
+/// adapter_model.safetensors) for the Hugging Face model in `base` (only its config.json
+/// is read) into the GGUF adapter `out`, as `convert_lora_to_gguf.py` writes it.
+/// `OutType::Auto` is F32, the reference's default for adapters.
+pub fn convert_lora(
+    adapter: &Path,
+    base: &Path,
+    out: &Path,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<Summary, ConvertError> {
+    lora::convert(adapter, base, out, opts, reporter)
 }

@@ -263,10 +263,12 @@ pub fn size_label(params: u64) -> String {
 }
 
 impl General {
-    /// `Metadata.load` + the converter's fallbacks, for a model of `total_params` parameters.
-    pub fn load(dir: &Path, total_params: u64) -> Result<General, ConvertError> {
+    /// `Metadata.load` on `dir` + the converter's fallbacks, for a model of `total_params`
+    /// parameters (negative for an adapter, as gguf-py counts it). A name that nothing gave
+    /// is `name_dir`'s (the model's directory, which for an adapter is its base's).
+    pub fn load(dir: &Path, name_dir: &Path, total_params: i64) -> Result<General, ConvertError> {
         let mut g = General::default();
-        let tp = total_params as i64;
+        let tp = total_params;
         let card = ModelCard::load(dir)?;
         for (field, keys) in [
             ("name", ["name", "model_name"]),
@@ -344,10 +346,10 @@ impl General {
             }
         }
         if g.name.is_none() {
-            g.name = dir.file_name().and_then(|n| n.to_str()).map(str::to_string);
+            g.name = name_dir.file_name().and_then(|n| n.to_str()).map(str::to_string);
         }
         if g.size_label.is_none() && total_params > 0 {
-            g.size_label = Some(size_label(total_params));
+            g.size_label = Some(size_label(total_params.unsigned_abs()));
         }
         Ok(g)
     }

@@ -53,19 +53,29 @@ pub fn out_ggml_type(t: OutType, ck: &Checkpoint) -> GgmlType {
         OutType::F32 => GgmlType::F32,
         OutType::F16 => GgmlType::F16,
         OutType::Bf16 => GgmlType::BF16,
+        OutType::Q8_0 => GgmlType::Q8_0,
         OutType::Auto => resolve_auto(ck),
     }
 }
 
 /// The type a tensor is stored in (llama.cpp's prepare_tensors): 1-D tensors, norms,
-/// position and token-type embeddings and anything not a `.weight` stay F32.
-fn tensor_type(name: &str, n_dims: usize, ftype: GgmlType) -> GgmlType {
-    let always_f32 = n_dims <= 1
+/// position and token-type embeddings and anything not a `.weight` stay F32; a matrix
+/// whose rows (`dims[0]`) do not split into blocks of a block type is stored as F16
+/// (gguf-py's QuantError fallback).
+pub fn tensor_type(name: &str, dims: &[u64], ftype: GgmlType) -> GgmlType {
+    let always_f32 = dims.len() <= 1
         || name.ends_with("_norm.weight")
         || name == "position_embd.weight"
         || name == "token_types.weight"
-        || !name.ends_with(".weight");
-    if always_f32 { GgmlType::F32 } else { ftype }
+        || ![".weight", ".lora_a", ".lora_b"].iter().any(|suffix| name.ends_with(suffix));
+    let row = dims.first().copied().unwrap_or(0);
+    if always_f32 {
+        GgmlType::F32
+    } else if row % ftype.block_size().unwrap_or(1).max(1) != 0 {
+        GgmlType::F16
+    } else {
+        ftype
+    }
 }
 
 /// Maps every checkpoint tensor; a tensor the mapping does not know, or one in a dtype
@@ -80,7 +90,7 @@ pub fn plan(
     for g in arch.generated(cfg)? {
         let dims = vec![g.values.len() as u64];
         out.push(Planned {
-            ggml_type: tensor_type(&g.name, 1, ftype),
+            ggml_type: tensor_type(&g.name, &dims, ftype),
             name: g.name,
             dims,
             source: Source::Generated(g.values),
@@ -123,11 +133,27 @@ pub fn plan(
             });
         }
         out.push(Planned {
-            ggml_type: tensor_type(&name, dims.len(), ftype),
+            ggml_type: tensor_type(&name, &dims, ftype),
             name,
             dims,
             source: Source::Checkpoint { index, transform },
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q8_0_keeps_vectors_and_norms_f32_and_falls_back_to_f16_for_rows_off_the_block() {
+        assert_eq!(tensor_type("blk.0.attn_q.weight", &[64, 64], GgmlType::Q8_0), GgmlType::Q8_0);
+        assert_eq!(tensor_type("blk.0.attn_q.weight", &[48, 64], GgmlType::Q8_0), GgmlType::F16);
+        assert_eq!(tensor_type("blk.0.attn_q.bias", &[64], GgmlType::Q8_0), GgmlType::F32);
+        assert_eq!(tensor_type("blk.0.attn_norm.weight", &[64, 64], GgmlType::Q8_0), GgmlType::F32);
+        assert_eq!(tensor_type("token_types.weight", &[64, 2], GgmlType::Q8_0), GgmlType::F32);
+        // F16/BF16/F32 have no blocks to miss.
+        assert_eq!(tensor_type("blk.0.attn_q.weight", &[48, 64], GgmlType::BF16), GgmlType::BF16);
+    }
 }

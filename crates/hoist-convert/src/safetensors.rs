@@ -86,6 +86,26 @@ impl Checkpoint {
         if part_names.is_empty() {
             return Err(ConvertError::NoWeights { path: dir.to_path_buf() });
         }
+        let ck = Checkpoint::open_parts(dir, &part_names)?;
+        if let Some(index_names) = index_names {
+            let seen: BTreeSet<&str> = ck.tensors.iter().map(|t| t.name.as_str()).collect();
+            let missing: Vec<&str> =
+                index_names.iter().filter(|n| !seen.contains(n.as_str())).map(|s| s.as_str()).collect();
+            let extra: Vec<&str> = seen.iter().filter(|n| !index_names.contains(**n)).copied().collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                return Err(ConvertError::Safetensors {
+                    path: index_path,
+                    reason: format!(
+                        "weight_map and parts disagree: missing tensors {missing:?}, extra tensors {extra:?}"
+                    ),
+                });
+            }
+        }
+        Ok(ck)
+    }
+
+    /// Opens the named safetensors files of `dir` (file names, not paths), in that order.
+    pub fn open_parts(dir: &Path, part_names: &[String]) -> Result<Checkpoint, ConvertError> {
         let mut parts = Vec::with_capacity(part_names.len());
         let mut tensors = Vec::new();
         for (file, name) in part_names.iter().enumerate() {
@@ -108,19 +128,6 @@ impl Checkpoint {
                 return Err(ConvertError::Safetensors {
                     path: dir.to_path_buf(),
                     reason: format!("tensor {} is in more than one part", t.name),
-                });
-            }
-        }
-        if let Some(index_names) = index_names {
-            let missing: Vec<&str> =
-                index_names.iter().filter(|n| !seen.contains(n.as_str())).map(|s| s.as_str()).collect();
-            let extra: Vec<&str> = seen.iter().filter(|n| !index_names.contains(**n)).copied().collect();
-            if !missing.is_empty() || !extra.is_empty() {
-                return Err(ConvertError::Safetensors {
-                    path: index_path,
-                    reason: format!(
-                        "weight_map and parts disagree: missing tensors {missing:?}, extra tensors {extra:?}"
-                    ),
                 });
             }
         }

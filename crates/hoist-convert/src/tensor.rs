@@ -1,87 +1,139 @@
-//! Producing one output tensor's bytes: read (mmap), permute, convert.
+//! Producing output tensor bytes: read (mmap), permute, convert. Tensors that convert
+//! element by element are converted a slice at a time straight into the writer's buffer;
+//! the others (permuted rows, `w + 1`, generated values) whole.
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use hoist_gguf::GgmlType;
 
 use crate::arch::Transform;
-use rayon::prelude::*;
 
-use crate::numeric::{element_size, f32_to_bf16, to_f16, to_f32, widen};
+use crate::numeric::{element_size, f32_to_bf16, to_f16, to_f32};
 use crate::plan::{Planned, Source};
 use crate::safetensors::{Checkpoint, Dtype};
 
-/// The bytes of `p` as it is stored in the GGUF file.
-pub fn produce(ck: &Checkpoint, p: &Planned) -> Vec<u8> {
-    match &p.source {
-        Source::Generated(values) => encode_f32(values, p.ggml_type),
-        Source::Checkpoint { index, transform } => {
-            let Some(t) = ck.tensors().get(*index) else { return Vec::new() };
-            let raw = ck.bytes(t);
+/// The source elements of `p` when it converts element by element (no reordered rows, no
+/// arithmetic): their dtype and bytes, in output order.
+pub fn direct_source<'a>(ck: &'a Checkpoint, p: &Planned) -> Option<(Dtype, &'a [u8])> {
+    let Source::Checkpoint { index, transform } = &p.source else { return None };
+    let t = ck.tensors().get(*index)?;
+    let raw = ck.bytes(t);
+    match transform {
+        Transform::None => Some((t.dtype, raw)),
+        Transform::TakeRows(n) => {
             let rows = t.shape.first().copied().unwrap_or(1).max(1);
-            let permuted;
-            let bytes = match transform {
-                Transform::None | Transform::AddOne => raw,
-                Transform::Permute { heads } => {
-                    permuted = permute_rows(raw, rows, *heads);
-                    &permuted
-                }
-                Transform::TakeRows(n) => {
-                    let row_len = raw.len() / rows as usize;
-                    raw.get(..row_len * (*n).min(rows) as usize).unwrap_or_default()
-                }
-            };
-            if *transform == Transform::AddOne {
-                return encode_f32(&add_one(t.dtype, bytes), p.ggml_type);
-            }
-            convert(t.dtype, p.ggml_type, bytes)
+            let row_len = raw.len() / rows as usize;
+            Some((t.dtype, raw.get(..row_len * (*n).min(rows) as usize)?))
         }
+        Transform::AddOne | Transform::Permute { .. } => None,
     }
 }
 
-/// Elements per parallel chunk of one tensor's conversion.
-const CHUNK: usize = 1 << 20;
-
-/// Converts source elements straight into output bytes, in parallel chunks and without an
-/// intermediate F32 copy (peak memory: the output tensor).
-fn convert(dtype: Dtype, ty: GgmlType, bytes: &[u8]) -> Vec<u8> {
-    let in_size = element_size(dtype);
-    let out_size = if ty == GgmlType::F32 { 4 } else { 2 };
-    let n = bytes.len() / in_size;
-    let mut out = vec![0u8; n * out_size];
-    out.par_chunks_mut(CHUNK * out_size).zip(bytes.par_chunks(CHUNK * in_size)).for_each(|(o, i)| {
-        match (dtype, ty) {
-            // torch keeps F16 tensors in F16; numpy's astype(float16) is then a copy.
-            (Dtype::F16, GgmlType::F16) | (Dtype::F32, GgmlType::F32) => o.copy_from_slice(i),
-            (_, GgmlType::F16) => {
-                // Blocks through half's slice conversion (F16C where the CPU has it; the
-                // same IEEE round-to-nearest-even as the scalar path).
-                const BLOCK: usize = 4096;
-                let mut wide = [0f32; BLOCK];
-                let mut narrow = [f16::ZERO; BLOCK];
-                for (o, i) in o.chunks_mut(BLOCK * 2).zip(i.chunks(BLOCK * in_size)) {
-                    let n = o.len() / 2;
-                    for (w, src) in wide.iter_mut().zip(i.chunks_exact(in_size)) {
-                        *w = widen(dtype, src);
-                    }
-                    narrow[..n].convert_from_f32_slice(&wide[..n]);
-                    for (dst, h) in o.chunks_exact_mut(2).zip(&narrow[..n]) {
-                        dst.copy_from_slice(&h.to_le_bytes());
-                    }
+/// The bytes of `p` as it is stored in the GGUF file, made whole.
+pub fn produce(ck: &Checkpoint, p: &Planned) -> Result<Vec<u8>, String> {
+    let (dtype, permuted) = match &p.source {
+        Source::Generated(values) => return Ok(encode_f32(values, p.ggml_type)),
+        Source::Checkpoint { index, transform } => {
+            let Some(t) = ck.tensors().get(*index) else { return Err(format!("no checkpoint tensor {index}")) };
+            let raw = ck.bytes(t);
+            match transform {
+                Transform::AddOne => return Ok(encode_f32(&add_one(t.dtype, raw), p.ggml_type)),
+                Transform::Permute { heads } => {
+                    let rows = t.shape.first().copied().unwrap_or(1).max(1);
+                    (t.dtype, permute_rows(raw, rows, *heads))
                 }
-            }
-            _ => {
-                for (dst, src) in o.chunks_exact_mut(out_size).zip(i.chunks_exact(in_size)) {
-                    let v = widen(dtype, src);
-                    match ty {
-                        GgmlType::BF16 => dst.copy_from_slice(&f32_to_bf16(v).to_le_bytes()),
-                        _ => dst.copy_from_slice(&v.to_le_bytes()),
-                    }
+                Transform::None | Transform::TakeRows(_) => {
+                    let (dtype, bytes) = direct_source(ck, p).ok_or("no source bytes")?;
+                    (dtype, bytes.to_vec())
                 }
             }
         }
-    });
-    out
+    };
+    let mut out = vec![0u8; output_len(dtype, p.ggml_type, permuted.len())?];
+    convert_into(dtype, p.ggml_type, &permuted, &mut out)?;
+    Ok(out)
+}
+
+/// Bytes that `src_len` bytes of `dtype` become as `ty`.
+pub fn output_len(dtype: Dtype, ty: GgmlType, src_len: usize) -> Result<usize, String> {
+    let n = (src_len / element_size(dtype)) as u64;
+    ty.row_bytes(n)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("{n} elements do not split into {} blocks", ty.name()))
+}
+
+/// Elements widened at a time, on the stack: a whole number of Q8_0 blocks.
+const SLAB: usize = 4096;
+
+/// Source elements straight into output bytes (`dst` is exactly their size), through an
+/// F32 slab on the stack, never a whole F32 copy.
+///
+/// - F16: half's slice conversion (F16C where the CPU has it), numpy's round to nearest
+///   even; an F16 source is copied (torch keeps it F16, `astype(float16)` copies).
+/// - BF16: ggml's rounding ([`f32_to_bf16`]).
+/// - Q8_0 as gguf-py quantizes it: its numpy code does the float operations of ggml's
+///   `quantize_row_q8_0_ref` (amax / 127, the reciprocal, round half away from zero, the
+///   scale rounded to F16), which hoist-quant's kernel ports.
+pub fn convert_into(dtype: Dtype, ty: GgmlType, src: &[u8], dst: &mut [u8]) -> Result<(), String> {
+    let in_size = element_size(dtype);
+    if (dtype, ty) == (Dtype::F16, GgmlType::F16) || (dtype, ty) == (Dtype::F32, GgmlType::F32) {
+        dst.copy_from_slice(src);
+        return Ok(());
+    }
+    let out_per_slab = output_len(Dtype::F32, ty, SLAB * 4)?;
+    let mut wide = [0f32; SLAB];
+    let mut narrow = [f16::ZERO; SLAB];
+    for (o, i) in dst.chunks_mut(out_per_slab).zip(src.chunks(SLAB * in_size)) {
+        let n = i.len() / in_size;
+        let wide = &mut wide[..n];
+        widen_into(dtype, i, wide);
+        match ty {
+            GgmlType::F16 => {
+                let narrow = &mut narrow[..n];
+                narrow.convert_from_f32_slice(wide);
+                for (d, h) in o.chunks_exact_mut(2).zip(narrow.iter()) {
+                    d.copy_from_slice(&h.to_bits().to_le_bytes());
+                }
+            }
+            GgmlType::BF16 => {
+                for (d, v) in o.chunks_exact_mut(2).zip(wide.iter()) {
+                    d.copy_from_slice(&f32_to_bf16(*v).to_le_bytes());
+                }
+            }
+            GgmlType::Q8_0 => {
+                hoist_quant::quantize_rows(GgmlType::Q8_0, wide, 32, None, o).map_err(|e| e.to_string())?;
+            }
+            _ => {
+                for (d, v) in o.chunks_exact_mut(4).zip(wide.iter()) {
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Little-endian source elements widened (exactly) to f32, one loop per dtype so that
+/// each vectorizes.
+fn widen_into(dtype: Dtype, src: &[u8], dst: &mut [f32]) {
+    match dtype {
+        Dtype::Bf16 => {
+            for (d, c) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *d = f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16);
+            }
+        }
+        Dtype::F16 => {
+            for (d, c) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *d = f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        Dtype::F32 => {
+            for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) {
+                *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        Dtype::Other(_) => dst.fill(0.0),
+    }
 }
 
 /// `w + 1` as torch computes it: in F16 for an F16 tensor (rounded to F16), else in F32.

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use hoist_convert::{ConvertError, NoReport, Options, OutType, convert};
+use hoist_convert::{ConvertError, NoReport, Options, OutType, convert, convert_lora};
 use serde_json::json;
 
 const SHAPE: Shape = Shape { layers: 1, hidden: 16, heads: 2, kv_heads: 1, ff: 32, vocab: 400 };
@@ -177,4 +177,55 @@ fn every_truncation_of_a_safetensors_file_is_refused() {
     assert_eq!(refused, whole.len());
     std::fs::write(&path, &whole).unwrap();
     assert_eq!(hoist_convert::safetensors::Checkpoint::open(&dir).unwrap().tensors().len(), 13);
+}
+
+/// Converts the adapter in `adapter` against `base` and returns the one-line error,
+/// checking that nothing was left in the output directory.
+fn lora_fails(adapter: &Path, base: &Path) -> String {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("out.gguf");
+    let opts = Options { out_type: OutType::F16, threads: 1 };
+    let err = convert_lora(adapter, base, &out, &opts, &NoReport).unwrap_err().to_string();
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0, "output directory not empty after: {err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+    err
+}
+
+#[test]
+fn bad_lora_adapters_are_refused_naming_the_tensor_or_key() {
+    let root = tempfile::tempdir().unwrap();
+    let base = root.path().join("base");
+    write_llama(&base, &llama_tensors(&SHAPE, DType::F32, false));
+    let adapter = root.path().join("adapter");
+    std::fs::create_dir_all(&adapter).unwrap();
+    let q = "base_model.model.model.layers.0.self_attn.q_proj";
+    let a = |name: &str, shape: Vec<usize>| T { name: name.to_string(), shape, dtype: DType::F32, seed: 1 };
+    let config = json!({"peft_type": "LORA", "r": 2, "lora_alpha": 4});
+    write_json(&adapter.join("adapter_config.json"), &config);
+
+    // lora_A without its lora_B.
+    write_safetensors(&adapter.join("adapter_model.safetensors"), &[a(&format!("{q}.lora_A.weight"), vec![2, 16])]);
+    let err = lora_fails(&adapter, &base);
+    assert!(err.contains("lora_A.weight") && err.contains("no lora_B"), "{err}");
+
+    // Ranks that disagree.
+    write_safetensors(
+        &adapter.join("adapter_model.safetensors"),
+        &[a(&format!("{q}.lora_A.weight"), vec![2, 16]), a(&format!("{q}.lora_B.weight"), vec![16, 3])],
+    );
+    let err = lora_fails(&adapter, &base);
+    assert!(err.contains("q_proj.weight") && err.contains("rank"), "{err}");
+
+    // Embeddings (new tokens) are not an adapter PEFT writes as lora_A/lora_B.
+    write_safetensors(
+        &adapter.join("adapter_model.safetensors"),
+        &[a("base_model.model.lm_head.weight", vec![400, 16])],
+    );
+    let err = lora_fails(&adapter, &base);
+    assert!(err.contains("lm_head.weight") && err.contains("neither a lora_A nor a lora_B"), "{err}");
+
+    // No lora_alpha.
+    write_json(&adapter.join("adapter_config.json"), &json!({"peft_type": "LORA", "r": 2}));
+    let err = lora_fails(&adapter, &base);
+    assert!(err.contains("adapter_config.json") && err.contains("lora_alpha"), "{err}");
 }

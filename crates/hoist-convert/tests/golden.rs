@@ -8,7 +8,7 @@
 mod cases;
 mod common;
 
-use cases::{CASES, check};
+use cases::{CASES, LORA_CASES, check, check_lora};
 
 #[test]
 fn tinyllama_sentencepiece_matches_the_reference() {
@@ -53,4 +53,14 @@ fn minilm_bert_matches_the_reference() {
 #[test]
 fn phi3_longrope_matches_the_reference() {
     check(&CASES[8]);
+}
+
+#[test]
+fn tinyllama_lora_matches_the_reference() {
+    check_lora(&LORA_CASES[0]);
+}
+
+#[test]
+fn gemma3_lora_with_a_norm_matches_the_reference() {
+    check_lora(&LORA_CASES[1]);
 }

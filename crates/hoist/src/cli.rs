@@ -227,13 +227,20 @@ pub struct ConvertArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub store_form: StoreFormArgs,
-    /// What matrices are stored as: f32, f16, bf16, or auto (the checkpoint's 16-bit type);
-    /// 1-D tensors and norms stay F32
+    /// What matrices are stored as: f32, f16, bf16, q8_0, or auto (the checkpoint's 16-bit
+    /// type); 1-D tensors and norms stay F32
     #[arg(long = "type", value_name = "TYPE", default_value = "auto")]
     pub out_type: hoist_convert::OutType,
     /// Threads converting tensors [default: one per core]
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// What the directory holds: a model, or a PEFT LoRA adapter (then --base is needed,
+    /// and auto means f32, the reference's default for adapters)
+    #[arg(long, value_enum, default_value_t = ConvertClass::Model, requires_if("lora", "base"))]
+    pub class: ConvertClass,
+    /// The adapter's base model directory (its config.json is read)
+    #[arg(long, value_name = "BASE_DIR")]
+    pub base: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
     /// Print a JSON summary
@@ -253,6 +260,13 @@ pub struct StoreFormArgs {
     pub format: Option<Format>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// `hoist convert --class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConvertClass {
+    Model,
+    Lora,
 }
 
 /// How to reach a registry.

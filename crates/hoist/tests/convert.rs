@@ -91,12 +91,87 @@ fn an_unsupported_architecture_fails_with_one_line_and_no_file() {
 }
 
 #[test]
-fn q8_0_says_what_it_waits_for() {
+fn q8_0_writes_file_type_7_and_f16_where_rows_miss_the_block() {
     let sandbox = Sandbox::new();
     let dir = tiny_llama(&sandbox, "m", "LlamaForCausalLM");
     let out = sandbox.path("x.gguf");
-    let result = sandbox.hoist().args(["convert", "--type", "q8_0"]).arg(&dir).arg(&out).output().unwrap();
+    let args =
+        ["convert", "--progress", "none", "--type", "q8_0", "--json", dir.to_str().unwrap(), out.to_str().unwrap()];
+    let summary = sandbox.json(&args);
+    assert_eq!(summary["file_type"], "Q8_0");
+    let header = hoist_gguf::read_header_from_path(&out).unwrap();
+    assert_eq!(header.get("general.file_type").and_then(|v| v.as_u64()), Some(7));
+    // Rows of 8 and 16 values do not split into Q8_0's 32-value blocks: F16, as gguf-py falls back.
+    let types: Vec<String> = header.tensors.iter().map(|t| format!("{}:{}", t.name, t.ggml_type.name())).collect();
+    assert!(types.contains(&"blk.0.attn_q.weight:F16".to_string()), "{types:?}");
+    assert!(types.contains(&"blk.0.attn_norm.weight:F32".to_string()), "{types:?}");
+}
+
+/// A PEFT adapter of the tiny llama's q_proj, rank 2, F32.
+fn tiny_adapter(sandbox: &Sandbox, dir: &str) -> PathBuf {
+    let (h, r) = (8usize, 2usize);
+    let p = "base_model.model.model.layers.0.self_attn.q_proj";
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape) in [(format!("{p}.lora_A.weight"), [r, h]), (format!("{p}.lora_B.weight"), [h, r])] {
+        let start = data.len();
+        for k in 0..r * h {
+            data.extend((k as f32 / 16.0).to_le_bytes());
+        }
+        header.insert(name, serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
+    }
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut file = (json.len() as u64).to_le_bytes().to_vec();
+    file.extend(json);
+    file.extend(data);
+    sandbox.write(&format!("{dir}/adapter_model.safetensors"), file);
+    sandbox.write(&format!("{dir}/adapter_config.json"), r#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4}"#);
+    sandbox.path(dir)
+}
+
+#[test]
+fn a_lora_adapter_converts_against_its_base() {
+    let sandbox = Sandbox::new();
+    let base = tiny_llama(&sandbox, "Tiny-Llama", "LlamaForCausalLM");
+    let adapter = tiny_adapter(&sandbox, "tiny-lora");
+    let out = sandbox.path("lora.gguf");
+    let (a, b, o) = (adapter.to_str().unwrap(), base.to_str().unwrap(), out.to_str().unwrap());
+    let summary = sandbox.json(&["convert", "--progress", "none", "--class", "lora", "--base", b, "--json", a, o]);
+    assert_eq!(summary["architecture"], "llama");
+    assert_eq!(summary["file_type"], "F32");
+    assert_eq!(summary["tensors"], 2);
+    let header = hoist_gguf::read_header_from_path(&out).unwrap();
+    assert_eq!(header.get("general.type").and_then(|v| v.as_str()), Some("adapter"));
+    assert_eq!(header.get("adapter.type").and_then(|v| v.as_str()), Some("lora"));
+    assert_eq!(header.get("adapter.lora.alpha"), Some(&hoist_gguf::Value::F32(4.0)));
+    let tensors: Vec<String> = header.tensors.iter().map(|t| format!("{}:{:?}", t.name, t.dims)).collect();
+    assert_eq!(tensors, ["blk.0.attn_q.weight.lora_a:[8, 2]", "blk.0.attn_q.weight.lora_b:[2, 8]"]);
+}
+
+#[test]
+fn a_lora_adapter_without_base_or_config_fails_with_one_line_and_no_file() {
+    let sandbox = Sandbox::new();
+    let base = tiny_llama(&sandbox, "Tiny-Llama", "LlamaForCausalLM");
+    let out = sandbox.path("lora.gguf");
+    // --base missing: clap refuses.
+    let adapter = tiny_adapter(&sandbox, "tiny-lora");
+    let result = sandbox.hoist().args(["convert", "--class", "lora"]).arg(&adapter).arg(&out).output().unwrap();
     assert!(!result.status.success());
-    assert!(String::from_utf8_lossy(&result.stderr).contains("hoist-quant"));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("--base"));
+    // No adapter_config.json: one error line naming it.
+    std::fs::remove_file(adapter.join("adapter_config.json")).unwrap();
+    let result = sandbox
+        .hoist()
+        .args(["convert", "--progress", "none", "--class", "lora", "--base"])
+        .arg(&base)
+        .arg(&adapter)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("adapter_config.json"), "{stderr}");
     assert!(!out.exists());
 }

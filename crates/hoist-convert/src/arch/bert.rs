@@ -92,9 +92,9 @@ impl Architecture for Bert {
     }
 
     fn set_vocab(&self, dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
-        let tok = tokenizer::bpe::load(dir)?;
+        let mut tok = tokenizer::bpe::load(dir)?;
         let (tokens, types) = tokenizer::bpe::vocab_base(dir, cfg, &tok)?;
-        let pre = tokenizer::bpe::pre_tokenizer(dir, &tok)?;
+        let pre = tokenizer::bpe::pre_tokenizer(dir, &mut tok)?;
         kv.u32("tokenizer.ggml.token_type_count", cfg.find_u64(&["type_vocab_size"])?.unwrap_or(1))?;
         // The phantom-space vocabulary: "##x" continues a word, anything else starts one.
         let mut list = StringArray::new();

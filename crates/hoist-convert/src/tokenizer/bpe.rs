@@ -17,7 +17,22 @@ use crate::config::Config;
 /// True when tokenizer.json is a SentencePiece-converted BPE (byte fallback, a Sequence
 /// decoder) that llama.cpp reads as a "llama" vocabulary rather than GPT-2 BPE.
 pub fn is_llama_hf(dir: &Path) -> Result<bool, ConvertError> {
-    let Some(tok) = read_json_object(&dir.join("tokenizer.json"))? else { return Ok(false) };
+    let path = dir.join("tokenizer.json");
+    // Only four small fields matter: read them without building the vocabulary and merges
+    // as JSON values (a large tokenizer.json is parsed three times otherwise); anything
+    // unexpected falls back to the full parse, whose errors name the file.
+    if let Ok(text) = std::fs::read(&path)
+        && let Ok(shape) = serde_json::from_slice::<TokenizerShape>(&text)
+    {
+        let (model, decoder) = (shape.model.unwrap_or_default(), shape.decoder.unwrap_or_default());
+        let is_bpe = model.kind.as_deref() == Some("BPE");
+        let llama3 = is_bpe && model.ignore_merges.unwrap_or(false) && !model.byte_fallback.unwrap_or(true);
+        return Ok(!llama3
+            && is_bpe
+            && model.byte_fallback == Some(true)
+            && decoder.kind.as_deref() == Some("Sequence"));
+    }
+    let Some(tok) = read_json_object(&path)? else { return Ok(false) };
     let model = tok.get("model");
     let field = |k: &str| model.and_then(|m| m.get(k));
     let is_bpe = field("type").and_then(Value::as_str) == Some("BPE");
@@ -26,6 +41,27 @@ pub fn is_llama_hf(dir: &Path) -> Result<bool, ConvertError> {
         is_bpe && field("ignore_merges").and_then(Value::as_bool).unwrap_or(false) && !byte_fallback.unwrap_or(true);
     let sequence_decoder = tok.get("decoder").and_then(|d| d.get("type")).and_then(Value::as_str) == Some("Sequence");
     Ok(!llama3 && is_bpe && byte_fallback == Some(true) && sequence_decoder)
+}
+
+/// The fields of tokenizer.json that [`is_llama_hf`] reads.
+#[derive(serde::Deserialize)]
+struct TokenizerShape {
+    model: Option<ModelShape>,
+    decoder: Option<DecoderShape>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ModelShape {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    byte_fallback: Option<bool>,
+    ignore_merges: Option<bool>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct DecoderShape {
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 pub fn load(dir: &Path) -> Result<Tokenizer, ConvertError> {
@@ -40,11 +76,10 @@ pub fn load(dir: &Path) -> Result<Tokenizer, ConvertError> {
 }
 
 /// The pre-tokenizer name llama.cpp derives from the sha256 of `str(token_ids)`.
-pub fn pre_tokenizer(dir: &Path, tokenizer: &Tokenizer) -> Result<&'static str, ConvertError> {
+pub fn pre_tokenizer(dir: &Path, tokenizer: &mut Tokenizer) -> Result<&'static str, ConvertError> {
     let path = dir.join("tokenizer.json");
     // transformers encodes without the truncation and padding a tokenizer.json may set
     // (all-MiniLM-L6-v2 truncates at 128), and so must the hash.
-    let mut tokenizer = tokenizer.clone();
     tokenizer.with_padding(None);
     tokenizer.with_truncation(None).map_err(|e| ConvertError::Tokenizer {
         path: path.clone(),
@@ -109,9 +144,11 @@ pub fn vocab_base(dir: &Path, cfg: &Config, tokenizer: &Tokenizer) -> Result<(Ve
 
 /// llama.cpp's `_set_vocab_gpt2`.
 pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertError> {
-    let tokenizer = load(dir)?;
+    // The tokenizer and the special tokens both read tokenizer.json: on both cores at once.
+    let (tokenizer, special) = rayon::join(|| load(dir), || special::SpecialVocab::load(dir, true, None));
+    let mut tokenizer = tokenizer?;
     let (tokens, types) = vocab_base(dir, cfg, &tokenizer)?;
-    let pre = pre_tokenizer(dir, &tokenizer)?;
+    let pre = pre_tokenizer(dir, &mut tokenizer)?;
     kv.string("tokenizer.ggml.model", "gpt2");
     kv.string("tokenizer.ggml.pre", pre);
     let mut list = StringArray::new();
@@ -120,5 +157,5 @@ pub fn set_vocab(dir: &Path, cfg: &Config, kv: &mut Kv) -> Result<(), ConvertErr
     }
     kv.array("tokenizer.ggml.tokens", Array::String(list));
     kv.array("tokenizer.ggml.token_type", Array::I32(types));
-    special::SpecialVocab::load(dir, true, None)?.write(kv)
+    special?.write(kv)
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::*;
-use hoist_convert::{NoReport, Options, OutType, convert};
+use hoist_convert::{NoReport, Options, OutType, convert, convert_lora};
 use serde_json::json;
 
 /// Digests the reference's output for `case` (`ROOT/<dir>.<type>.gguf`) into tests/goldens/.
@@ -29,15 +29,15 @@ pub struct Case {
 }
 
 pub const CASES: &[Case] = &[
-    Case { dir: "TinyLlama-1.1B-Chat-v1.0", write: tinyllama_spm, types: &["f16", "bf16", "f32", "auto"] },
-    Case { dir: "Meta-Llama-3-8B-Instruct", write: llama3_bpe, types: &["auto", "f16"] },
-    Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16"] },
-    Case { dir: "Qwen2.5-0.5B-Instruct", write: qwen2_bpe, types: &["auto", "f32"] },
-    Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16"] },
-    Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16"] },
-    Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16"] },
-    Case { dir: "all-MiniLM-L6-v2", write: minilm_snapshot, types: &["f32", "auto"] },
-    Case { dir: "Phi-3-mini-128k-instruct", write: phi3_longrope, types: &["auto", "f16"] },
+    Case { dir: "TinyLlama-1.1B-Chat-v1.0", write: tinyllama_spm, types: &["f16", "bf16", "f32", "auto", "q8_0"] },
+    Case { dir: "Meta-Llama-3-8B-Instruct", write: llama3_bpe, types: &["auto", "f16", "q8_0"] },
+    Case { dir: "mistral-sharded", write: mistral_sharded, types: &["auto", "bf16", "q8_0"] },
+    Case { dir: "Qwen2.5-0.5B-Instruct", write: qwen2_bpe, types: &["auto", "f32", "q8_0"] },
+    Case { dir: "Qwen3-Embedding-0.6B", write: qwen3_embedding, types: &["auto", "bf16", "q8_0"] },
+    Case { dir: "gemma-2-2b-it", write: gemma2_spm, types: &["auto", "f16", "q8_0"] },
+    Case { dir: "gemma-3-1b-it", write: gemma3_spm, types: &["auto", "bf16", "q8_0"] },
+    Case { dir: "all-MiniLM-L6-v2", write: minilm_snapshot, types: &["f32", "auto", "q8_0"] },
+    Case { dir: "Phi-3-mini-128k-instruct", write: phi3_longrope, types: &["auto", "f16", "q8_0"] },
 ];
 
 /// llama, SentencePiece tokenizer.model, F32 weights, a chat template, a model card.
@@ -373,5 +373,138 @@ pub fn check(case: &Case) {
             .unwrap_or_else(|e| panic!("golden {}: {e}", golden_path(case, ty).display()));
         let reference: Digest2 = serde_json::from_str(&golden).unwrap();
         assert_same(&format!("{} --type {ty}", case.dir), &digest(&out), &reference);
+    }
+}
+
+/// A PEFT LoRA adapter golden case: the adapter in `lora/<dir>` for the base model in
+/// `lora/<base>` (both under the cases root), converted with `convert_lora_to_gguf.py`.
+pub struct LoraCase {
+    pub dir: &'static str,
+    pub base: &'static str,
+    pub write_base: fn(&Path),
+    pub write_adapter: fn(&Path),
+    pub types: &'static [&'static str],
+}
+
+pub const LORA_CASES: &[LoraCase] = &[
+    LoraCase {
+        dir: "tinyllama-chat-lora",
+        base: "TinyLlama-1.1B-Chat-v1.0",
+        write_base: tinyllama_spm,
+        write_adapter: tinyllama_adapter,
+        types: &["f32", "f16", "bf16", "q8_0"],
+    },
+    LoraCase {
+        dir: "gemma-3-1b-it-lora",
+        base: "gemma-3-1b-it",
+        write_base: gemma3_spm,
+        write_adapter: gemma3_adapter,
+        types: &["f32", "f16", "q8_0"],
+    },
+];
+
+/// PEFT's tensors for `modules` (Hugging Face module path, rows, columns), rank `r`,
+/// sorted by name as PEFT's safetensors file holds them.
+fn lora_tensors(modules: &[(String, usize, usize)], r: usize, dtype: DType, seed: u64) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, (module, rows, cols)) in modules.iter().enumerate() {
+        let p = format!("base_model.model.{module}");
+        let seed = seed + 2 * i as u64;
+        out.push(T { name: format!("{p}.lora_A.weight"), shape: vec![r, *cols], dtype, seed });
+        out.push(T { name: format!("{p}.lora_B.weight"), shape: vec![*rows, r], dtype, seed: seed + 1 });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn adapter_config(dir: &Path, base_id: &str, r: usize, alpha: f64, targets: &[&str]) {
+    write_json(
+        &dir.join("adapter_config.json"),
+        &json!({"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": base_id, "r": r,
+                "lora_alpha": alpha, "lora_dropout": 0.05, "bias": "none", "target_modules": targets}),
+    );
+}
+
+/// TinyLlama: F32, rank 8 on every attention and MLP matrix of both blocks (q and k
+/// permuted), a PEFT model card naming the base.
+fn tinyllama_adapter(dir: &Path) {
+    let (hidden, kv, ff) = (64, 32, 160);
+    let mut modules = Vec::new();
+    for l in 0..2 {
+        let p = format!("model.layers.{l}");
+        for (m, rows, cols) in [
+            ("self_attn.q_proj", hidden, hidden),
+            ("self_attn.k_proj", kv, hidden),
+            ("self_attn.v_proj", kv, hidden),
+            ("self_attn.o_proj", hidden, hidden),
+            ("mlp.gate_proj", ff, hidden),
+            ("mlp.up_proj", ff, hidden),
+            ("mlp.down_proj", hidden, ff),
+        ] {
+            modules.push((format!("{p}.{m}"), rows, cols));
+        }
+    }
+    let targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    adapter_config(dir, "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 8, 16.0, &targets);
+    std::fs::write(
+        dir.join("README.md"),
+        "---\nbase_model: TinyLlama/TinyLlama-1.1B-Chat-v1.0\nlibrary_name: peft\n---\n",
+    )
+    .unwrap();
+    write_safetensors(&dir.join("adapter_model.safetensors"), &lora_tensors(&modules, 8, DType::F32, 900));
+}
+
+/// gemma3: F16, rank 4 on q, k and up of block 0, plus an input norm as mergekit adds
+/// it (written as the base writes it: w + 1, F32).
+fn gemma3_adapter(dir: &Path) {
+    let modules = [
+        ("model.layers.0.self_attn.q_proj".to_string(), 32, 32),
+        ("model.layers.0.self_attn.k_proj".to_string(), 16, 32),
+        ("model.layers.1.mlp.up_proj".to_string(), 64, 32),
+    ];
+    adapter_config(dir, "google/gemma-3-1b-it", 4, 8.0, &["q_proj", "k_proj", "up_proj"]);
+    let mut tensors = lora_tensors(&modules, 4, DType::F16, 950);
+    tensors.push(T {
+        name: "base_model.model.model.layers.0.input_layernorm.weight".into(),
+        shape: vec![32],
+        dtype: DType::F16,
+        seed: 990,
+    });
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    write_safetensors(&dir.join("adapter_model.safetensors"), &tensors);
+}
+
+/// Writes a LoRA case under `root/lora/`; returns (adapter dir, base dir).
+pub fn write_lora_case(root: &Path, case: &LoraCase) -> (PathBuf, PathBuf) {
+    let (adapter, base) = (root.join("lora").join(case.dir), root.join("lora").join(case.base));
+    std::fs::create_dir_all(&adapter).unwrap();
+    std::fs::create_dir_all(&base).unwrap();
+    (case.write_base)(&base);
+    (case.write_adapter)(&adapter);
+    (adapter, base)
+}
+
+/// Digests the reference's adapters (`ROOT/lora/<dir>.<type>.gguf`) into tests/goldens/.
+pub fn write_lora_golden(root: &Path, case: &LoraCase) {
+    for ty in case.types {
+        let reference = root.join("lora").join(format!("{}.{ty}.gguf", case.dir));
+        let d = digest(&reference);
+        let path = goldens_dir().join(format!("{}.{ty}.json", case.dir));
+        std::fs::write(path, serde_json::to_string_pretty(&d).unwrap() + "\n").unwrap();
+    }
+}
+
+pub fn check_lora(case: &LoraCase) {
+    let root = tempfile::tempdir().unwrap();
+    let (adapter, base) = write_lora_case(root.path(), case);
+    for ty in case.types {
+        let out = root.path().join(format!("{ty}.gguf"));
+        let opts = Options { out_type: ty.parse::<OutType>().unwrap(), threads: 2 };
+        convert_lora(&adapter, &base, &out, &opts, &NoReport).unwrap_or_else(|e| panic!("{}: {e}", case.dir));
+        let golden_path = goldens_dir().join(format!("{}.{ty}.json", case.dir));
+        let golden =
+            std::fs::read_to_string(&golden_path).unwrap_or_else(|e| panic!("golden {}: {e}", golden_path.display()));
+        let reference: Digest2 = serde_json::from_str(&golden).unwrap();
+        assert_same(&format!("{} --class lora --type {ty}", case.dir), &digest(&out), &reference);
     }
 }

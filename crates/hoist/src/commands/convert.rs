@@ -1,15 +1,16 @@
 //! `hoist convert HF_DIR OUT.gguf`: a Hugging Face safetensors model to GGUF, in process;
+//! `--class lora --base BASE_DIR`: a PEFT LoRA adapter to a GGUF adapter;
 //! `hoist convert MODEL -t REF`: the same from a safetensors model in the store to a GGUF one.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use hoist_convert::{Options, Summary, convert};
+use hoist_convert::{Options, Summary, convert, convert_lora};
 use hoist_model::{Carry, format_size};
 use hoist_store::Store;
 
 use super::store_form::{StoreForm, json_fields, text_line};
-use crate::cli::ConvertArgs;
+use crate::cli::{ConvertArgs, ConvertClass};
 use crate::progress::Drawer;
 
 pub fn run(store: &Store, args: ConvertArgs) -> Result<ExitCode> {
@@ -19,7 +20,12 @@ pub fn run(store: &Store, args: ConvertArgs) -> Result<ExitCode> {
     let output = args.output.clone().context("OUT.gguf is missing")?;
     let options = Options { out_type: args.out_type, threads: args.threads };
     let progress = Drawer::new(args.progress, 0);
-    let result = convert(&args.model_dir, &output, &options, &progress);
+    let result = match (args.class, &args.base) {
+        (ConvertClass::Lora, Some(base)) => convert_lora(&args.model_dir, base, &output, &options, &progress),
+        (ConvertClass::Lora, None) => bail!("--class lora needs --base BASE_DIR"),
+        (ConvertClass::Model, None) => convert(&args.model_dir, &output, &options, &progress),
+        (ConvertClass::Model, Some(_)) => bail!("--base is for --class lora (an adapter's base model)"),
+    };
     progress.finish();
     let summary = result?;
     if args.json {
@@ -40,6 +46,9 @@ pub fn run(store: &Store, args: ConvertArgs) -> Result<ExitCode> {
 fn run_store_form(store: &Store, args: ConvertArgs) -> Result<ExitCode> {
     if let Some(extra) = &args.output {
         bail!("with -t the only argument is MODEL, and {:?} is one too many", extra.display().to_string());
+    }
+    if args.class == ConvertClass::Lora {
+        bail!("--class lora converts an adapter directory to a file; -t packs models only");
     }
     let (json, progress) = (args.json, args.progress);
     let options = Options { out_type: args.out_type, threads: args.threads };
