@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use hoist_model::chat::take_system_prompt_file;
 use hoist_model::{
     LayerSelection, PlatformSpec, RunOptions, Runtime, RuntimeDir, UnpackOptions, runtime_argv, shell_join, unpack,
 };
@@ -70,7 +71,15 @@ pub fn run(store: &Store, args: RunArgs) -> Result<ExitCode> {
     let dir = unpack(store, &descriptor, &options)?;
     let (program, runtime) = choose_runtime(&dir, args.by.as_deref())?;
     let options = RunOptions { port: args.port, extra_args: args.extra_args };
-    let argv = runtime_argv(&dir, runtime, &options)?;
+    let mut argv = runtime_argv(&dir, runtime, &options)?;
+    // gguf-packer images store one; llama-server refuses it since it dropped the flag.
+    if let Some(path) = take_system_prompt_file(&mut argv) {
+        eprintln!(
+            "Leaving out --system-prompt-file {}: llama-server no longer takes it \
+             (`hoist chat` sends it as the system message)",
+            path.display()
+        );
+    }
     let command_line: Vec<&str> = std::iter::once(program.as_str()).chain(argv.iter().map(String::as_str)).collect();
     if args.dry_run {
         println!("{}", shell_join(&command_line));
@@ -98,11 +107,12 @@ pub(crate) fn choose_runtime(dir: &RuntimeDir, by: Option<&str>) -> Result<(Stri
     })
 }
 
-/// The model in the store; a registry reference the store lacks is pulled first.
+/// The model in the store; one the store lacks is pulled first (a name without
+/// a registry from Docker Hub, as `docker model run` and `pull` read it).
 pub(crate) fn find_or_pull(store: &Store, reference: &str, transfer: &TransferArgs) -> Result<Descriptor> {
     match store.resolve(reference) {
         Ok(resolved) => Ok(resolved.descriptor),
-        Err(StoreError::NotFound { .. }) if reference.parse::<Reference>().is_ok_and(|r| r.registry().is_some()) => {
+        Err(StoreError::NotFound { .. }) if reference.parse::<Reference>().is_ok() => {
             eprintln!("{reference} is not in the store; pulling it");
             let pulled = pull(store, reference, None, &LayerSelection::default(), 4, transfer)?;
             eprintln!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
