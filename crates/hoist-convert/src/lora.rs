@@ -70,13 +70,7 @@ pub fn convert(
         kv.array("adapter.alora.invocation_tokens", Array::U32(tokens));
     }
     kv.u32("general.quantization_version", 2)?;
-    for p in &planned {
-        w.add_tensor(&p.name, &p.dims, p.ggml_type).map_err(|e| ConvertError::Tensor {
-            path: out.to_path_buf(),
-            tensor: p.name.clone(),
-            reason: e.to_string(),
-        })?;
-    }
+    crate::write::add_tensors(&mut w, &planned, out)?;
     let bytes = crate::write::write_file(&w, &ck, &planned, out, opts, reporter)?;
     Ok(Summary {
         architecture: arch.gguf_name().to_string(),

@@ -39,13 +39,7 @@ pub fn convert(dir: &Path, out: &Path, opts: &Options, reporter: &dyn Reporter) 
     arch.set_parameters(&cfg, &mut kv, file_type)?;
     kv.u32("general.quantization_version", 2)?;
     arch.set_vocab(dir, &cfg, &mut kv)?;
-    for p in &planned {
-        w.add_tensor(&p.name, &p.dims, p.ggml_type).map_err(|e| ConvertError::Tensor {
-            path: out.to_path_buf(),
-            tensor: p.name.clone(),
-            reason: e.to_string(),
-        })?;
-    }
+    add_tensors(&mut w, &planned, out)?;
 
     let bytes = write_file(&w, &ck, &planned, out, opts, reporter)?;
     Ok(Summary {
@@ -159,6 +153,14 @@ struct Piece {
     tensor: usize,
     elements: Range<usize>,
     at: u64,
+}
+
+/// Declares the planned tensors in the writer's header, in order.
+pub(crate) fn add_tensors(w: &mut GgufWriter, planned: &[Planned], out: &Path) -> Result<(), ConvertError> {
+    for p in planned {
+        w.add_tensor(&p.name, &p.dims, p.ggml_type).map_err(|e| tensor_error(out, p, e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn tensor_error(out: &Path, p: &Planned, reason: String) -> ConvertError {
