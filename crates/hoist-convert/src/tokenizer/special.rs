@@ -21,6 +21,8 @@ pub struct SpecialVocab {
     pub ids: Vec<(String, u64)>,
     pub add: Vec<(String, bool)>,
     pub chat_template: Option<String>,
+    /// Templates chosen by name (a list of `{name, template}`), in the order given.
+    pub named_templates: Vec<(String, String)>,
     pub lowercase: Option<bool>,
     pub strip_accents: Option<bool>,
     types: Vec<String>,
@@ -98,7 +100,7 @@ impl SpecialVocab {
             self.post_processor(tok, &mut tc);
         }
         let Some(tc) = tc.filter(|m| !m.is_empty()) else { return Ok(()) };
-        self.chat_template = chat_template(dir, &tc)?;
+        (self.chat_template, self.named_templates) = chat_templates(dir, &tc)?;
         for typ in self.types.clone() {
             if let Some(add) = tc.get(&format!("add_{typ}_token")).and_then(Value::as_bool) {
                 self.set_add(&typ, add, false);
@@ -319,6 +321,13 @@ impl SpecialVocab {
                 kv.bool(&format!("tokenizer.ggml.add_{typ}_token"), *value);
             }
         }
+        for (name, template) in &self.named_templates {
+            kv.string(&format!("tokenizer.chat_template.{name}"), template);
+        }
+        if !self.named_templates.is_empty() {
+            let names = self.named_templates.iter().map(|(name, _)| name.as_str()).collect();
+            kv.array("tokenizer.chat_templates", hoist_gguf::Array::String(names));
+        }
         if let Some(t) = &self.chat_template {
             kv.string("tokenizer.chat_template", t);
         }
@@ -390,16 +399,98 @@ fn merges_of(tok: &Map<String, Value>) -> Result<Vec<String>, String> {
     }
 }
 
-/// The chat template: tokenizer_config.json's, else chat_template.jinja's, else
-/// chat_template.json's.
-fn chat_template(dir: &Path, tc: &Map<String, Value>) -> Result<Option<String>, ConvertError> {
+/// A chat template, and the templates chosen by name.
+type Templates = (Option<String>, Vec<(String, String)>);
+
+/// The chat template and the named ones: tokenizer_config.json's, else
+/// chat_template.jinja's (with additional_chat_templates/*.jinja, named by
+/// their stems, in name order), else chat_template.json's.
+fn chat_templates(dir: &Path, tc: &Map<String, Value>) -> Result<Templates, ConvertError> {
     if let Some(t) = tc.get("chat_template") {
-        return Ok(t.as_str().map(str::to_string));
+        return Ok(split_templates(t));
     }
     let jinja = dir.join("chat_template.jinja");
     if jinja.is_file() {
-        return std::fs::read_to_string(&jinja).map(Some).map_err(ConvertError::io(&jinja));
+        let default = std::fs::read_to_string(&jinja).map_err(ConvertError::io(&jinja))?;
+        let extra = dir.join("additional_chat_templates");
+        let mut named = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&extra) {
+            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            paths.retain(|p| p.extension().is_some_and(|e| e == "jinja"));
+            paths.sort();
+            for path in paths {
+                let template = std::fs::read_to_string(&path).map_err(ConvertError::io(&path))?;
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                named.push(serde_json::json!({ "name": stem, "template": template }));
+            }
+        }
+        if named.is_empty() {
+            return Ok((Some(default), Vec::new()));
+        }
+        named.insert(0, serde_json::json!({ "name": "default", "template": default }));
+        return Ok(split_templates(&Value::Array(named)));
     }
     let json = dir.join("chat_template.json");
-    Ok(read_json_object(&json)?.and_then(|m| m.get("chat_template").and_then(Value::as_str).map(str::to_string)))
+    Ok(read_json_object(&json)?.and_then(|m| m.get("chat_template").map(split_templates)).unwrap_or_default())
+}
+
+/// A chat template value as gguf-py's `add_chat_template` reads it: a string is
+/// the template; a list of `{name, template}` gives the one named `default` and
+/// the others by name (characters other than ASCII letters and digits become
+/// `_`; a later entry of the same name replaces the earlier one in place).
+fn split_templates(value: &Value) -> Templates {
+    let Some(choices) = value.as_array() else { return (value.as_str().map(str::to_string), Vec::new()) };
+    let (mut default, mut named) = (None, Vec::<(String, String)>::new());
+    for choice in choices {
+        let name: String = choice
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let Some(template) = choice.get("template").and_then(Value::as_str).map(str::to_string) else { continue };
+        match name.as_str() {
+            "" => {}
+            "default" => default = Some(template),
+            _ => match named.iter_mut().find(|(n, _)| *n == name) {
+                Some(entry) => entry.1 = template,
+                None => named.push((name, template)),
+            },
+        }
+    }
+    (default, named)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_templates_are_read_as_gguf_py_reads_them() {
+        let list = serde_json::json!([
+            {"name": "default", "template": "D"},
+            {"name": "tool use!", "template": "T1"},
+            {"name": "", "template": "ignored"},
+            {"name": "rag"},
+            {"name": "tool_use_", "template": "T2"},
+        ]);
+        let (default, named) = split_templates(&list);
+        assert_eq!(default.as_deref(), Some("D"));
+        assert_eq!(named, vec![("tool_use_".to_string(), "T2".to_string())], "same filtered name: the later one");
+        assert_eq!(split_templates(&serde_json::json!("plain")), (Some("plain".into()), Vec::new()));
+        assert_eq!(split_templates(&serde_json::json!(7)), (None, Vec::new()));
+    }
+
+    #[test]
+    fn additional_templates_come_after_the_jinja_default_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("chat_template.jinja"), "D").unwrap();
+        std::fs::create_dir(dir.path().join("additional_chat_templates")).unwrap();
+        std::fs::write(dir.path().join("additional_chat_templates/tools.jinja"), "T").unwrap();
+        std::fs::write(dir.path().join("additional_chat_templates/rag.jinja"), "R").unwrap();
+        let (default, named) = chat_templates(dir.path(), &Map::new()).unwrap();
+        assert_eq!(default.as_deref(), Some("D"));
+        assert_eq!(named, vec![("rag".into(), "R".into()), ("tools".into(), "T".into())]);
+    }
 }

@@ -313,9 +313,13 @@ fn phi3_longrope(dir: &Path) {
     write_json(
         &dir.join("tokenizer_config.json"),
         &json!({"tokenizer_class": "LlamaTokenizer", "add_bos_token": false, "add_eos_token": false,
-                "bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>",
-                "added_tokens_decoder": {"3": {"content": "<|endoftext|>", "special": true}},
-                "chat_template": "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"}),
+        "bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>",
+        "added_tokens_decoder": {"3": {"content": "<|endoftext|>", "special": true}},
+        // Named templates: the default one, and one whose name gguf-py filters.
+        "chat_template": [
+            {"name": "default", "template": "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"},
+            {"name": "tool-use", "template": "{% for m in messages %}<|tool|>{{ m.content }}{% endfor %}"}
+        ]}),
     );
     let (hidden, ff) = (32, 48);
     let mut seed = 500;
