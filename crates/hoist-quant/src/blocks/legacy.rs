@@ -5,7 +5,7 @@
 //! min/scale search, with weights `qw * sqrt(sigma2 + x^2)` where `sigma2` is the mean
 //! square of the whole row. Q8_0 ignores the matrix.
 
-use super::search::{QkxSearch, make_qkx_quants, make_qx_quants};
+use super::search::{QkxSearch, make_qkx_quants, make_qx_quants, signed_absmax};
 use crate::float16::{f16_to_f32, f32_to_f16};
 
 const QK: usize = 32;
@@ -31,18 +31,6 @@ fn weights(xb: &[f32], qw: &[f32], sigma2: f32, out: &mut [f32; QK]) {
     for j in 0..QK {
         out[j] = qw[j] * (sigma2 + xb[j] * xb[j]).sqrt();
     }
-}
-
-/// The value of largest magnitude (the first one on ties), or 0.
-fn signed_absmax(xb: &[f32]) -> f32 {
-    let (mut amax, mut max) = (0.0f32, 0.0f32);
-    for &v in xb {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    max
 }
 
 fn min_max(xb: &[f32]) -> (f32, f32) {

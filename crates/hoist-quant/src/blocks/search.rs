@@ -40,6 +40,18 @@ pub(crate) fn best_index_int8(values: &[i8; 16], x: f32) -> usize {
     if x - v(mu - 1) < v(mu) - x { mu - 1 } else { mu }
 }
 
+/// The value of largest magnitude (the first one on ties), or 0.
+pub(crate) fn signed_absmax(x: &[f32]) -> f32 {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    max
+}
+
 /// The scales [`make_qx_quants`] tries after its first.
 const QX_STEPS: usize = 18;
 
@@ -49,16 +61,8 @@ const QX_STEPS: usize = 18;
 /// quantizers for the supported types use.
 pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8], qw: Option<&[f32]>) -> f32 {
     let n = x.len();
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &xi in x {
-        let ax = xi.abs();
-        if ax > amax {
-            amax = ax;
-            max = xi;
-        }
-    }
-    if amax < GROUP_MAX_EPS {
+    let max = signed_absmax(x);
+    if max.abs() < GROUP_MAX_EPS {
         levels[..n].fill(0);
         return 0.0;
     }
@@ -126,16 +130,8 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8], qw: Option
 /// back offset by `nmax`.
 pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], levels: &mut [i8]) -> f32 {
     let n = x.len();
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &xi in x {
-        let ax = xi.abs();
-        if ax > amax {
-            amax = ax;
-            max = xi;
-        }
-    }
-    if amax < GROUP_MAX_EPS {
+    let max = signed_absmax(x);
+    if max.abs() < GROUP_MAX_EPS {
         levels[..n].fill(0);
         return 0.0;
     }
