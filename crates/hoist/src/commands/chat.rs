@@ -27,7 +27,8 @@ use serde_json::Value;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use self::process::RuntimeProcess;
-use super::run::{choose_runtime, find_executable, find_or_pull};
+use super::pull::find_or_pull;
+use super::run::{choose_runtime, find_executable};
 use crate::cli::TransferArgs;
 
 #[derive(Debug, Args)]
@@ -99,7 +100,7 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
     if args.extra_args.iter().any(|arg| arg == "--port" || arg.starts_with("--port=")) {
         bail!("--port after --: hoist chat gives the runtime a free port of its own and talks to it there");
     }
-    let descriptor = find_or_pull(store, &args.reference, &args.transfer)?;
+    let (descriptor, _) = find_or_pull(store, &args.reference, true, &args.transfer)?;
     let dir = unpack(store, &descriptor, &UnpackOptions { dir: None, platform: args.platform.clone() })?;
     let (program, runtime) = choose_runtime(&dir, args.by.as_deref())?;
     let port = free_port()?;

@@ -6,9 +6,9 @@ use anyhow::{Result, bail};
 use hoist_model::{LayerSelection, PlatformSpec, annotated_path};
 use hoist_oci::{CopyReport, Descriptor, Destination, Edge, Reference, Source, successors};
 use hoist_registry::Repository;
-use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination};
+use hoist_store::{ANNOTATION_PARTIAL, Store, StoreDestination, StoreError};
 
-use super::remote::{block_on, client, print_transfer, remote_reference, select_platform, transfer};
+use super::remote::{block_on, client, print_transfer, remote_reference, select_platform, summary, transfer};
 use crate::cli::{PullArgs, TransferArgs};
 
 pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
@@ -25,6 +25,29 @@ pub fn run(store: &Store, args: PullArgs) -> Result<ExitCode> {
 }
 
 /// A model fetched into the store.
+/// The model in the store, else pulled first: any name when `bare_names` (one
+/// without a registry is Docker Hub's, as `docker model run` reads it), else
+/// only a name that says its registry. With the name it was pulled under, if it was.
+pub fn find_or_pull(
+    store: &Store,
+    reference: &str,
+    bare_names: bool,
+    transfer: &TransferArgs,
+) -> Result<(Descriptor, Option<String>)> {
+    match store.resolve(reference) {
+        Ok(resolved) => Ok((resolved.descriptor, None)),
+        Err(StoreError::NotFound { .. })
+            if reference.parse::<Reference>().is_ok_and(|r| bare_names || r.registry().is_some()) =>
+        {
+            eprintln!("{reference} is not in the store; pulling it");
+            let pulled = pull(store, reference, None, &LayerSelection::default(), 4, transfer)?;
+            eprintln!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
+            Ok((store.resolve(&pulled.name)?.descriptor, Some(pulled.name)))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 pub struct Pulled {
     /// The name the store gives it: the full reference (a Docker Hub model
     /// pulled by its short name has that name too).

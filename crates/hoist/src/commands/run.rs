@@ -10,15 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use hoist_model::chat::take_system_prompt_file;
-use hoist_model::{
-    LayerSelection, PlatformSpec, RunOptions, Runtime, RuntimeDir, UnpackOptions, runtime_argv, shell_join, unpack,
-};
-use hoist_oci::{Descriptor, Reference};
-use hoist_store::{Store, StoreError};
+use hoist_model::{PlatformSpec, RunOptions, Runtime, RuntimeDir, UnpackOptions, runtime_argv, shell_join, unpack};
+use hoist_store::Store;
 
 use super::chat::{ChatArgs, ChatOptions};
-use super::pull::pull;
-use super::remote::summary;
+use super::pull::find_or_pull;
 use crate::cli::TransferArgs;
 
 #[derive(Debug, Args)]
@@ -66,7 +62,7 @@ pub fn run(store: &Store, args: RunArgs) -> Result<ExitCode> {
     if let Some(flag) = args.chat.first_set() {
         bail!("{flag} goes with a prompt: hoist run MODEL PROMPT {flag} ... (or hoist chat MODEL {flag} ...)");
     }
-    let descriptor = find_or_pull(store, &args.reference, &args.transfer)?;
+    let (descriptor, _) = find_or_pull(store, &args.reference, true, &args.transfer)?;
     let options = UnpackOptions { dir: None, platform: args.platform.clone() };
     let dir = unpack(store, &descriptor, &options)?;
     let (program, runtime) = choose_runtime(&dir, args.by.as_deref())?;
@@ -105,21 +101,6 @@ pub(crate) fn choose_runtime(dir: &RuntimeDir, by: Option<&str>) -> Result<(Stri
         // model's default runtime.
         Some(by) => (by.to_string(), Runtime::from_program(by).map_or_else(|| Runtime::default_for(dir), Ok)?),
     })
-}
-
-/// The model in the store; one the store lacks is pulled first (a name without
-/// a registry from Docker Hub, as `docker model run` and `pull` read it).
-pub(crate) fn find_or_pull(store: &Store, reference: &str, transfer: &TransferArgs) -> Result<Descriptor> {
-    match store.resolve(reference) {
-        Ok(resolved) => Ok(resolved.descriptor),
-        Err(StoreError::NotFound { .. }) if reference.parse::<Reference>().is_ok() => {
-            eprintln!("{reference} is not in the store; pulling it");
-            let pulled = pull(store, reference, None, &LayerSelection::default(), 4, transfer)?;
-            eprintln!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
-            Ok(store.resolve(&pulled.name)?.descriptor)
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// `program` itself when it is a path, else the first match on PATH; it must

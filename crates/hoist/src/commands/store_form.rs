@@ -8,15 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use hoist_model::{
-    Carry, DeriveOptions, DerivedSource, LayerSelection, PackFormat, PackOutcome, format_size, pack_derived,
-};
-use hoist_oci::{Descriptor, Reference};
-use hoist_store::{Store, StoreError};
+use hoist_model::{Carry, DeriveOptions, DerivedSource, PackFormat, PackOutcome, format_size, pack_derived};
+use hoist_oci::Reference;
+use hoist_store::Store;
 
 use super::pack::creation_time;
-use super::pull::pull;
-use super::remote::summary;
+use super::pull::find_or_pull;
 use crate::cli::{Format, Progress, StoreFormArgs, TransferArgs};
 use crate::progress::Drawer;
 
@@ -39,7 +36,10 @@ impl<'a> StoreForm<'a> {
         if model.parse::<Reference>().is_ok_and(|source| source.to_string() == target.to_string()) {
             bail!("{model} would be pulled and then replaced by its own result: give REF a name of its own");
         }
-        let (descriptor, pulled) = find_or_pull(store, &model, args.connect, progress)?;
+        // Only a name with its registry is pulled: a typo of a stored name should not go to Docker Hub.
+        let transfer = TransferArgs { connect: args.connect, concurrency: 4, progress };
+        let (descriptor, pulled) = find_or_pull(store, &model, false, &transfer)?;
+        let pulled = pulled.map(|name| name.parse()).transpose()?;
         let pulled = PulledGuard { store, reference: pulled };
         let source = DerivedSource::open(store, &descriptor, None).with_context(|| format!("reading {model}"))?;
         let format = args.format.map(|format| match format {
@@ -100,28 +100,6 @@ fn free_reference(store: &Store, tag: &str) -> Result<Reference> {
         );
     }
     Ok(reference)
-}
-
-/// The model in the store, or pulled when it names a registry and the store
-/// lacks it (as `hoist run` does); with the reference pulled, if it was.
-fn find_or_pull(
-    store: &Store,
-    model: &str,
-    connect: crate::cli::ConnectArgs,
-    progress: Progress,
-) -> Result<(Descriptor, Option<Reference>)> {
-    match store.resolve(model) {
-        Ok(resolved) => Ok((resolved.descriptor, None)),
-        Err(StoreError::NotFound { .. }) if model.parse::<Reference>().is_ok_and(|r| r.registry().is_some()) => {
-            eprintln!("{model} is not in the store; pulling it");
-            let transfer = TransferArgs { connect, concurrency: 4, progress };
-            let pulled = pull(store, model, None, &LayerSelection::default(), 4, &transfer)?;
-            eprintln!("Pulled {} {}: {}", pulled.name, pulled.root.digest, summary(&pulled.report));
-            let descriptor = store.resolve(&pulled.name)?.descriptor;
-            Ok((descriptor, Some(pulled.name.parse()?)))
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// Untags, when dropped before [`keep`](Self::keep), the model this command
