@@ -108,13 +108,10 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
     let mut argv = runtime_argv(&dir, runtime, &options)?;
     let stored_system = stored_system_prompt(&mut argv)?;
     let executable = find_executable(&program).map_err(|reason| anyhow!("{reason}: {}", runtime.install_hint()))?;
-    // A worker of its own drives the connections while hoist waits for a line
-    // to be typed: an answer stopped with Ctrl-C has its connection closed at once.
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    // The process's runtime: its workers drive the connections while hoist waits
+    // for a line to be typed, so an answer stopped with Ctrl-C has its connection
+    // closed at once.
+    let tokio = super::remote::runtime()?;
     let _context = tokio.enter();
     // Signals are caught before the runtime starts, so none finds it unowned.
     let mut stops = Stops::new()?;
@@ -147,8 +144,8 @@ pub fn run(store: &Store, args: ChatArgs) -> Result<ExitCode> {
         json: args.options.json,
     };
     let code = match prompt {
-        Some(prompt) => one_shot(&tokio, &mut stops, &mut session, &mut server, &prompt)?,
-        None => interactive(&tokio, &mut stops, &mut session, &mut server)?,
+        Some(prompt) => one_shot(tokio, &mut stops, &mut session, &mut server, &prompt)?,
+        None => interactive(tokio, &mut stops, &mut session, &mut server)?,
     };
     server.stop();
     Ok(code)

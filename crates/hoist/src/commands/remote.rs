@@ -23,17 +23,18 @@ use crate::progress::TransferDrawer;
 /// client's pooled connections valid from one call to the next.
 static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 
-/// Runs a future on the process's multi-threaded runtime, started on first use.
+/// The process's multi-threaded runtime, started on first use.
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let built = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    Ok(RUNTIME.get_or_init(|| built))
+}
+
+/// Runs a future on the process's runtime.
 pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
-    let runtime = match RUNTIME.get() {
-        Some(runtime) => runtime,
-        None => {
-            let built =
-                tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-            RUNTIME.get_or_init(|| built)
-        }
-    };
-    Ok(runtime.block_on(future))
+    Ok(runtime()?.block_on(future))
 }
 
 pub fn client(connect: &ConnectArgs, credentials: Option<(String, String)>) -> Result<RegistryClient> {
