@@ -56,8 +56,11 @@ setup_model() {
 
 # Starts CNCF distribution on a free port, its storage in a temp dir on the disk
 # (like hoist-testkit). Sets $registry (host:port).
+# start_registry [accesslog]: with "accesslog", every request goes to
+# $registry_log (bench/pull.sh counts the blob's requests there).
 start_registry() {
-  local dir port
+  local dir port access=true
+  [ "${1:-}" = accesslog ] && access=false
   dir=$(temp_dir registry)
   port=$(free_port)
   cat > "$dir/config.yml" <<EOF
@@ -65,7 +68,7 @@ version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: $access
 storage:
   filesystem:
     rootdirectory: $dir/data
@@ -79,6 +82,7 @@ EOF
   env $(env | grep -o '^REGISTRY_[^=]*' | sed 's/^/-u /') docker-registry serve "$dir/config.yml" > "$dir/registry.log" 2>&1 &
   bench_pids+=($!)
   registry="127.0.0.1:$port"
+  registry_log="$dir/registry.log"
   wait_http "http://$registry/v2/" || { cat "$dir/registry.log" >&2; exit 1; }
 }
 

@@ -9,7 +9,8 @@
 #   pipe (`curl | tee FILE | openssl dgst`): what a plain streaming client does.
 # Goals: hoist at most 0.3x skopeo's time and at most 1.3x the hash bound, in
 # every run (each run's ratios use that run's own openssl and skopeo times);
-# every run is printed, then the spread.
+# every run is printed (with the requests hoist made for the model's blob,
+# from the registry's access log), then the spread.
 # Usage: bench/pull.sh [SIZE_MIB] [RUNS]      (BENCH_DIR: where stores go;
 #        PULL_FLAGS: extra `hoist pull` flags, e.g. "--parts 8")
 set -euo pipefail
@@ -20,7 +21,7 @@ work="${BENCH_DIR:-target/bench-pull}"
 need skopeo
 
 setup_model
-start_registry
+start_registry accesslog
 src=$(temp_dir src)
 pack_model "$src"
 target/release/hoist --store "$src" push --progress none bench:1 "$registry/bench/m:1" >&2
@@ -32,8 +33,10 @@ hash_ratios=(); skopeo_ratios=(); pulls=(); rss_max=0
 for run in $(seq "$runs"); do
   rm -rf "$runs_dir"/*; sync
   h=$(timed openssl dgst -sha256 "$model")
+  lines_before=$(wc -l < "$registry_log")
   # shellcheck disable=SC2086 # flags are words
   p=$(timed target/release/hoist --store "$runs_dir/store" pull --progress none --json ${PULL_FLAGS:-} "$registry/bench/m:1")
+  requests=$(tail -n +"$((lines_before + 1))" "$registry_log" | grep -c "GET /v2/bench/m/blobs/$digest" || true)
   rss=$(cat "$work/rss")
   read_back=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes_read_back"])' "$work/out")
   rm -rf "$runs_dir"/*; sync
@@ -41,7 +44,7 @@ for run in $(seq "$runs"); do
   rm -rf "$runs_dir"/*; sync
   c=$(timed sh -c "curl -sf '$layer_url' | tee '$runs_dir/blob' | openssl dgst -sha256 >/dev/null")
   hr=$(ratio "$p" "$h"); sr=$(ratio "$p" "$s")
-  echo "run $run: openssl ${h}s, hoist pull ${p}s (RSS $((rss / 1024)) MiB, $read_back bytes read back), skopeo copy ${s}s, curl|tee|openssl ${c}s; hoist/hash $hr, hoist/skopeo $sr"
+  echo "run $run: openssl ${h}s, hoist pull ${p}s (RSS $((rss / 1024)) MiB, $requests requests for the model blob, $read_back bytes read back), skopeo copy ${s}s, curl|tee|openssl ${c}s; hoist/hash $hr, hoist/skopeo $sr"
   hash_ratios+=("$hr"); skopeo_ratios+=("$sr"); pulls+=("$p")
   rss_max=$((rss > rss_max ? rss : rss_max))
 done

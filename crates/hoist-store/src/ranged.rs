@@ -1,19 +1,16 @@
 //! Parallel, resumable download of one large blob into the store.
 //!
-//! The first worker fetches each missing range of the blob in requests of
-//! about [`REQUEST_SPAN`] of its pace (`Source::fetch_range`), writing what
-//! arrives at its offset in the blob's partial file (see `partial.rs`). The
-//! other workers watch two things: the hasher, and that worker's pace. Only
-//! when the hasher waits for bytes more than [`SPLIT_IF_HASHER_IDLE`] of its
-//! time (the link, not this machine, is what holds the pull back) and the
-//! remainder would take more than [`SPLIT_IF_SLOWER_THAN`] at that pace does
-//! an idle worker take the second half of what it has not asked for yet, and
-//! so on: a slow or per-connection-limited link ends up with every worker
-//! busy, and one slow connection never holds the tail. When the hasher is the
-//! bottleneck (a fast link, or busy cores), more connections would only add
-//! bytes to wait and work for the CPU: the pull stays one connection, whose
-//! requests then ask for [`LONG_REQUEST_SPAN`] of its pace (up to
-//! [`MAX_REQUEST`]), so a gigabyte is two or three requests.
+//! The first worker fetches each missing range of the blob in bounded
+//! requests (`Source::fetch_range`), writing what arrives at its offset in the
+//! blob's partial file (see `partial.rs`). Idle workers split off the second
+//! half of what a busy one has not asked for yet, and so on, but only while
+//! that helps (the rules are in `policy`): while the hasher waits for bytes
+//! more than half its time (the link, not this machine, holds the pull back),
+//! while the busy worker would need more than a second for its remainder, and
+//! while each round of splits brings the bytes faster. So a slow or
+//! per-connection-limited link ends up with every worker busy, and one slow
+//! connection never holds the tail; a fast link, or a machine whose cores are
+//! the bottleneck, stays one connection making a few long requests.
 //! A split never takes bytes already asked for: those are on their way (in
 //! socket buffers, proxies) and cutting them off would fetch them twice.
 //! The bytes received are written as they came (one vectored write per
@@ -32,6 +29,7 @@
 //! after every piece, before every retry and every [`SAVE_EVERY`] bytes, so a
 //! later pull resumes where this one stopped.
 
+mod policy;
 mod writer;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -56,6 +54,7 @@ use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
+use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, Pace, SplitCheck, Splits, request_of, splits};
 use self::writer::{BlobWriter, Received, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
@@ -65,34 +64,6 @@ pub(crate) const DEFAULT_RANGE_CONCURRENCY: usize = 8;
 /// Bytes written between two saves of the resume state, so that a process
 /// killed in the middle of one long range loses at most this much.
 const SAVE_EVERY: u64 = 64 << 20;
-/// The least remainder an idle worker splits off a busy one (it takes half).
-const MIN_SPLIT: u64 = 4 << 20;
-/// A busy worker is split only if, at the pace it has shown, it would need
-/// longer than this to finish: on a fast link a split wastes the bytes already
-/// in flight on the owner's connection and gains nothing.
-const SPLIT_IF_SLOWER_THAN: Duration = Duration::from_secs(1);
-/// What one request asks for before a worker's pace is known: small, so that on
-/// a slow link the first request does not become the tail.
-const FIRST_REQUEST: u64 = 16 << 20;
-/// Later requests ask for about this much of the worker's time at its pace:
-/// long enough that a request's round trip costs little, short enough that a
-/// straggler's unrequested bytes stay available to split off.
-const REQUEST_SPAN: Duration = Duration::from_millis(500);
-/// Bounds of one request: at least what is worth splitting, at most a few
-/// second of a fast disk.
-const MIN_REQUEST: u64 = MIN_SPLIT;
-const MAX_REQUEST: u64 = 1 << 30;
-/// Request ends fall on multiples of this, so every write stays block-aligned.
-const REQUEST_ALIGN: u64 = 1 << 20;
-/// Once a split is not going to happen (the hasher is the bottleneck),
-/// requests ask for this much of the pace: fewer round trips, and a link
-/// that slows down later strands at most this much in one request.
-const LONG_REQUEST_SPAN: Duration = Duration::from_secs(2);
-/// How long a worker must have been fetching before its pace is judged.
-const PACE_OBSERVED_AFTER: Duration = Duration::from_millis(200);
-/// Parts split only while the hasher waits for bytes more than this share of
-/// its time: the link then delivers less than half of what the hash takes.
-const SPLIT_IF_HASHER_IDLE: f64 = 0.5;
 /// How often an idle worker looks again for a straggler to help.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Bytes a worker gathers before writing them at their offset.
@@ -171,6 +142,7 @@ pub(crate) async fn download(
             handoff_bytes: 0,
             hash_next: 0,
             hasher: HasherClock::default(),
+            check: SplitCheck::default(),
             unsaved: 0,
             stop: false,
         }),
@@ -239,106 +211,12 @@ struct Plan {
     hash_next: u64,
     /// How much of its time the hasher spends waiting for bytes.
     hasher: HasherClock,
+    /// Whether the splits so far brought more bytes.
+    check: SplitCheck,
     /// Bytes written since the resume state was last saved.
     unsaved: u64,
     /// Set when any worker or the hasher failed: everyone stops.
     stop: bool,
-}
-
-/// Bytes a worker has written since it took its piece.
-#[derive(Clone, Copy)]
-struct Pace {
-    since: Instant,
-    bytes: u64,
-}
-
-impl Pace {
-    fn starting() -> Pace {
-        Pace { since: Instant::now(), bytes: 0 }
-    }
-
-    /// How much the next request asks for, with `remaining` bytes of the blob
-    /// still to come and `parts` workers: [`FIRST_REQUEST`] before any byte
-    /// came; [`LONG_REQUEST_SPAN`] at this pace once `splits` says no split is
-    /// coming; else [`REQUEST_SPAN`] at this pace, but no more than a fair
-    /// share of the remainder. The pace alone can mislead: a per-connection
-    /// limit may let a burst through first (nginx's `limit_rate` gives each
-    /// request a second's worth at once), and bytes asked for can no longer be
-    /// split off.
-    fn request_len(&self, remaining: u64, parts: usize, splits: Splits) -> u64 {
-        let elapsed = self.since.elapsed().as_secs_f64();
-        if self.bytes == 0 || elapsed <= 0.0 {
-            return FIRST_REQUEST;
-        }
-        let rate = self.bytes as f64 / elapsed;
-        let span = match splits {
-            Splits::Pointless => (rate * LONG_REQUEST_SPAN.as_secs_f64()) as u64,
-            Splits::Unknown | Splits::Worth => {
-                ((rate * REQUEST_SPAN.as_secs_f64()) as u64).min(remaining / parts as u64)
-            }
-        };
-        span.clamp(MIN_REQUEST, MAX_REQUEST)
-    }
-
-    /// Whether `remaining` bytes at this pace take longer than a split is worth.
-    fn too_slow_for(&self, remaining: u64) -> Option<bool> {
-        let elapsed = self.since.elapsed();
-        if elapsed < PACE_OBSERVED_AFTER {
-            return None;
-        }
-        let needed = elapsed.as_secs_f64() * remaining as f64 / self.bytes.max(1) as f64;
-        Some(needed > SPLIT_IF_SLOWER_THAN.as_secs_f64())
-    }
-}
-
-/// Whether splitting busy workers would help, as the hasher's idle time says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Splits {
-    /// Too early to tell.
-    Unknown,
-    /// The hasher waits for the link: more connections may bring more bytes.
-    Worth,
-    /// The hasher is the bottleneck: another connection would not help.
-    Pointless,
-}
-
-/// The hasher's time since the first byte came, and how much of it it spent
-/// waiting for bytes: its idle share tells a link slower than this machine
-/// (worth more connections) from a machine slower than its link (not).
-#[derive(Default)]
-struct HasherClock {
-    started: Option<Instant>,
-    waited: Duration,
-    waiting_since: Option<Instant>,
-}
-
-impl HasherClock {
-    /// The hasher found nothing to hash.
-    fn pause(&mut self) {
-        if self.started.is_some() && self.waiting_since.is_none() {
-            self.waiting_since = Some(Instant::now());
-        }
-    }
-
-    /// The hasher has bytes to hash.
-    fn resume(&mut self) {
-        let now = Instant::now();
-        if let Some(since) = self.waiting_since.take() {
-            self.waited += now - since;
-        }
-        self.started.get_or_insert(now);
-    }
-
-    /// What the share of its time the hasher has waited says, once there is
-    /// enough of it to judge.
-    fn splits(&self) -> Splits {
-        let Some(elapsed) = self.started.map(|s| s.elapsed()).filter(|e| *e >= PACE_OBSERVED_AFTER) else {
-            return Splits::Unknown;
-        };
-        let waiting = self.waiting_since.map_or(Duration::ZERO, |since| since.elapsed());
-        let idle = (self.waited + waiting).as_secs_f64() / elapsed.as_secs_f64();
-        if idle > SPLIT_IF_HASHER_IDLE { Splits::Worth } else { Splits::Pointless }
-    }
 }
 
 /// What an idle worker can do.
@@ -441,13 +319,18 @@ impl Download<'_> {
         let Some(middle) = split_point(unrequested, piece.end, MIN_SPLIT) else { return Take::Done };
         // Too early to tell, or the hasher is what holds the pull back: the
         // link may yet turn out slow, so look again later.
-        if plan.hasher.splits() != Splits::Worth {
-            return Take::Wait;
+        if splits(&plan.hasher, &plan.check) != Splits::Worth {
+            return if plan.check.given_up() { Take::Done } else { Take::Wait };
         }
         match plan.pace[owner].too_slow_for(piece.end - piece.start) {
             None | Some(false) => return Take::Wait,
             Some(true) => {}
         }
+        let busy = plan.active.iter().flatten().count();
+        if !plan.check.allows(busy) {
+            return if plan.check.given_up() { Take::Done } else { Take::Wait };
+        }
+        plan.check.split(busy);
         // The owner sees its new end before it writes past it (see `write`).
         plan.active[owner] = Some(piece.start..middle);
         plan.active[id] = Some(middle..piece.end);
@@ -468,7 +351,7 @@ impl Download<'_> {
         // A fair share is of all the blob still to come, not of this piece: a
         // piece split off is a share already.
         let unwritten = plan.queue.iter().chain(plan.active.iter().flatten()).map(|r| r.end - r.start).sum();
-        let len = plan.pace[id].request_len(unwritten, plan.active.len(), plan.hasher.splits());
+        let len = plan.pace[id].request_len(unwritten, plan.active.len(), splits(&plan.hasher, &plan.check));
         let request = request_of(&piece, len);
         plan.requested[id] = request.end;
         Some(request)
@@ -651,6 +534,7 @@ impl Download<'_> {
                     let pace = &mut plan.pace[id];
                     pace.since = (pace.since + waited).min(Instant::now());
                     plan.unsaved += len;
+                    plan.check.wrote(len);
                     let due = plan.unsaved >= SAVE_EVERY;
                     if due {
                         plan.unsaved = 0;
@@ -722,17 +606,6 @@ impl Download<'_> {
         // A range that broke off or was not served may well arrive next time.
         TargetError::transient(self.source.name(), None, error)
     }
-}
-
-/// The request for the start of `piece`: about `len` bytes, ending on a
-/// [`REQUEST_ALIGN`] boundary, or the whole piece when `len` reaches its end.
-fn request_of(piece: &Range<u64>, len: u64) -> Range<u64> {
-    let wanted = piece.start.saturating_add(len);
-    if wanted >= piece.end {
-        return piece.clone();
-    }
-    let aligned = wanted / REQUEST_ALIGN * REQUEST_ALIGN;
-    piece.start..if aligned > piece.start { aligned } else { wanted }
 }
 
 /// A worker's write on its way to the file: the bytes it claimed, and the
@@ -829,63 +702,4 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIB: u64 = 1 << 20;
-    const GIB: u64 = 1 << 30;
-
-    #[test]
-    fn requests_end_on_boundaries_or_at_the_piece_end() {
-        assert_eq!(request_of(&(0..100 * MIB), 16 * MIB), 0..16 * MIB);
-        assert_eq!(request_of(&(5..100 * MIB), 16 * MIB), 5..16 * MIB, "the first request realigns");
-        assert_eq!(request_of(&(0..10 * MIB + 3), 16 * MIB), 0..10 * MIB + 3, "the whole piece");
-        assert_eq!(request_of(&(0..10 * MIB + 3), 10 * MIB + 3), 0..10 * MIB + 3, "no sliver left over");
-        assert_eq!(request_of(&(5..100 * MIB), 1000), 5..1005, "nothing aligned to stop at");
-    }
-
-    #[test]
-    fn a_request_spans_half_a_second_of_the_pace_or_a_share_of_the_rest() {
-        let worth = Splits::Worth;
-        assert_eq!(Pace::starting().request_len(GIB, 8, worth), FIRST_REQUEST, "no pace yet");
-        let second_ago = Instant::now() - Duration::from_secs(1);
-        let span = Pace { since: second_ago, bytes: 20 * MIB }.request_len(GIB, 8, worth);
-        assert!((9 * MIB..=10 * MIB).contains(&span), "half a second at 20 MiB/s: {span}");
-        assert_eq!(Pace { since: second_ago, bytes: MIB }.request_len(GIB, 8, worth), MIN_REQUEST);
-        let fast = Pace { since: second_ago, bytes: 4 * GIB };
-        assert_eq!(fast.request_len(GIB, 8, worth), GIB / 8, "an eighth of the rest for each of 8 parts");
-        assert_eq!(fast.request_len(GIB, 8, Splits::Unknown), GIB / 8, "the same until the hasher tells");
-        assert_eq!(fast.request_len(16 * GIB, 1, worth), MAX_REQUEST);
-    }
-
-    #[test]
-    fn with_the_hasher_as_the_bottleneck_a_request_spans_two_seconds() {
-        let second_ago = Instant::now() - Duration::from_secs(1);
-        let pace = Pace { since: second_ago, bytes: 100 * MIB };
-        let span = pace.request_len(GIB, 8, Splits::Pointless);
-        assert!((199 * MIB..=200 * MIB).contains(&span), "two seconds at 100 MiB/s, not a share: {span}");
-        let fast = Pace { since: second_ago, bytes: 4 * GIB };
-        assert_eq!(fast.request_len(GIB, 8, Splits::Pointless), MAX_REQUEST);
-    }
-
-    #[test]
-    fn the_hasher_s_idle_share_decides_whether_splits_are_worth_it() {
-        let mut clock = HasherClock::default();
-        assert_eq!(clock.splits(), Splits::Unknown, "no byte yet");
-        clock.pause();
-        assert_eq!(clock.waiting_since, None, "waiting for the first byte is the request's latency");
-        let second_ago = Instant::now() - Duration::from_secs(1);
-        clock = HasherClock { started: Some(second_ago), ..HasherClock::default() };
-        assert_eq!(clock.splits(), Splits::Pointless, "never waited");
-        clock.waiting_since = Some(Instant::now() - Duration::from_millis(600));
-        assert_eq!(clock.splits(), Splits::Worth, "waiting for most of the second");
-        clock.resume();
-        assert!(clock.waited >= Duration::from_millis(600) && clock.waiting_since.is_none());
-        assert_eq!(clock.splits(), Splits::Worth);
-        let recent = HasherClock { started: Some(Instant::now()), ..HasherClock::default() };
-        assert_eq!(recent.splits(), Splits::Unknown, "too early to judge");
-    }
 }

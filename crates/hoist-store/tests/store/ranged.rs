@@ -92,6 +92,22 @@ async fn idle_workers_take_over_a_slow_part() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_link_limited_per_connection_is_read_by_several_parts_at_once() {
+    let (_a, source, blob) = source_with_blob(96 * MIB, 7);
+    // Each connection brings a chunk per 25 ms: the hasher waits most of its
+    // time, and every split adds a connection's worth of bytes.
+    let tap = Tap { every_chunk_pause: Some(Duration::from_millis(25)), ..Tap::new(&source) };
+    let (_b, target) = new_store();
+    let destination = StoreDestination::new(&target).unwrap();
+    let read_back = ReadBack::default();
+    destination.copy_blob(&tap, &blob, &read_back).await.unwrap();
+    assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
+    assert!(tap.most_open() >= 3, "at most {} connections at once: the splits stopped", tap.most_open());
+    assert_eq!(tap.served(), blob.size, "every byte is fetched once");
+    assert_eq!(read_back.bytes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_blob_that_does_not_match_its_digest_is_refused_and_forgotten() {
     let (_a, source, blob) = source_with_blob(72 * MIB, 4);
     let tap = Tap { flip: Some(50 * MIB + 7), ..Tap::new(&source) };

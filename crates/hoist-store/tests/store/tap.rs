@@ -20,6 +20,11 @@ pub struct Tap {
     pub served: Arc<AtomicU64>,
     /// A range starting at this offset pauses this long before each chunk.
     pub slow_start: Option<(u64, Duration)>,
+    /// Every range pauses this long before each chunk: a limit per connection.
+    pub every_chunk_pause: Option<Duration>,
+    /// Ranged streams open now, and the most ever open at once.
+    pub open: Arc<AtomicUsize>,
+    pub most_open: Arc<AtomicUsize>,
     /// Bytes at or past this offset never arrive: a range that reaches it
     /// breaks there, retries included.
     pub fail_from: Option<u64>,
@@ -44,6 +49,27 @@ impl Tap {
 
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::SeqCst)
+    }
+
+    pub fn most_open(&self) -> usize {
+        self.most_open.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a ranged stream as open until it is dropped.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(tap: &Tap) -> OpenStream {
+        let now = tap.open.fetch_add(1, Ordering::SeqCst) + 1;
+        tap.most_open.fetch_max(now, Ordering::SeqCst);
+        OpenStream(Arc::clone(&tap.open))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -76,9 +102,11 @@ impl Source for Tap {
             return Ok(None);
         }
         let Some(mut stream) = self.store().fetch_range(descriptor, start, end).await? else { return Ok(None) };
-        if let Some((offset, pause)) = self.slow_start
-            && offset == start
-        {
+        let pause = match self.slow_start {
+            Some((offset, pause)) if offset == start => Some(pause),
+            _ => self.every_chunk_pause,
+        };
+        if let Some(pause) = pause {
             stream = Box::pin(stream.then(move |chunk| async move {
                 tokio::time::sleep(pause).await;
                 chunk
@@ -105,8 +133,10 @@ impl Source for Tap {
             None => u64::MAX,
         };
         let served = Arc::clone(&self.served);
+        let open = OpenStream::new(self);
         let stream = futures_util::stream::unfold((stream, 0u64, false), move |(mut stream, sent, failed)| {
             let served = Arc::clone(&served);
+            let _open = &open;
             async move {
                 if failed {
                     return None;
