@@ -174,9 +174,7 @@ pub(crate) fn fetch(
                 Some(Err(message)) => return Err(format!("{name}: Git LFS object {oid}: {message}")),
                 None => return Err(format!("{name}: the Git LFS server did not answer for object {oid}")),
             };
-            let path = scratch.join(format!("lfs-{oid}"));
-            runtime.block_on(download(&endpoint, action, &path, name, oid, size, reporter))?;
-            fetched.insert(oid.to_string(), path);
+            fetched.insert(oid.to_string(), runtime.block_on(download(&endpoint, action, scratch, name, oid, size, reporter))?);
         }
     }
     for (oid, (size, paths)) in &wanted {
@@ -222,17 +220,24 @@ async fn ask(endpoint: &Endpoint, objects: &[(&str, u64)], ref_name: Option<&str
     parse_batch(&bytes).map_err(|e| format!("Git LFS batch {shown}: {e}"))
 }
 
-/// Downloads one object to `path`, hashing as it streams; `name` is the file
-/// (of the repository) errors name.
+/// Downloads one object into `scratch`, hashing as it streams, unless an
+/// earlier step of the build already did; `name` is the file (of the
+/// repository) errors name. Returns where the object is.
 async fn download(
     endpoint: &Endpoint,
     action: &Action,
-    path: &Path,
+    scratch: &Path,
     name: &str,
     oid: &str,
     size: u64,
     reporter: &dyn super::Reporter,
-) -> Result<(), String> {
+) -> Result<PathBuf, String> {
+    // Only checked objects get this name.
+    let done = scratch.join(format!("lfs-{oid}"));
+    if done.is_file() {
+        return Ok(done);
+    }
+    let path = scratch.join(format!("lfs-{oid}.partial"));
     let shown = redact(&action.href);
     let failed = |e: String| format!("{name}: downloading its Git LFS object from {shown}: {e}");
     let mut request = client()?.get(&action.href);
@@ -249,7 +254,7 @@ async fn download(
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status())));
     }
-    let mut file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let label = format!("{name} (Git LFS)");
     reporter.download_started(&label, Some(size), 0);
     let mut hasher = sha2::Sha256::new();
@@ -278,7 +283,8 @@ async fn download(
     if got != oid {
         return Err(format!("{name}: its Git LFS object's sha256 is {got}, its pointer says {oid}"));
     }
-    Ok(())
+    std::fs::rename(&path, &done).map_err(|e| format!("{}: {e}", done.display()))?;
+    Ok(done)
 }
 
 #[cfg(test)]
