@@ -356,7 +356,8 @@ fn cgi(request: &Request, shared: &Shared) -> std::io::Result<Response> {
         (None, None) => (out.len(), 0),
     };
     let head = String::from_utf8_lossy(&out[..head_end]).into_owned();
-    let mut response = Response { status: 200, headers: Vec::new(), body: out[(head_end + sep).min(out.len())..].to_vec() };
+    let mut response =
+        Response { status: 200, headers: Vec::new(), body: out[(head_end + sep).min(out.len())..].to_vec() };
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else { continue };
         let value = value.trim();

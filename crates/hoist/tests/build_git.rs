@@ -199,6 +199,17 @@ fn corrupt_objects_missing_refs_and_unreachable_remotes_fail_in_one_line() {
     let out = build(&sandbox, &format!("FROM scratch\nADD {remote}#v1 /model/\n"), "bad:4");
     let stderr = fails_in_one_line(&out, &["GGUFPackerfile:2:1: git ls-remote http://127.0.0.1:"]);
     assert!(!stderr.contains("hunter2") && !stderr.contains("bob"), "{stderr}");
+
+    let no_git = sandbox
+        .hoist()
+        .env("PATH", "/nonexistent")
+        .args(["build", "--progress", "none", "-t", "bad:5"])
+        .arg(sandbox.path("ctx"))
+        .output()
+        .unwrap();
+    let stderr =
+        fails_in_one_line(&no_git, &["GGUFPackerfile:2:1: ADD of a git repository needs git", "apt-get install git"]);
+    assert!(!stderr.contains("ls-remote"), "{stderr}");
     assert_eq!(tags(&sandbox), Vec::<String>::new(), "nothing tagged");
 }
 

@@ -142,6 +142,9 @@ fn is_commit_id(reference: &str) -> bool {
     matches!(reference.len(), 40 | 64) && reference.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The error when there is no git to run, said as it is (not as a failed git command).
+const NO_GIT: &str = "ADD of a git repository needs git, which is not installed (apt-get install git)";
+
 /// Runs git in `dir` (or anywhere) with the isolated environment; its stdout,
 /// or its message on one line.
 fn git(dir: Option<&Path>, remote: &Remote, args: &[&str]) -> Result<String, String> {
@@ -189,10 +192,17 @@ fn git(dir: Option<&Path>, remote: &Remote, args: &[&str]) -> Result<String, Str
             command.env_remove("GIT_CONFIG_COUNT");
         }
     }
-    command.args(["-c", "core.hooksPath=/dev/null", "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false"]);
+    command.args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "init.defaultBranch=main",
+        "-c",
+        "advice.detachedHead=false",
+    ]);
     command.args(args).stdin(Stdio::null());
     let output = command.output().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "ADD of a git repository needs git, which is not installed (apt-get install git)".to_string(),
+        std::io::ErrorKind::NotFound => NO_GIT.to_string(),
         _ => format!("running git: {e}"),
     })?;
     if output.status.success() {
@@ -219,7 +229,7 @@ pub(crate) fn resolve(remote: &Remote) -> Result<Resolved, String> {
     }
     let shown = redact(&remote.url);
     let listed = git(None, remote, &["ls-remote", &remote.url])
-        .map_err(|e| format!("git ls-remote {shown}: {e}"))?;
+        .map_err(|e| if e == NO_GIT { e } else { format!("git ls-remote {shown}: {e}") })?;
     let refs: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.split_once('\t')).collect();
     let r = &remote.reference;
     let candidates: Vec<String> = if r.is_empty() {

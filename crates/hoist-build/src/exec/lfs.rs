@@ -10,6 +10,7 @@
 //! with the headers it gives, hashed as it streams into the build's scratch
 //! directory, and must match its pointer's sha256 and size. The pointer's
 //! entry then names the downloaded file, so the layer holds the real bytes.
+//! An object several steps of one build check out is fetched once.
 //!
 //! The remote's credentials go to the LFS endpoint and to downloads on the
 //! same origin only: a server that sends downloads elsewhere (object storage)
@@ -174,7 +175,10 @@ pub(crate) fn fetch(
                 Some(Err(message)) => return Err(format!("{name}: Git LFS object {oid}: {message}")),
                 None => return Err(format!("{name}: the Git LFS server did not answer for object {oid}")),
             };
-            fetched.insert(oid.to_string(), runtime.block_on(download(&endpoint, action, scratch, name, oid, size, reporter))?);
+            fetched.insert(
+                oid.to_string(),
+                runtime.block_on(download(&endpoint, action, scratch, name, oid, size, reporter))?,
+            );
         }
     }
     for (oid, (size, paths)) in &wanted {

@@ -568,12 +568,15 @@ impl Run<'_> {
         let scratch = self.scratch().map_err(&invalid)?;
         let mut added = Tree::default();
         for r in &resolved {
-            let dir = tempfile::Builder::new().prefix("git-").tempdir_in(&scratch).map_err(|e| invalid(e.to_string()))?;
+            let dir =
+                tempfile::Builder::new().prefix("git-").tempdir_in(&scratch).map_err(|e| invalid(e.to_string()))?;
             // Kept until the scratch directory goes: the layer reads the checkout.
             let dir = dir.keep();
             let mut files = git::checkout(r, &dir, keep_git_dir).map_err(&invalid)?;
-            lfs::fetch(&mut files, &dir, &r.remote, r.ref_name.as_deref(), &scratch, self.reporter).map_err(&invalid)?;
-            let placed = copy::copy(&files, &["/".to_string()], dest, true, &how).map_err(|e| invalid(e.to_string()))?;
+            lfs::fetch(&mut files, &dir, &r.remote, r.ref_name.as_deref(), &scratch, self.reporter)
+                .map_err(&invalid)?;
+            let placed =
+                copy::copy(&files, &["/".to_string()], dest, true, &how).map_err(|e| invalid(e.to_string()))?;
             added.overlay(&placed);
         }
         Ok(Some((added, key)))
