@@ -228,3 +228,21 @@ fn credentials_in_the_url_reach_the_lfs_endpoint_and_nothing_else() {
     let history = inspected["config"]["history"].to_string();
     assert!(!history.contains("hunter2") && history.contains("http://***@127.0.0.1"), "{history}");
 }
+
+#[test]
+fn lfsconfig_names_another_lfs_endpoint() {
+    let sandbox = Sandbox::new();
+    let repo = repo(&sandbox, None);
+    let work = sandbox.path("work");
+    let elsewhere = repo.server.url("store/weights.git/info/lfs");
+    sandbox.write("work/.lfsconfig", format!("[lfs]\n\turl = {elsewhere}\n"));
+    git(&work, &["checkout", "-q", "-b", "moved"]);
+    git(&work, &["add", ".lfsconfig"]);
+    git(&work, &["commit", "-q", "-m", "objects elsewhere"]);
+    git(&work, &["push", "-q", repo.server.repos().join("team/model.git").to_str().unwrap(), "moved"]);
+    succeeds(&build(&sandbox, &format!("FROM scratch\nADD {}#moved /model/\n", repo.url), "moved:1"));
+    let batches: Vec<String> =
+        repo.server.requests().into_iter().filter(|r| r.path.ends_with("/objects/batch")).map(|r| r.path).collect();
+    assert_eq!(batches, ["/store/weights.git/info/lfs/objects/batch"]);
+    assert!(std::fs::read(unpack(&sandbox, "moved:1").join("model/model.gguf")).unwrap() == repo.gguf);
+}
