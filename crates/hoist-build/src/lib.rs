@@ -23,7 +23,8 @@
 //!   caller to tag ([`exec::Output`]: or a model artifact packed by hoist-model).
 //!   Steps come from the store's step cache when their key is there
 //!   ([`exec::Stats`] says how many); images the store lacks come through the
-//!   caller's [`exec::Fetcher`]; ADD downloads http(s) URLs itself.
+//!   caller's [`exec::Fetcher`]; ADD downloads http(s) URLs itself, and checks
+//!   out git repositories (with the `git` program) with their Git LFS files.
 //! - Every failure is an [`Error`]; those about the file name file, line and column and
 //!   quote the text.
 //!

@@ -22,6 +22,10 @@
 //! - [`ChatServer`] is the HTTP side of a stand-in model server (llama-server's
 //!   `/health`, `/v1/models` and streamed `/v1/chat/completions`), started on the
 //!   port a stand-in runtime was given, for `hoist chat`'s tests.
+//! - [`GitServer`] serves bare repositories over git's smart HTTP protocol
+//!   (`git http-backend`) with a Git LFS batch endpoint beside them, counts the
+//!   LFS bytes it serves and can require credentials or corrupt an object, for
+//!   `hoist build`'s ADD of git repositories.
 //! - [`require_tool`] finds a program the tests drive (skopeo, curl) or fails with
 //!   the command that installs it.
 //!
@@ -64,6 +68,7 @@
 
 mod bytes;
 mod chat;
+mod git_server;
 mod probe;
 mod process;
 mod proxy;
@@ -73,6 +78,7 @@ mod token;
 
 pub use bytes::{gzip, pax_record, pseudo_random};
 pub use chat::{ChatServer, ChatServerOptions, STAND_IN_MODEL};
+pub use git_server::{GitRequest, GitServer, LFS_TOKEN_HEADER};
 pub use process::require_tool;
 pub use proxy::{Fault, FaultProxy, ServedRequest};
 pub use server::{RegistryAuth, RegistryOptions, RegistryServer};

@@ -3,7 +3,9 @@
 //! Each stage starts from scratch or from the stage it names; each file-making
 //! step (COPY, ADD, CAT, CONVERT, QUANTIZE) adds one uncompressed tar layer of
 //! exactly the files it wrote (ADD of a local tar archive, plain or gzip, unpacks
-//! it: `archive`; ADD of an http(s) URL downloads it: `url`);
+//! it: `archive`; ADD of an http(s) URL downloads it: `url`; ADD of a git
+//! repository checks out its commit with the `git` program and fetches its Git
+//! LFS objects through the batch API: `git`, `lfs`);
 //! LABEL and CMD change the config only. The target stage's CMD must name files
 //! the image has: their GGUF headers give the config's model facts and the
 //! `gguf.model.*` labels no LABEL set (`facts`). The target stage's layers, its
@@ -25,8 +27,8 @@
 //! artifact instead (`artifact`). The context leaves out what `.dockerignore`
 //! excludes (`ignore`).
 //!
-//! Not available yet, failing with an error at its instruction: ADD of git
-//! repositories, `CONVERT --class=lora`.
+//! Not available yet, failing with an error at its instruction:
+//! `CONVERT --class=lora`.
 
 mod archive;
 mod artifact;
@@ -35,8 +37,10 @@ mod cache;
 mod context;
 mod copy;
 mod facts;
+mod git;
 mod glob;
 mod ignore;
+mod lfs;
 mod model_steps;
 mod tree;
 mod url;
@@ -415,10 +419,12 @@ impl Run<'_> {
                 let key = self.key(step, false, None, &[])?;
                 self.files_step(state, step, t, key)?
             }
+            StepKind::Add { sources, dest, options, keep_git_dir, .. }
+                if sources.iter().any(|s| matches!(s, Content::Path(p) if is_git(p))) =>
+            {
+                self.add_git(state, step, sources, dest, options, *keep_git_dir)?
+            }
             StepKind::Add { sources, dest, options, checksum, .. } => {
-                if let Some(Content::Path(git)) = sources.iter().find(|s| matches!(s, Content::Path(p) if is_git(p))) {
-                    return Err(not_yet(&format!("ADD of git repositories ({git})")));
-                }
                 let (urls, local): (Vec<&Content>, Vec<&Content>) =
                     sources.iter().partition(|s| matches!(s, Content::Path(p) if is_url(p)));
                 let checksum = checksum.as_deref().map(url::Checksum::parse).transpose().map_err(&invalid)?;
@@ -515,8 +521,65 @@ impl Run<'_> {
 
     fn history(&self, state: &mut StageState, step: &Step) -> Result<(), Error> {
         let empty_layer = matches!(step.kind, StepKind::Label(_) | StepKind::Cmd { .. });
-        state.config.history.push(History { created_by: step.text.clone(), empty_layer });
+        // Credentials in a URL are not for whoever reads the image.
+        state.config.history.push(History { created_by: git::redact(&step.text), empty_layer });
         Ok(())
+    }
+
+    /// ADD of git repositories: each ref resolved (`git ls-remote`) before
+    /// anything is fetched, so the key is the commits and a rebuild of the same
+    /// ones reads nothing; else each checked out into the scratch directory,
+    /// its LFS objects fetched, and the files placed under `dest`.
+    fn add_git(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        sources: &[Content],
+        dest: &str,
+        options: &FileOptions,
+        keep_git_dir: bool,
+    ) -> Result<Option<(Tree, String)>, Error> {
+        let text = git::redact(&step.text);
+        let invalid = |message: String| Error::Invalid { at: step.at.clone(), message, text: text.clone() };
+        let mut resolved = Vec::new();
+        for source in sources {
+            let remote = match source {
+                Content::Path(p) if is_git(p) => git::Remote::parse(p).map_err(&invalid)?,
+                _ => return Err(invalid("ADD of a git repository takes no other sources".into())),
+            };
+            resolved.push(git::resolve(&remote).map_err(&invalid)?);
+        }
+        // The remote without credentials: they change who fetches, not what.
+        let mut key = Key::new(self.options.epoch);
+        key.part("ADD of git repositories");
+        for r in &resolved {
+            for part in [&r.remote.url, &r.commit, &r.remote.subdir] {
+                key.part(part);
+            }
+        }
+        key.part(&format!("{dest} {options:?} keep-git-dir: {keep_git_dir}"));
+        let key = key.finish();
+        if let Some(layer) = self.cached(&key)? {
+            let files = self.cached_files(&layer, step)?;
+            self.reuse(state, layer, &files);
+            return Ok(None);
+        }
+        let how = placement(options, false).map_err(|e| invalid(e.to_string()))?;
+        let scratch = self.scratch().map_err(&invalid)?;
+        let mut added = Tree::default();
+        for r in &resolved {
+            let dir =
+                tempfile::Builder::new().prefix("git-").tempdir_in(&scratch).map_err(|e| invalid(e.to_string()))?;
+            // Kept until the scratch directory goes: the layer reads the checkout.
+            let dir = dir.keep();
+            let mut files = git::checkout(r, &dir, keep_git_dir).map_err(&invalid)?;
+            lfs::fetch(&mut files, &dir, &r.remote, r.ref_name.as_deref(), &scratch, self.reporter)
+                .map_err(&invalid)?;
+            let placed =
+                copy::copy(&files, &["/".to_string()], dest, true, &how).map_err(|e| invalid(e.to_string()))?;
+            added.overlay(&placed);
+        }
+        Ok(Some((added, key)))
     }
 
     /// A file-making step whose files are known before any is read: its layer

@@ -213,9 +213,15 @@ fn errors_name_the_instruction() {
         err(&fx, "FROM scratch\nQUANTIZE --type=Q9_X a.gguf b.gguf").starts_with("GGUFPackerfile:2:1: "),
         "an unknown type names the line"
     );
+    // A git remote that is not there (needs git: apt-get install git); its
+    // credentials are never shown.
+    let unreachable = err(&fx, "FROM scratch\nADD http://bob:secret@127.0.0.1:9/m.git#v1 /m/");
+    assert!(unreachable.starts_with("GGUFPackerfile:2:1: git ls-remote http://127.0.0.1:9/m.git: "), "{unreachable}");
+    assert!(unreachable.ends_with(": \"ADD http://***@127.0.0.1:9/m.git#v1 /m/\""), "{unreachable}");
+    assert!(!unreachable.contains("secret") && unreachable.lines().count() == 1, "{unreachable}");
     assert_eq!(
-        err(&fx, "FROM scratch\nADD https://example.com/m.git#v1 /"),
-        "GGUFPackerfile:2:1: ADD of git repositories (https://example.com/m.git#v1) is not available yet: \"ADD https://example.com/m.git#v1 /\""
+        err(&fx, "FROM scratch\nADD a.gguf https://example.com/m.git#v1 /m/"),
+        "GGUFPackerfile:2:1: ADD of a git repository takes no other sources: \"ADD a.gguf https://example.com/m.git#v1 /m/\""
     );
     assert_eq!(
         err(&fx, "FROM scratch\nADD --checksum=md5:00 http://127.0.0.1:9/m.gguf /"),
