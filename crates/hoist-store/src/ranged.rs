@@ -5,9 +5,8 @@
 //! blob's partial file (see `partial.rs`). Idle workers split off the second
 //! half of what a busy one has not asked for yet, and so on, but only while
 //! that helps (the rules are in `policy`): while the hasher waits for bytes
-//! more than half its time (the link, not this machine, holds the pull back),
-//! while the busy worker would need more than a second for its remainder, and
-//! while each round of splits brings the bytes faster. So a slow or
+//! more than half its time (the link, not this machine, holds the pull back)
+//! and the busy worker would need more than a second for its remainder. So a slow or
 //! per-connection-limited link ends up with every worker busy, and one slow
 //! connection never holds the tail; a fast link, or a machine whose cores are
 //! the bottleneck, stays one connection making a few long requests.
@@ -54,7 +53,7 @@ use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
-use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, Pace, SplitCheck, Splits, request_of, splits};
+use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, Pace, Splits, request_of};
 use self::writer::{BlobWriter, Received, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
@@ -142,7 +141,6 @@ pub(crate) async fn download(
             handoff_bytes: 0,
             hash_next: 0,
             hasher: HasherClock::default(),
-            check: SplitCheck::default(),
             unsaved: 0,
             stop: false,
         }),
@@ -211,8 +209,6 @@ struct Plan {
     hash_next: u64,
     /// How much of its time the hasher spends waiting for bytes.
     hasher: HasherClock,
-    /// Whether the splits so far brought more bytes.
-    check: SplitCheck,
     /// Bytes written since the resume state was last saved.
     unsaved: u64,
     /// Set when any worker or the hasher failed: everyone stops.
@@ -319,18 +315,13 @@ impl Download<'_> {
         let Some(middle) = split_point(unrequested, piece.end, MIN_SPLIT) else { return Take::Done };
         // Too early to tell, or the hasher is what holds the pull back: the
         // link may yet turn out slow, so look again later.
-        if splits(&plan.hasher, &plan.check) != Splits::Worth {
-            return if plan.check.given_up() { Take::Done } else { Take::Wait };
+        if plan.hasher.splits() != Splits::Worth {
+            return Take::Wait;
         }
         match plan.pace[owner].too_slow_for(piece.end - piece.start) {
             None | Some(false) => return Take::Wait,
             Some(true) => {}
         }
-        let busy = plan.active.iter().flatten().count();
-        if !plan.check.allows(busy) {
-            return if plan.check.given_up() { Take::Done } else { Take::Wait };
-        }
-        plan.check.split(busy);
         // The owner sees its new end before it writes past it (see `write`).
         plan.active[owner] = Some(piece.start..middle);
         plan.active[id] = Some(middle..piece.end);
@@ -351,7 +342,7 @@ impl Download<'_> {
         // A fair share is of all the blob still to come, not of this piece: a
         // piece split off is a share already.
         let unwritten = plan.queue.iter().chain(plan.active.iter().flatten()).map(|r| r.end - r.start).sum();
-        let len = plan.pace[id].request_len(unwritten, plan.active.len(), splits(&plan.hasher, &plan.check));
+        let len = plan.pace[id].request_len(unwritten, plan.active.len(), plan.hasher.splits());
         let request = request_of(&piece, len);
         plan.requested[id] = request.end;
         Some(request)
@@ -534,7 +525,6 @@ impl Download<'_> {
                     let pace = &mut plan.pace[id];
                     pace.since = (pace.since + waited).min(Instant::now());
                     plan.unsaved += len;
-                    plan.check.wrote(len);
                     let due = plan.unsaved >= SAVE_EVERY;
                     if due {
                         plan.unsaved = 0;

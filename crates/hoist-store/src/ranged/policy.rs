@@ -1,10 +1,10 @@
 //! When a ranged download splits a part and how much each request asks for.
 //!
-//! Three measurements decide: each worker's [`Pace`] (bytes written since it
-//! took its piece), the hasher's idle share ([`HasherClock`]: waiting for bytes
-//! means the link, not this machine, holds the pull back) and, once parts have
-//! split, whether the splits paid off ([`SplitCheck`]). Kept apart from the
-//! download's plumbing so that the rules can be read, and tested, in one place.
+//! Two measurements decide: each worker's [`Pace`] (bytes written since it
+//! took its piece) and the hasher's idle share ([`HasherClock`]: waiting for
+//! bytes means the link, not this machine, holds the pull back). Kept apart
+//! from the download's plumbing so that the rules can be read, and tested, in
+//! one place.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -22,8 +22,7 @@ pub(super) const FIRST_REQUEST: u64 = 16 << 20;
 /// long enough that a request's round trip costs little, short enough that a
 /// straggler's unrequested bytes stay available to split off.
 const REQUEST_SPAN: Duration = Duration::from_millis(500);
-/// Once no split is coming (the hasher is the bottleneck, or splits did not
-/// pay), requests ask for this much of the pace: fewer round trips, and a
+/// Once no split is coming (the hasher is the bottleneck), requests ask for this much of the pace: fewer round trips, and a
 /// link that slows down later strands at most this much in one request.
 const LONG_REQUEST_SPAN: Duration = Duration::from_secs(2);
 /// Bounds of one request: at least what is worth splitting, at most about a
@@ -37,13 +36,6 @@ const OBSERVED_AFTER: Duration = Duration::from_millis(200);
 /// Parts split only while the hasher waits for bytes more than this share of
 /// its time: the link then delivers less than half of what the hash takes.
 const SPLIT_IF_HASHER_IDLE: f64 = 0.5;
-/// After a split, how long until the bytes written tell whether it paid off.
-const SPLIT_CHECK_AFTER: Duration = Duration::from_millis(300);
-/// How much faster than before the first split of a round the bytes must come
-/// for splitting to go on: a link limited per connection nearly doubles with
-/// twice the connections; a busy machine does not.
-const SPLIT_MUST_GAIN: f64 = 1.25;
-
 /// Bytes a worker has written since it took its piece.
 #[derive(Clone, Copy)]
 pub(super) struct Pace {
@@ -97,8 +89,7 @@ pub(super) enum Splits {
     Unknown,
     /// The hasher waits for the link: more connections may bring more bytes.
     Worth,
-    /// The hasher is the bottleneck, or splits did not pay: another
-    /// connection would not help.
+    /// The hasher is the bottleneck: another connection would not help.
     Pointless,
 }
 
@@ -131,7 +122,7 @@ impl HasherClock {
 
     /// What the share of its time the hasher has waited says, once there is
     /// enough of it to judge.
-    fn splits(&self) -> Splits {
+    pub(super) fn splits(&self) -> Splits {
         let Some(elapsed) = self.started.map(|s| s.elapsed()).filter(|e| *e >= OBSERVED_AFTER) else {
             return Splits::Unknown;
         };
@@ -139,76 +130,6 @@ impl HasherClock {
         let idle = (self.waited + waiting).as_secs_f64() / elapsed.as_secs_f64();
         if idle > SPLIT_IF_HASHER_IDLE { Splits::Worth } else { Splits::Pointless }
     }
-}
-
-/// Whether splits pay off. A round of splits may at most double the parts at
-/// work; [`SPLIT_CHECK_AFTER`] later, the bytes written since its first split
-/// must come [`SPLIT_MUST_GAIN`] times faster than the download's average
-/// before it, or this download splits no more. The hasher's idle share cannot
-/// tell a link limited per connection from cores too busy to receive faster;
-/// the bytes that more connections bring can.
-#[derive(Default)]
-pub(super) struct SplitCheck {
-    /// When this download wrote its first byte.
-    started: Option<Instant>,
-    /// Bytes this download wrote.
-    written: u64,
-    round: Option<Round>,
-    given_up: bool,
-}
-
-/// A round of splits being judged.
-struct Round {
-    since: Instant,
-    written: u64,
-    rate_before: f64,
-    parts_before: usize,
-}
-
-impl SplitCheck {
-    pub(super) fn wrote(&mut self, len: u64) {
-        self.started.get_or_insert_with(Instant::now);
-        self.written += len;
-    }
-
-    /// Whether another part may split off now, with `busy` parts at work;
-    /// judges the round under way once it has run long enough.
-    pub(super) fn allows(&mut self, busy: usize) -> bool {
-        if self.given_up {
-            return false;
-        }
-        let Some(round) = &self.round else { return true };
-        let elapsed = round.since.elapsed();
-        if elapsed < SPLIT_CHECK_AFTER {
-            return busy < 2 * round.parts_before;
-        }
-        let rate_after = (self.written - round.written) as f64 / elapsed.as_secs_f64();
-        if rate_after < round.rate_before * SPLIT_MUST_GAIN {
-            self.given_up = true;
-            return false;
-        }
-        self.round = None;
-        true
-    }
-
-    /// A part split off while `busy` parts were at work.
-    pub(super) fn split(&mut self, busy: usize) {
-        if self.round.is_some() {
-            return;
-        }
-        let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed()).as_secs_f64();
-        let rate_before = if elapsed > 0.0 { self.written as f64 / elapsed } else { 0.0 };
-        self.round = Some(Round { since: Instant::now(), written: self.written, rate_before, parts_before: busy });
-    }
-
-    pub(super) fn given_up(&self) -> bool {
-        self.given_up
-    }
-}
-
-/// What the hasher and the splits so far say about splitting further.
-pub(super) fn splits(hasher: &HasherClock, check: &SplitCheck) -> Splits {
-    if check.given_up { Splits::Pointless } else { hasher.splits() }
 }
 
 /// The request for the start of `piece`: about `len` bytes, ending on a
@@ -279,37 +200,5 @@ mod tests {
         assert_eq!(clock.splits(), Splits::Worth);
         let recent = HasherClock { started: Some(Instant::now()), ..HasherClock::default() };
         assert_eq!(recent.splits(), Splits::Unknown, "too early to judge");
-    }
-
-    /// A check whose download wrote `before` bytes in the second before a
-    /// round of splits from `parts` parts, which started `round_age` ago and
-    /// has written `since` bytes.
-    fn round(before: u64, parts: usize, round_age: u64, since: u64) -> SplitCheck {
-        let round = Round { since: ago(round_age), written: before, rate_before: before as f64, parts_before: parts };
-        SplitCheck {
-            started: Some(ago(1000 + round_age)),
-            written: before + since,
-            round: Some(round),
-            given_up: false,
-        }
-    }
-
-    #[test]
-    fn a_round_of_splits_may_double_the_parts_then_must_pay() {
-        let mut fresh = SplitCheck::default();
-        assert!(fresh.allows(1), "nothing to judge yet");
-        fresh.wrote(20 * MIB);
-        fresh.split(1);
-        assert!(fresh.allows(1) && !fresh.allows(2), "one part may become two, not three");
-
-        let mut paid = round(20 * MIB, 1, 400, 16 * MIB);
-        assert!(paid.allows(2), "40 MB/s after, 20 before: split on");
-        assert!(paid.round.is_none(), "the next split starts a new round");
-        assert!(paid.allows(4) && !paid.given_up());
-
-        let mut unpaid = round(800 * MIB, 1, 400, 350 * MIB);
-        assert!(!unpaid.allows(2), "875 MB/s after, 800 before: no gain worth more connections");
-        assert!(unpaid.given_up() && !unpaid.allows(1), "and never again for this blob");
-        assert_eq!(splits(&HasherClock::default(), &unpaid), Splits::Pointless);
     }
 }
