@@ -5,8 +5,9 @@
 //! blob's partial file (see `partial.rs`). Idle workers split off the second
 //! half of what a busy one has not asked for yet, and so on, but only while
 //! that helps (the rules are in `policy`): while the hasher waits for bytes
-//! more than half its time (the link, not this machine, holds the pull back)
-//! and the busy worker would need more than a second for its remainder. So a slow or
+//! more than half its time and the machine's cores are idle more than a
+//! quarter of theirs (the link, not this machine, holds the pull back), and
+//! the busy worker would need more than a second for its remainder. So a slow or
 //! per-connection-limited link ends up with every worker busy, and one slow
 //! connection never holds the tail; a fast link, or a machine whose cores are
 //! the bottleneck, stays one connection making a few long requests.
@@ -53,7 +54,7 @@ use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
-use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, Pace, Splits, request_of};
+use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, MachineClock, Pace, Splits, request_of, splits};
 use self::writer::{BlobWriter, Received, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
@@ -141,6 +142,7 @@ pub(crate) async fn download(
             handoff_bytes: 0,
             hash_next: 0,
             hasher: HasherClock::default(),
+            machine: MachineClock::starting(),
             unsaved: 0,
             stop: false,
         }),
@@ -209,6 +211,8 @@ struct Plan {
     hash_next: u64,
     /// How much of its time the hasher spends waiting for bytes.
     hasher: HasherClock,
+    /// How busy the machine's cores have been.
+    machine: MachineClock,
     /// Bytes written since the resume state was last saved.
     unsaved: u64,
     /// Set when any worker or the hasher failed: everyone stops.
@@ -315,7 +319,8 @@ impl Download<'_> {
         let Some(middle) = split_point(unrequested, piece.end, MIN_SPLIT) else { return Take::Done };
         // Too early to tell, or the hasher is what holds the pull back: the
         // link may yet turn out slow, so look again later.
-        if plan.hasher.splits() != Splits::Worth {
+        let plan = &mut *plan;
+        if splits(&plan.hasher, &mut plan.machine) != Splits::Worth {
             return Take::Wait;
         }
         match plan.pace[owner].too_slow_for(piece.end - piece.start) {
@@ -342,7 +347,9 @@ impl Download<'_> {
         // A fair share is of all the blob still to come, not of this piece: a
         // piece split off is a share already.
         let unwritten = plan.queue.iter().chain(plan.active.iter().flatten()).map(|r| r.end - r.start).sum();
-        let len = plan.pace[id].request_len(unwritten, plan.active.len(), plan.hasher.splits());
+        let plan = &mut *plan;
+        let judged = splits(&plan.hasher, &mut plan.machine);
+        let len = plan.pace[id].request_len(unwritten, plan.active.len(), judged);
         let request = request_of(&piece, len);
         plan.requested[id] = request.end;
         Some(request)

@@ -1,10 +1,12 @@
 //! When a ranged download splits a part and how much each request asks for.
 //!
-//! Two measurements decide: each worker's [`Pace`] (bytes written since it
-//! took its piece) and the hasher's idle share ([`HasherClock`]: waiting for
-//! bytes means the link, not this machine, holds the pull back). Kept apart
-//! from the download's plumbing so that the rules can be read, and tested, in
-//! one place.
+//! Three measurements decide: each worker's [`Pace`] (bytes written since it
+//! took its piece), the hasher's idle share ([`HasherClock`]: waiting for
+//! bytes means the receiving side holds the pull back) and the machine's idle
+//! share ([`MachineClock`]: with no core free, the receiving side is this
+//! machine, and another connection would only share the same cores). Kept
+//! apart from the download's plumbing so that the rules can be read, and
+//! tested, in one place.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -36,6 +38,11 @@ const OBSERVED_AFTER: Duration = Duration::from_millis(200);
 /// Parts split only while the hasher waits for bytes more than this share of
 /// its time: the link then delivers less than half of what the hash takes.
 const SPLIT_IF_HASHER_IDLE: f64 = 0.5;
+/// ... and the machine's cores were idle more than this share of the time:
+/// at least half a core free on two, two cores on eight.
+const SPLIT_IF_MACHINE_IDLE: f64 = 0.25;
+/// How long a judgement of the machine holds before `/proc/stat` is read again.
+const MACHINE_JUDGED_FOR: Duration = Duration::from_millis(100);
 /// Bytes a worker has written since it took its piece.
 #[derive(Clone, Copy)]
 pub(super) struct Pace {
@@ -122,13 +129,91 @@ impl HasherClock {
 
     /// What the share of its time the hasher has waited says, once there is
     /// enough of it to judge.
-    pub(super) fn splits(&self) -> Splits {
+    fn splits(&self) -> Splits {
         let Some(elapsed) = self.started.map(|s| s.elapsed()).filter(|e| *e >= OBSERVED_AFTER) else {
             return Splits::Unknown;
         };
         let waiting = self.waiting_since.map_or(Duration::ZERO, |since| since.elapsed());
         let idle = (self.waited + waiting).as_secs_f64() / elapsed.as_secs_f64();
         if idle > SPLIT_IF_HASHER_IDLE { Splits::Worth } else { Splits::Pointless }
+    }
+}
+
+/// The machine's CPU time, idle and all, since the download started, from
+/// Linux's `/proc/stat` (elsewhere nothing is known, and only the hasher
+/// decides).
+pub(super) struct MachineClock {
+    start: Option<CpuTimes>,
+    /// The last judgement and when it was made: `/proc/stat` is read at most
+    /// once per [`MACHINE_JUDGED_FOR`].
+    judged: Option<(Instant, Splits)>,
+}
+
+/// Idle and total CPU time of all cores, in the kernel's ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CpuTimes {
+    idle: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    fn now() -> Option<CpuTimes> {
+        CpuTimes::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The first line of `/proc/stat`: `cpu  user nice system idle iowait irq
+    /// softirq steal ...`. Iowait is not idle: a core waiting for the disk
+    /// says the disk is the bottleneck, which more connections do not help.
+    /// Guest time is already in user time, so the total stops at steal.
+    fn parse(stat: &str) -> Option<CpuTimes> {
+        let mut fields = stat.lines().next()?.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let ticks: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+        let idle = *ticks.get(3)?;
+        Some(CpuTimes { idle, total: ticks.iter().sum() })
+    }
+}
+
+impl MachineClock {
+    pub(super) fn starting() -> MachineClock {
+        MachineClock { start: CpuTimes::now(), judged: None }
+    }
+
+    /// Whether the machine had cores to spare since the download started.
+    fn splits(&mut self) -> Splits {
+        let Some(start) = self.start else { return Splits::Worth };
+        if let Some((at, judged)) = self.judged
+            && at.elapsed() < MACHINE_JUDGED_FOR
+        {
+            return judged;
+        }
+        let judged = match CpuTimes::now() {
+            Some(now) => judge_machine(start, now),
+            None => Splits::Worth,
+        };
+        self.judged = Some((Instant::now(), judged));
+        judged
+    }
+}
+
+fn judge_machine(start: CpuTimes, now: CpuTimes) -> Splits {
+    let total = now.total.saturating_sub(start.total);
+    // A few ticks say little: wait for more.
+    if total < 20 {
+        return Splits::Unknown;
+    }
+    let idle = now.idle.saturating_sub(start.idle) as f64 / total as f64;
+    if idle > SPLIT_IF_MACHINE_IDLE { Splits::Worth } else { Splits::Pointless }
+}
+
+/// Whether a split would help: only when both the hasher and the machine
+/// have time to spare; no when either is the bottleneck.
+pub(super) fn splits(hasher: &HasherClock, machine: &mut MachineClock) -> Splits {
+    match hasher.splits() {
+        Splits::Worth => machine.splits(),
+        judged => judged,
     }
 }
 
@@ -183,6 +268,33 @@ mod tests {
         assert!((199 * MIB..=200 * MIB).contains(&span), "two seconds at 100 MiB/s, not a share: {span}");
         let fast = Pace { since: ago(1000), bytes: 4 * GIB };
         assert_eq!(fast.request_len(GIB, 8, Splits::Pointless), MAX_REQUEST);
+    }
+
+    #[test]
+    fn the_machine_s_idle_share_comes_from_proc_stat() {
+        let stat = "cpu  100 20 30 400 50 0 5 0 0 0\ncpu0 50 10 15 200 25 0 3 0 0 0\n";
+        assert_eq!(CpuTimes::parse(stat), Some(CpuTimes { idle: 400, total: 605 }));
+        assert_eq!(CpuTimes::parse("intr 1 2 3\n"), None);
+        assert_eq!(CpuTimes::parse("cpu  1 2\n"), None, "too few fields");
+        let start = CpuTimes { idle: 1000, total: 2000 };
+        assert_eq!(judge_machine(start, CpuTimes { idle: 1005, total: 2010 }), Splits::Unknown, "10 ticks");
+        assert_eq!(judge_machine(start, CpuTimes { idle: 1010, total: 2100 }), Splits::Pointless, "10% idle");
+        assert_eq!(judge_machine(start, CpuTimes { idle: 1080, total: 2100 }), Splits::Worth, "80% idle");
+        if cfg!(target_os = "linux") {
+            assert!(CpuTimes::now().is_some(), "/proc/stat reads on Linux");
+        }
+    }
+
+    #[test]
+    fn a_split_needs_both_the_hasher_and_the_machine_idle() {
+        let idle_hasher = HasherClock { started: Some(ago(1000)), waiting_since: Some(ago(900)), ..Default::default() };
+        let busy_hasher = HasherClock { started: Some(ago(1000)), ..HasherClock::default() };
+        let start = Some(CpuTimes { idle: 0, total: 0 });
+        let busy_machine = || MachineClock { start, judged: Some((Instant::now(), Splits::Pointless)) };
+        let unknown_machine = MachineClock { start: None, judged: None };
+        assert_eq!(splits(&idle_hasher, &mut busy_machine()), Splits::Pointless);
+        assert_eq!(splits(&busy_hasher, &mut MachineClock { start: None, judged: None }), Splits::Pointless);
+        assert_eq!(splits(&idle_hasher, &mut { unknown_machine }), Splits::Worth, "no /proc/stat: the hasher decides");
     }
 
     #[test]
