@@ -25,8 +25,11 @@
 //! artifact instead (`artifact`). The context leaves out what `.dockerignore`
 //! excludes (`ignore`).
 //!
+//! `CONVERT --class=lora --base=DIR` converts a PEFT adapter for the base
+//! model DIR of the same `--from` (`model_steps`); its key counts both.
+//!
 //! Not available yet, failing with an error at its instruction: ADD of git
-//! repositories, `CONVERT --class=lora`.
+//! repositories.
 
 mod archive;
 mod artifact;
@@ -374,20 +377,21 @@ impl Run<'_> {
                 state.cmd = Some((step.at.clone(), step.text.clone(), files.clone()));
                 None
             }
-            StepKind::Convert { class, .. } if class != "model" => {
-                return Err(not_yet(&format!("CONVERT --class={class}")));
-            }
-            StepKind::Convert { from, src, dest, out_type, .. } => {
+            StepKind::Convert { from, src, dest, out_type, base, .. } => {
                 let source = self.source(state, from, step)?;
-                let key = self.key(step, false, Some((&source, &picked(&source.files, &[src]))), &[])?;
+                // A LoRA adapter's key holds its base model's files too.
+                let read: Vec<&String> = std::iter::once(src).chain(base).collect();
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &read))), &[])?;
                 if let Some(layer) = self.cached(&key)? {
                     let files = self.cached_files(&layer, step)?;
                     self.reuse(state, layer, &files);
                     None
                 } else {
-                    let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
                     let scratch = self.scratch().map_err(&invalid)?;
-                    let made = model_steps::convert(&source.files, context, src, dest, out_type, &scratch);
+                    let made = match base {
+                        Some(base) => model_steps::convert_lora(&source.files, src, base, dest, out_type, &scratch),
+                        None => model_steps::convert(&source.files, src, dest, out_type, &scratch),
+                    };
                     Some((made.map_err(&invalid)?, key))
                 }
             }

@@ -263,12 +263,18 @@ impl<'a> Scope<'a> {
                 let class = self.opt(&c.class)?.unwrap_or_else(|| "model".into());
                 let base = self.opt(&c.base)?;
                 match (class.as_str(), &base) {
-                    ("model", _) | ("lora", Some(_)) => {}
+                    ("model", None) | ("lora", Some(_)) => {}
                     ("lora", None) => {
                         return Err(invalid(inst, "CONVERT --class=lora needs --base (the base model)".into()));
                     }
+                    ("model", Some(_)) => {
+                        return Err(invalid(
+                            inst,
+                            "CONVERT --base is for --class=lora (an adapter's base model)".into(),
+                        ));
+                    }
                     (other, _) => {
-                        return Err(invalid(inst, format!("CONVERT --class={other}: the class is model or lora")));
+                        return Err(invalid(inst, format!("CONVERT --class={other}: --class must be model or lora")));
                     }
                 }
                 StepKind::Convert {
