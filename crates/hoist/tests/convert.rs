@@ -261,3 +261,28 @@ fn lora_build_errors_name_the_line() {
     }
     assert_eq!(sandbox.json(&["list", "--json"]).as_array().map(Vec::len), Some(0), "nothing is tagged");
 }
+
+/// From a stage, whose files are written out to be converted, the adapter
+/// and its base come out as they do from the context: named after their own
+/// directories, not after a scratch directory.
+#[test]
+fn a_lora_adapter_from_a_stage_is_the_same_as_from_the_context() {
+    let sandbox = Sandbox::new();
+    tiny_llama(&sandbox, "ctx/Tiny-Llama", "LlamaForCausalLM");
+    tiny_adapter(&sandbox, "ctx/tiny-lora");
+    sandbox.write("ctx/GGUFPackerfile", LORA_BUILD);
+    build(&sandbox, "from:context", true);
+    let from_stage = "FROM scratch AS files
+COPY Tiny-Llama /src/Tiny-Llama/
+COPY tiny-lora /src/tiny-lora/
+FROM scratch
+CONVERT --from=files --type=F16 /src/Tiny-Llama /base.gguf
+CONVERT --from=files --type=F16 --class=lora --base=/src/Tiny-Llama /src/tiny-lora /adapter.gguf
+CMD [\"-m\", \"base.gguf\", \"--lora\", \"adapter.gguf\"]
+";
+    sandbox.write("ctx/GGUFPackerfile", from_stage);
+    build(&sandbox, "from:stage", true);
+    let layers =
+        |reference: &str| sandbox.json(&["inspect", "--json", reference])["config"]["rootfs"]["diff_ids"].clone();
+    assert_eq!(layers("from:stage"), layers("from:context"));
+}
