@@ -1,6 +1,6 @@
 //! `hoist build` on real files: a multi-stage build into the store, read back by
 //! `hoist inspect`; the same inputs give the same digest in another store; a
-//! failing build tags nothing.
+//! failing build tags nothing; a build file's own `.dockerignore`.
 
 mod common;
 
@@ -264,4 +264,66 @@ fn convert_and_quantize_in_a_build_write_what_the_commands_write() {
     assert!(in_image("minilm.q8.gguf") == std::fs::read(&quantized).unwrap(), "QUANTIZE wrote other bytes");
     let config = sandbox.json(&["inspect", "--json", "minilm:q8"]);
     assert_eq!(config["config"]["config"]["Model"]["Architecture"], "bert", "{config}");
+}
+
+/// BuildKit's ignore file per build file: `-f sub/Model.GGUFPackerfile` uses
+/// `sub/Model.GGUFPackerfile.dockerignore` instead of the context's
+/// `.dockerignore`; the default build file, without one, uses the context's.
+/// What an ignore file leaves out is not looked at: changing it is a cache
+/// hit; changing the ignore file changes the context, and rebuilds.
+#[test]
+fn a_build_files_own_dockerignore_replaces_the_contexts() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    sandbox.write("ctx/README.md", "readme");
+    sandbox.write("ctx/secret.txt", "secret");
+    sandbox.write("ctx/.dockerignore", "secret.txt\n");
+    let copy_all = "FROM scratch\nCOPY . /all/\nCMD [\"-m\", \"all/models/tiny.Q8_0.gguf\"]\n";
+    sandbox.write("ctx/GGUFPackerfile", copy_all);
+    let own = sandbox.write("ctx/sub/Model.GGUFPackerfile", copy_all);
+    sandbox.write("ctx/sub/Model.GGUFPackerfile.dockerignore", "README.md\n*/*.dockerignore\n");
+    let builds = std::cell::Cell::new(0);
+    // The build's summary line, and the files it copied.
+    let build = |file: Option<&std::path::Path>| {
+        let mut cmd = sandbox.hoist();
+        cmd.args(["build", "-t", "ignored:1"]);
+        if let Some(file) = file {
+            cmd.arg("-f").arg(file);
+        }
+        let out = cmd.arg(sandbox.path("ctx")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        builds.set(builds.get() + 1);
+        let unpacked = sandbox.path(&format!("unpacked-{}", builds.get()));
+        sandbox.hoist().args(["unpack", "ignored:1"]).arg(&unpacked).assert().success();
+        let all = unpacked.join("model/all");
+        let files: Vec<String> = walkdir::WalkDir::new(&all)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(&all).unwrap().to_string_lossy().into_owned())
+            .collect();
+        (String::from_utf8(out.stdout).unwrap(), files)
+    };
+    let (_, files) = build(Some(&own));
+    let expect = [".dockerignore", "GGUFPackerfile", "models/tiny.Q8_0.gguf", "secret.txt", "sub/Model.GGUFPackerfile"];
+    assert_eq!(files, expect);
+    let (_, files) = build(None);
+    let expect = [
+        ".dockerignore",
+        "GGUFPackerfile",
+        "README.md",
+        "models/tiny.Q8_0.gguf",
+        "sub/Model.GGUFPackerfile",
+        "sub/Model.GGUFPackerfile.dockerignore",
+    ];
+    assert_eq!(files, expect);
+
+    sandbox.write("ctx/README.md", "the readme, longer now");
+    let (stdout, _) = build(Some(&own));
+    assert!(stdout.trim_end().ends_with("(1 layer, 1 step cached)"), "an ignored file changed: {stdout}");
+    sandbox.write("ctx/sub/Model.GGUFPackerfile.dockerignore", "*/*.dockerignore\n");
+    let (stdout, files) = build(Some(&own));
+    assert!(stdout.trim_end().ends_with("(1 layer, 0 steps cached)"), "the ignore file changed: {stdout}");
+    assert!(files.contains(&"README.md".to_string()), "{files:?}");
 }

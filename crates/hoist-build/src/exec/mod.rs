@@ -22,8 +22,9 @@
 //! binary pulls it), and is then used like any other.
 //!
 //! With [`Output::Artifact`], the target stage's files are packed as a model
-//! artifact instead (`artifact`). The context leaves out what `.dockerignore`
-//! excludes (`ignore`).
+//! artifact instead (`artifact`). The context leaves out what its ignore file
+//! (`FILE.dockerignore` beside the build file, else `.dockerignore`) excludes
+//! (`context`, `ignore`).
 //!
 //! `CONVERT --class=lora --base=DIR` converts a PEFT adapter for the base
 //! model DIR of the same `--from` (`model_steps`); its key counts both.
@@ -75,6 +76,9 @@ pub struct ExecOptions {
     /// still recorded.
     pub no_cache: bool,
     pub output: Output,
+    /// The build file, when it is one on disk: `FILE.dockerignore` beside it,
+    /// if there is one, is the context's ignore file instead of `.dockerignore`.
+    pub build_file: Option<PathBuf>,
 }
 
 /// What a build makes of its target stage.
@@ -270,7 +274,9 @@ struct Run<'a> {
 impl Run<'_> {
     fn context(&mut self) -> Result<&Tree, Error> {
         if self.context.is_none() {
-            let tree = context::load(&self.options.context).map_err(|(path, source)| Error::Read { path, source })?;
+            let build_file = self.options.build_file.as_deref();
+            let tree = context::load(&self.options.context, build_file)
+                .map_err(|(path, source)| Error::Read { path, source })?;
             self.context = Some(tree);
         }
         Ok(self.context.get_or_insert_default())

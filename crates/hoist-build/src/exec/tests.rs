@@ -46,6 +46,7 @@ fn build_with(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64, no_cac
             architecture: "amd64".into(),
             no_cache,
             output: Output::Image,
+            build_file: None,
         },
         &session,
         &NoFetcher,
