@@ -182,9 +182,11 @@ pub fn execute(
         states: BTreeMap::new(),
         scratch: None,
         stats: Stats::default(),
+        layerless: false,
     };
     for &index in &plan.order {
         let stage = &plan.stages[index];
+        run.layerless = index == plan.target && matches!(options.output, Output::Artifact { .. });
         let mut state = match &stage.base {
             Base::Scratch => StageState::default(),
             Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
@@ -269,6 +271,10 @@ struct Run<'a> {
     /// image's GGUF facts read what they made.
     scratch: Option<tempfile::TempDir>,
     stats: Stats,
+    /// The stage being built is an artifact's: pack reads its files where they
+    /// lie, so a COPY, ADD or CAT writes no layer (which would read and write
+    /// every byte once more). CONVERT and QUANTIZE still do, to be cached.
+    layerless: bool,
 }
 
 impl Run<'_> {
@@ -511,7 +517,10 @@ impl Run<'_> {
                 self.files_step(state, step, added, key)?
             }
         };
-        if let Some((added, key)) = added {
+        let placed = !matches!(step.kind, StepKind::Convert { .. } | StepKind::Quantize(_));
+        if let Some((added, _)) = added.as_ref().filter(|_| self.layerless && placed) {
+            state.files.overlay(added);
+        } else if let Some((added, key)) = added {
             let layer = self.write_layer(&added, step)?;
             self.session.cache_insert(cache::NAME, &key, &layer)?;
             self.stats.layers_written += 1;
