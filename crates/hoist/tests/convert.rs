@@ -286,3 +286,35 @@ CMD [\"-m\", \"base.gguf\", \"--lora\", \"adapter.gguf\"]
         |reference: &str| sandbox.json(&["inspect", "--json", reference])["config"]["rootfs"]["diff_ids"].clone();
     assert_eq!(layers("from:stage"), layers("from:context"));
 }
+
+/// CONVERT from the context sees the context as the build does: a file
+/// `.dockerignore` leaves out is not converted (here a model card, whose
+/// license would be in the GGUF), and a file the context links to from
+/// elsewhere (as a Hugging Face cache snapshot does) is read through its link.
+#[test]
+fn convert_sees_the_context_as_the_build_does() {
+    let sandbox = Sandbox::new();
+    let plain = tiny_llama(&sandbox, "plain/Tiny-Llama", "LlamaForCausalLM");
+    let dir = tiny_llama(&sandbox, "ctx/Tiny-Llama", "LlamaForCausalLM");
+    std::fs::create_dir_all(sandbox.path("ctx/blobs")).unwrap();
+    std::fs::rename(dir.join("model.safetensors"), sandbox.path("ctx/blobs/weights")).unwrap();
+    std::os::unix::fs::symlink("../blobs/weights", dir.join("model.safetensors")).unwrap();
+    sandbox.write("ctx/Tiny-Llama/README.md", "---\nlicense: mit\n---\n# Tiny\n");
+    sandbox.write("ctx/.dockerignore", "Tiny-Llama/README.md\n");
+    sandbox.write(
+        "ctx/GGUFPackerfile",
+        "FROM scratch\nCONVERT --from=context Tiny-Llama /m.gguf\nCMD [\"-m\", \"m.gguf\"]\n",
+    );
+    build(&sandbox, "m:1", true);
+
+    let convert = |dir: &Path, out: &str| {
+        let out = sandbox.path(out);
+        sandbox.hoist().args(["convert", "--progress", "none", "--type", "f16"]).arg(dir).arg(&out).assert().success();
+        std::fs::read(out).unwrap()
+    };
+    let unpacked = sandbox.path("unpacked");
+    sandbox.hoist().args(["unpack", "m:1"]).arg(&unpacked).assert().success();
+    let in_image = std::fs::read(unpacked.join("model/m.gguf")).unwrap();
+    assert!(in_image == convert(&plain, "plain.gguf"), "CONVERT saw the ignored model card");
+    assert!(in_image != convert(&dir, "carded.gguf"), "the model card changes the GGUF");
+}

@@ -22,7 +22,8 @@
 //! binary pulls it), and is then used like any other.
 //!
 //! With [`Output::Artifact`], the target stage's files are packed as a model
-//! artifact instead (`artifact`). The context leaves out what its ignore file
+//! artifact instead (`artifact`), read where they lie: that stage's COPY, ADD
+//! and CAT write no layer. The context leaves out what its ignore file
 //! (`FILE.dockerignore` beside the build file, else `.dockerignore`) excludes
 //! (`context`, `ignore`).
 //!
@@ -399,10 +400,13 @@ impl Run<'_> {
                     self.reuse(state, layer, &files);
                     None
                 } else {
+                    let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
                     let scratch = self.scratch().map_err(&invalid)?;
                     let made = match base {
-                        Some(base) => model_steps::convert_lora(&source.files, src, base, dest, out_type, &scratch),
-                        None => model_steps::convert(&source.files, src, dest, out_type, &scratch),
+                        Some(base) => {
+                            model_steps::convert_lora(&source.files, context, src, base, dest, out_type, &scratch)
+                        }
+                        None => model_steps::convert(&source.files, context, src, dest, out_type, &scratch),
                     };
                     Some((made.map_err(&invalid)?, key))
                 }

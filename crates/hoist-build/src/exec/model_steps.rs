@@ -46,9 +46,16 @@ pub(super) fn quantize(from: &Tree, step: &QuantizeStep, scratch: &Path) -> Resu
 
 /// The files a CONVERT adds: the Hugging Face directory `src` of `from`
 /// converted into the GGUF file `dest`.
-pub(super) fn convert(from: &Tree, src: &str, dest: &str, out_type: &str, scratch: &Path) -> Result<Tree, String> {
+pub(super) fn convert(
+    from: &Tree,
+    context: Option<&Path>,
+    src: &str,
+    dest: &str,
+    out_type: &str,
+    scratch: &Path,
+) -> Result<Tree, String> {
     let options = convert_options(out_type)?;
-    let dir = local_dir(from, src, scratch, &|_| true)?;
+    let dir = local_dir(from, context, src, scratch, &|_| true)?;
     let output = scratch_file(scratch, "converted-")?;
     hoist_convert::convert(&dir, &output, &options, &hoist_convert::NoReport).map_err(|e| e.to_string())?;
     single(dest, output)
@@ -59,6 +66,7 @@ pub(super) fn convert(from: &Tree, src: &str, dest: &str, out_type: &str, scratc
 /// converted into the GGUF adapter `dest`.
 pub(super) fn convert_lora(
     from: &Tree,
+    context: Option<&Path>,
     src: &str,
     base: &str,
     dest: &str,
@@ -66,10 +74,10 @@ pub(super) fn convert_lora(
     scratch: &Path,
 ) -> Result<Tree, String> {
     let options = convert_options(out_type)?;
-    let adapter = local_dir(from, src, scratch, &|_| true)?;
+    let adapter = local_dir(from, context, src, scratch, &|_| true)?;
     // Of the base model the converter reads only config.json (and the
-    // directory's name): its weights are not written out for it.
-    let base = local_dir(from, base, scratch, &|rel| rel == "config.json")?;
+    // directory's name): its weights are not written out or linked for it.
+    let base = local_dir(from, context, base, scratch, &|rel| rel == "config.json")?;
     let output = scratch_file(scratch, "converted-")?;
     hoist_convert::convert_lora(&adapter, &base, &output, &options, &hoist_convert::NoReport)
         .map_err(|e| e.to_string())?;
@@ -116,30 +124,44 @@ fn local_file(tree: &Tree, path: &str, scratch: &Path) -> Result<PathBuf, String
 /// directory's own name (the converters name the model after it) with those of
 /// its files `wanted` keeps: a file on disk (the context's) linked, not copied;
 /// others written out. Only the tree's files are there, so what `.dockerignore`
-/// leaves out of the context is left out of the conversion too.
-fn local_dir(tree: &Tree, path: &str, scratch: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<PathBuf, String> {
+/// leaves out of the context is left out of the conversion too. A symlink of
+/// the `context` directory links to the original (a Hugging Face cache
+/// snapshot links its files out of the snapshot); one of a stage keeps its
+/// target.
+fn local_dir(
+    tree: &Tree,
+    context: Option<&Path>,
+    path: &str,
+    scratch: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<PathBuf, String> {
     let key = clean(path);
     let parent = tempfile::Builder::new().prefix("input-").tempdir_in(scratch).map_err(|e| e.to_string())?.keep();
     let out = parent.join(key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("model"));
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let mut found = false;
     for (rel, entry) in tree.subtree(&key) {
-        let Node::File { data, .. } = &entry.node else { continue };
-        if rel.is_empty() {
-            return Err(format!("{path:?} is a file, not a directory"));
+        if rel.is_empty() && !matches!(entry.node, Node::Dir) {
+            return Err(format!("{path:?} is not a directory"));
         }
-        found = true;
-        if !wanted(rel) {
+        if matches!(entry.node, Node::Dir) || !wanted(rel) {
+            found |= !matches!(entry.node, Node::Dir);
             continue;
         }
         let target = out.join(rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
-        let placed = match data {
-            Data::Disk(on_disk) => std::os::unix::fs::symlink(on_disk, &target),
-            data => write_out(data, &target),
+        let placed = match &entry.node {
+            Node::Dir => Ok(()),
+            Node::File { data: Data::Disk(on_disk), .. } => std::os::unix::fs::symlink(on_disk, &target),
+            Node::File { data, .. } => write_out(data, &target),
+            Node::Symlink(link) => match context {
+                Some(root) => std::os::unix::fs::symlink(root.join(&key).join(rel), &target),
+                None => std::os::unix::fs::symlink(link, &target),
+            },
         };
+        found = true;
         placed.map_err(|e| format!("{path:?}/{rel}: {e}"))?;
     }
     if found { Ok(out) } else { Err(format!("{path:?}: no such directory")) }
