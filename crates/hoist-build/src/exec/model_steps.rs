@@ -141,30 +141,34 @@ fn local_dir(
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let mut found = false;
     for (rel, entry) in tree.subtree(&key) {
-        if rel.is_empty() && !matches!(entry.node, Node::Dir) {
-            return Err(format!("{path:?} is not a directory"));
-        }
-        if matches!(entry.node, Node::Dir) || !wanted(rel) {
-            found |= !matches!(entry.node, Node::Dir);
+        if matches!(entry.node, Node::Dir) {
             continue;
         }
-        let target = out.join(rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        if rel.is_empty() {
+            return Err(format!("{path:?} is not a directory"));
         }
-        let placed = match &entry.node {
-            Node::Dir => Ok(()),
-            Node::File { data: Data::Disk(on_disk), .. } => std::os::unix::fs::symlink(on_disk, &target),
-            Node::File { data, .. } => write_out(data, &target),
-            Node::Symlink(link) => match context {
-                Some(root) => std::os::unix::fs::symlink(root.join(&key).join(rel), &target),
-                None => std::os::unix::fs::symlink(link, &target),
-            },
-        };
         found = true;
-        placed.map_err(|e| format!("{path:?}/{rel}: {e}"))?;
+        if wanted(rel) {
+            let original = context.map(|root| root.join(&key).join(rel));
+            place(&entry.node, original.as_deref(), &out.join(rel)).map_err(|e| format!("{path:?}/{rel}: {e}"))?;
+        }
     }
     if found { Ok(out) } else { Err(format!("{path:?}: no such directory")) }
+}
+
+/// Puts an entry of a tree at `target`: a file on disk as a link to it, other
+/// files written out, a symlink as a link to its `original` in the context
+/// when it has one, else to its own target.
+fn place(node: &Node, original: Option<&Path>, target: &Path) -> io::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match node {
+        Node::File { data: Data::Disk(on_disk), .. } => std::os::unix::fs::symlink(on_disk, target),
+        Node::File { data, .. } => write_out(data, target),
+        Node::Symlink(link) => std::os::unix::fs::symlink(original.unwrap_or(Path::new(link)), target),
+        Node::Dir => std::fs::create_dir_all(target),
+    }
 }
 
 pub(super) fn write_out(data: &Data, to: &Path) -> io::Result<()> {
