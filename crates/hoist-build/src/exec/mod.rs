@@ -100,7 +100,8 @@ pub struct Built {
     /// artifact's, tagged by pack.
     pub manifest: Descriptor,
     /// The image config (for an artifact: what it would have been, with the
-    /// model facts CMD's files gave).
+    /// model facts CMD's files gave; its diff_ids only those of the layers the
+    /// build did make).
     pub config: ImageConfig,
     /// The manifest's layers.
     pub layers: Vec<Descriptor>,
