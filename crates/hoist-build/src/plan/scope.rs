@@ -261,7 +261,8 @@ impl<'a> Scope<'a> {
             Command::Convert(c) => {
                 let from = self.from(inst, &c.from, FromRef::Current, lookup)?;
                 let class = self.opt(&c.class)?.unwrap_or_else(|| "model".into());
-                let base = self.opt(&c.base)?;
+                // `--base=$UNSET` names no base.
+                let base = self.opt(&c.base)?.filter(|b| !b.is_empty());
                 match (class.as_str(), &base) {
                     ("model", None) | ("lora", Some(_)) => {}
                     ("lora", None) => {
