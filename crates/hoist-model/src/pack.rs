@@ -20,6 +20,7 @@ mod classify;
 mod config;
 mod facts;
 mod inspect_stream;
+mod read_ahead;
 mod safetensors;
 mod source;
 
@@ -30,6 +31,7 @@ pub use self::source::{PackSource, SourceFile, SourceLayout, SourceOptions};
 
 use self::config::{docker_config, modelpack_config};
 use self::inspect_stream::StreamInspector;
+use self::read_ahead::read_ahead;
 use crate::ModelError;
 use crate::util::media::{annotations, docker, modelpack};
 
@@ -153,20 +155,13 @@ fn stage_file(
         Some(at) => reader.seek(SeekFrom::Start(at)).map(|_| file.size).map_err(ModelError::io(&file.path))?,
         None => u64::MAX,
     };
-    let mut reader = reader.take(limit);
     let mut ingest = session.ingest()?;
     let mut inspector = StreamInspector::for_file(file);
-    let mut chunk = Vec::with_capacity(CHUNK);
-    loop {
-        // `take` + `read_to_end` fills the buffer's spare capacity without zeroing it first.
-        let n = (&mut reader).take(CHUNK as u64).read_to_end(&mut chunk).map_err(ModelError::io(&file.path))?;
-        if n == 0 {
-            break;
-        }
+    read_ahead(reader.take(limit), CHUNK, ModelError::io(&file.path), |chunk| {
         inspector.feed(file, &chunk)?;
-        reporter.bytes_read(n as u64);
-        chunk = ingest.write_chunk(chunk)?;
-    }
+        reporter.bytes_read(chunk.len() as u64);
+        Ok(ingest.write_chunk(chunk)?)
+    })?;
     if ingest.written() != file.size {
         return Err(ModelError::ChangedWhileReading {
             path: file.path.clone(),
