@@ -31,9 +31,6 @@ pub enum Error {
     /// `--target` names no stage.
     #[error("target stage {name:?} not found; the named stages are: {}", if .known.is_empty() { "(none)".to_string() } else { .known.join(", ") })]
     UnknownTarget { name: String, known: Vec<String> },
-    /// An instruction (or a form of one) hoist cannot run yet.
-    #[error("{at}: {what} is not available yet: {}", quote(.text))]
-    NotAvailable { at: Location, what: String, text: String },
     /// A layer could not be written.
     #[error("{at}: writing the layer: {source}")]
     Write { at: Location, source: std::io::Error },

@@ -201,6 +201,7 @@ impl DerivedSource {
                 order,
                 SourceFile {
                     path: entry.path().to_path_buf(),
+                    offset: None,
                     rel_path,
                     role,
                     size,
@@ -263,7 +264,8 @@ fn new_weight(path: &Path, created: SystemTime) -> Result<SourceFile, ModelError
         FileRole::Mmproj => FileRole::Gguf,
         role => role,
     };
-    Ok(SourceFile { path: path.to_path_buf(), rel_path, role, size: metadata.len(), mode: 0o644, modified: created })
+    let size = metadata.len();
+    Ok(SourceFile { path: path.to_path_buf(), offset: None, rel_path, role, size, mode: 0o644, modified: created })
 }
 
 /// The manifest `descriptor` names (from an index, the image for `platform`) and its parts.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::time::SystemTime;
 
 use hoist_oci::{Descriptor, ImageManifest, Reference, media_types};
@@ -20,6 +20,7 @@ mod classify;
 mod config;
 mod facts;
 mod inspect_stream;
+mod read_ahead;
 mod safetensors;
 mod source;
 
@@ -30,6 +31,7 @@ pub use self::source::{PackSource, SourceFile, SourceLayout, SourceOptions};
 
 use self::config::{docker_config, modelpack_config};
 use self::inspect_stream::StreamInspector;
+use self::read_ahead::read_ahead;
 use crate::ModelError;
 use crate::util::media::{annotations, docker, modelpack};
 
@@ -147,19 +149,19 @@ fn stage_file(
     reporter: &dyn PackReporter,
 ) -> Result<(StagedBlob, FileFacts), ModelError> {
     let mut reader = File::open(&file.path).map_err(ModelError::io(&file.path))?;
+    // A file of its own is read to its end, so one that grew is caught; one
+    // inside another ends at its size.
+    let limit = match file.offset {
+        Some(at) => reader.seek(SeekFrom::Start(at)).map(|_| file.size).map_err(ModelError::io(&file.path))?,
+        None => u64::MAX,
+    };
     let mut ingest = session.ingest()?;
     let mut inspector = StreamInspector::for_file(file);
-    let mut chunk = Vec::with_capacity(CHUNK);
-    loop {
-        // `take` + `read_to_end` fills the buffer's spare capacity without zeroing it first.
-        let n = (&mut reader).take(CHUNK as u64).read_to_end(&mut chunk).map_err(ModelError::io(&file.path))?;
-        if n == 0 {
-            break;
-        }
+    read_ahead(reader.take(limit), CHUNK, ModelError::io(&file.path), |chunk| {
         inspector.feed(file, &chunk)?;
-        reporter.bytes_read(n as u64);
-        chunk = ingest.write_chunk(chunk)?;
-    }
+        reporter.bytes_read(chunk.len() as u64);
+        Ok(ingest.write_chunk(chunk)?)
+    })?;
     if ingest.written() != file.size {
         return Err(ModelError::ChangedWhileReading {
             path: file.path.clone(),
@@ -210,4 +212,51 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn to_json_string<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use hoist_gguf::synth::TinyModel;
+
+    use super::*;
+
+    /// A file read where it lies inside another (a build's layer) packs as
+    /// the same file on its own does, byte for byte.
+    #[test]
+    fn a_file_inside_another_packs_as_the_file_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let alone = dir.path().join("model.gguf");
+        TinyModel::default().write_to_path(&alone).unwrap();
+        let bytes = std::fs::read(&alone).unwrap();
+        let within = dir.path().join("layer.tar");
+        std::fs::write(&within, [&[1u8; 700][..], &bytes, &[2u8; 300]].concat()).unwrap();
+        let created = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let file = |path: &std::path::Path, offset| SourceFile {
+            path: path.to_path_buf(),
+            offset,
+            rel_path: "model.gguf".into(),
+            role: FileRole::Gguf,
+            size: bytes.len() as u64,
+            mode: 0o644,
+            modified: created,
+        };
+        let store = Store::new(dir.path().join("store"));
+        let options = PackOptions { format: PackFormat::Docker, context_size: None, created, reproducible: true };
+        let pack_one = |f: SourceFile, tag: &str| {
+            let source = PackSource { layout: SourceLayout::Gguf, files: vec![f] };
+            pack(&store, &source, &tag.parse().unwrap(), &options, &NoPackReporter).unwrap()
+        };
+        let by_itself = pack_one(file(&alone, None), "alone:1");
+        let inside = pack_one(file(&within, Some(700)), "inside:1");
+        assert_eq!(inside.descriptor, by_itself.descriptor);
+        assert_eq!(inside.manifest.layers[0].size, bytes.len() as u64);
+        // A file of its own that is not the size it was said to be is refused.
+        let grown = dir.path().join("grown.gguf");
+        std::fs::write(&grown, [&bytes[..], &[0u8; 32]].concat()).unwrap();
+        let source = PackSource { layout: SourceLayout::Gguf, files: vec![file(&grown, None)] };
+        let err = pack(&store, &source, &"grown:1".parse().unwrap(), &options, &NoPackReporter).unwrap_err();
+        assert!(matches!(err, ModelError::ChangedWhileReading { .. }), "{err}");
+    }
 }

@@ -1,6 +1,6 @@
 //! `hoist build` on real files: a multi-stage build into the store, read back by
 //! `hoist inspect`; the same inputs give the same digest in another store; a
-//! failing build tags nothing.
+//! failing build tags nothing; a build file's own `.dockerignore`.
 
 mod common;
 
@@ -264,4 +264,116 @@ fn convert_and_quantize_in_a_build_write_what_the_commands_write() {
     assert!(in_image("minilm.q8.gguf") == std::fs::read(&quantized).unwrap(), "QUANTIZE wrote other bytes");
     let config = sandbox.json(&["inspect", "--json", "minilm:q8"]);
     assert_eq!(config["config"]["config"]["Model"]["Architecture"], "bert", "{config}");
+}
+
+/// BuildKit's ignore file per build file: `-f sub/Model.GGUFPackerfile` uses
+/// `sub/Model.GGUFPackerfile.dockerignore` instead of the context's
+/// `.dockerignore`; the default build file, without one, uses the context's.
+/// What an ignore file leaves out is not looked at: changing it is a cache
+/// hit; changing the ignore file changes the context, and rebuilds.
+#[test]
+fn a_build_files_own_dockerignore_replaces_the_contexts() {
+    let sandbox = Sandbox::new();
+    context(&sandbox);
+    sandbox.write("ctx/README.md", "readme");
+    sandbox.write("ctx/secret.txt", "secret");
+    sandbox.write("ctx/.dockerignore", "secret.txt\n");
+    let copy_all = "FROM scratch\nCOPY . /all/\nCMD [\"-m\", \"all/models/tiny.Q8_0.gguf\"]\n";
+    sandbox.write("ctx/GGUFPackerfile", copy_all);
+    let own = sandbox.write("ctx/sub/Model.GGUFPackerfile", copy_all);
+    sandbox.write("ctx/sub/Model.GGUFPackerfile.dockerignore", "README.md\n*/*.dockerignore\n");
+    let builds = std::cell::Cell::new(0);
+    // The build's summary line, and the files it copied.
+    let build = |file: Option<&std::path::Path>| {
+        let mut cmd = sandbox.hoist();
+        cmd.args(["build", "-t", "ignored:1"]);
+        if let Some(file) = file {
+            cmd.arg("-f").arg(file);
+        }
+        let out = cmd.arg(sandbox.path("ctx")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        builds.set(builds.get() + 1);
+        let unpacked = sandbox.path(&format!("unpacked-{}", builds.get()));
+        sandbox.hoist().args(["unpack", "ignored:1"]).arg(&unpacked).assert().success();
+        let all = unpacked.join("model/all");
+        let files: Vec<String> = walkdir::WalkDir::new(&all)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(&all).unwrap().to_string_lossy().into_owned())
+            .collect();
+        (String::from_utf8(out.stdout).unwrap(), files)
+    };
+    let (_, files) = build(Some(&own));
+    let expect = [".dockerignore", "GGUFPackerfile", "models/tiny.Q8_0.gguf", "secret.txt", "sub/Model.GGUFPackerfile"];
+    assert_eq!(files, expect);
+    let (_, files) = build(None);
+    let expect = [
+        ".dockerignore",
+        "GGUFPackerfile",
+        "README.md",
+        "models/tiny.Q8_0.gguf",
+        "sub/Model.GGUFPackerfile",
+        "sub/Model.GGUFPackerfile.dockerignore",
+    ];
+    assert_eq!(files, expect);
+
+    sandbox.write("ctx/README.md", "the readme, longer now");
+    let (stdout, _) = build(Some(&own));
+    assert!(stdout.trim_end().ends_with("(1 layer, 1 step cached)"), "an ignored file changed: {stdout}");
+    sandbox.write("ctx/sub/Model.GGUFPackerfile.dockerignore", "*/*.dockerignore\n");
+    let (stdout, files) = build(Some(&own));
+    assert!(stdout.trim_end().ends_with("(1 layer, 0 steps cached)"), "the ignore file changed: {stdout}");
+    assert!(files.contains(&"README.md".to_string()), "{files:?}");
+}
+
+/// What the kernel counted for a child that has exited: its `rchar` and
+/// `wchar` (bytes passed to read and write calls, page cache or not), read
+/// from /proc before the child is reaped.
+fn io_of(mut command: std::process::Command) -> (u64, u64) {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    let child = command.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT).unwrap();
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = io.lines().find_map(|l| l.strip_prefix(name)).unwrap();
+        line.trim_start_matches(':').trim().parse().unwrap()
+    };
+    let counts = (field("rchar"), field("wchar"));
+    let status = child.wait_with_output().unwrap().status;
+    assert!(status.success(), "the build failed");
+    counts
+}
+
+/// `--format docker|modelpack` reads each weight once and writes it once:
+/// pack reads the context file where it lies (or a cached layer in place), and
+/// the target stage's COPY writes no tar layer of it first. One pass is the
+/// file plus some hundred KiB (GGUF headers for the config, tar headers of a
+/// cached layer, the store's index files); a second pass would be another
+/// whole file, so the bound is half a file over one pass. (Twice the file plus
+/// slack would let the second pass through: it read 2.004x before.)
+#[test]
+fn artifact_builds_read_and_write_each_weight_once() {
+    let sandbox = Sandbox::new();
+    let model = sandbox.path("ctx/model.gguf");
+    std::fs::create_dir_all(sandbox.path("ctx")).unwrap();
+    let tiny = hoist_gguf::synth::TinyModel { target_size: 64 << 20, ..Default::default() };
+    tiny.write_to_path(&model).unwrap();
+    let size = std::fs::metadata(&model).unwrap().len();
+    sandbox.write("ctx/GGUFPackerfile", "FROM scratch\nCOPY model.gguf /\nCMD [\"-m\", \"model.gguf\"]\n");
+    // The last build finds the image build's layer in the step cache, and
+    // packs the file from inside it.
+    for (format, store) in [("docker", "docker"), ("modelpack", "modelpack"), ("image", "image"), ("docker", "image")] {
+        let mut build = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
+        build.arg("--store").arg(sandbox.path(&format!("store-{store}")));
+        build.args(["build", "-q", "--format", format, "-t", "m:1"]).arg(sandbox.path("ctx"));
+        build.env_remove("HOIST_HOME").env_remove("SOURCE_DATE_EPOCH");
+        let (read, written) = io_of(build);
+        let bound = size + size / 2;
+        assert!(read < bound, "--format {format}: read {read} bytes of a {size}-byte file");
+        assert!(written < bound, "--format {format}: wrote {written} bytes of a {size}-byte file");
+        assert!(read >= size && written >= size, "--format {format}: {read} read, {written} written");
+    }
 }

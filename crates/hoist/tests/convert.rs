@@ -1,4 +1,5 @@
-//! `hoist convert`: a Hugging Face directory to GGUF through the real binary.
+//! `hoist convert`: a Hugging Face directory to GGUF through the real binary; and
+//! CONVERT in a build, which must write the same bytes.
 
 mod common;
 
@@ -174,4 +175,146 @@ fn a_lora_adapter_without_base_or_config_fails_with_one_line_and_no_file() {
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("adapter_config.json"), "{stderr}");
     assert!(!out.exists());
+}
+
+const LORA_BUILD: &str = "FROM scratch
+CONVERT --from=context --type=F16 Tiny-Llama /base.gguf
+CONVERT --from=context --type=F16 --class=lora --base=Tiny-Llama tiny-lora /adapter.gguf
+CMD [\"-m\", \"base.gguf\", \"--lora\", \"adapter.gguf\"]
+";
+
+/// `hoist build -q -t REF ctx` on the sandbox's context; its standard output.
+fn build(sandbox: &Sandbox, reference: &str, quiet: bool) -> String {
+    let mut cmd = sandbox.hoist();
+    cmd.args(["build", "-t", reference]).args(quiet.then_some("-q")).arg(sandbox.path("ctx"));
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// CONVERT --class=lora in a build writes the adapter `hoist convert --class
+/// lora` writes, the image config lists it as CMD's adapter, and its step is
+/// keyed by the base model's files as well as the adapter's.
+#[test]
+fn a_lora_adapter_converts_in_a_build() {
+    let sandbox = Sandbox::new();
+    let base = tiny_llama(&sandbox, "ctx/Tiny-Llama", "LlamaForCausalLM");
+    let adapter = tiny_adapter(&sandbox, "ctx/tiny-lora");
+    sandbox.write("ctx/GGUFPackerfile", LORA_BUILD);
+    build(&sandbox, "tiny:lora", true);
+
+    let by_command = sandbox.path("lora.gguf");
+    sandbox
+        .hoist()
+        .args(["convert", "--progress", "none", "--type", "f16", "--class", "lora", "--base"])
+        .arg(&base)
+        .arg(&adapter)
+        .arg(&by_command)
+        .assert()
+        .success();
+    let unpacked = sandbox.path("unpacked");
+    sandbox.hoist().args(["unpack", "tiny:lora"]).arg(&unpacked).assert().success();
+    let in_image = walkdir::WalkDir::new(&unpacked).into_iter().flatten().find(|e| e.file_name() == "adapter.gguf");
+    let in_image = std::fs::read(in_image.expect("adapter.gguf is in the image").path()).unwrap();
+    assert!(in_image == std::fs::read(&by_command).unwrap(), "CONVERT --class=lora wrote other bytes");
+
+    let config = sandbox.json(&["inspect", "--json", "tiny:lora"]);
+    let adapters = &config["config"]["config"]["Adapters"];
+    assert_eq!(adapters.as_array().map(Vec::len), Some(1), "{config}");
+    assert_eq!(adapters[0]["Architecture"], "llama", "{config}");
+    assert_eq!(adapters[0]["CmdParameterValue"], "adapter.gguf", "{config}");
+    assert_eq!(adapters[0]["CmdParameterIndex"], 3, "{config}");
+
+    let first = build(&sandbox, "tiny:lora", false);
+    assert!(first.trim_end().ends_with("(2 layers, 2 steps cached)"), "{first}");
+    // A file the steps do not read changes nothing; one of the base model's
+    // rebuilds both steps (the base's conversion and the adapter's).
+    sandbox.write("ctx/notes.txt", "unrelated");
+    assert!(build(&sandbox, "tiny:lora", false).trim_end().ends_with("(2 layers, 2 steps cached)"));
+    sandbox.write("ctx/Tiny-Llama/README.md", "# the base model, described");
+    let rebuilt = build(&sandbox, "tiny:lora", false);
+    assert!(rebuilt.trim_end().ends_with("(2 layers, 0 steps cached)"), "{rebuilt}");
+}
+
+#[test]
+fn lora_build_errors_name_the_line() {
+    let sandbox = Sandbox::new();
+    tiny_llama(&sandbox, "ctx/Tiny-Llama", "LlamaForCausalLM");
+    tiny_adapter(&sandbox, "ctx/tiny-lora");
+    for (line, expect) in [
+        (
+            "CONVERT --from=context --class=lora tiny-lora /a.gguf",
+            "GGUFPackerfile:2:1: CONVERT --class=lora needs --base",
+        ),
+        (
+            "CONVERT --from=context --class=adapter --base=Tiny-Llama tiny-lora /a.gguf",
+            "GGUFPackerfile:2:1: CONVERT --class=adapter: --class must be model or lora",
+        ),
+        (
+            "CONVERT --from=context --class=lora --base=Nope tiny-lora /a.gguf",
+            "GGUFPackerfile:2:1: \"Nope\": no such directory",
+        ),
+    ] {
+        sandbox.write("ctx/GGUFPackerfile", format!("FROM scratch\n{line}\nCMD [\"-m\", \"a.gguf\"]\n"));
+        let ctx = sandbox.path("ctx");
+        sandbox.fails_with_one_error(&["build", "-t", "broken:1", ctx.to_str().unwrap()], expect);
+    }
+    assert_eq!(sandbox.json(&["list", "--json"]).as_array().map(Vec::len), Some(0), "nothing is tagged");
+}
+
+/// From a stage, whose files are written out to be converted, the adapter
+/// and its base come out as they do from the context: named after their own
+/// directories, not after a scratch directory.
+#[test]
+fn a_lora_adapter_from_a_stage_is_the_same_as_from_the_context() {
+    let sandbox = Sandbox::new();
+    tiny_llama(&sandbox, "ctx/Tiny-Llama", "LlamaForCausalLM");
+    tiny_adapter(&sandbox, "ctx/tiny-lora");
+    sandbox.write("ctx/GGUFPackerfile", LORA_BUILD);
+    build(&sandbox, "from:context", true);
+    let from_stage = "FROM scratch AS files
+COPY Tiny-Llama /src/Tiny-Llama/
+COPY tiny-lora /src/tiny-lora/
+FROM scratch
+CONVERT --from=files --type=F16 /src/Tiny-Llama /base.gguf
+CONVERT --from=files --type=F16 --class=lora --base=/src/Tiny-Llama /src/tiny-lora /adapter.gguf
+CMD [\"-m\", \"base.gguf\", \"--lora\", \"adapter.gguf\"]
+";
+    sandbox.write("ctx/GGUFPackerfile", from_stage);
+    build(&sandbox, "from:stage", true);
+    let layers =
+        |reference: &str| sandbox.json(&["inspect", "--json", reference])["config"]["rootfs"]["diff_ids"].clone();
+    assert_eq!(layers("from:stage"), layers("from:context"));
+}
+
+/// CONVERT from the context sees the context as the build does: a file
+/// `.dockerignore` leaves out is not converted (here a model card, whose
+/// license would be in the GGUF), and a file the context links to from
+/// elsewhere (as a Hugging Face cache snapshot does) is read through its link.
+#[test]
+fn convert_sees_the_context_as_the_build_does() {
+    let sandbox = Sandbox::new();
+    let plain = tiny_llama(&sandbox, "plain/Tiny-Llama", "LlamaForCausalLM");
+    let dir = tiny_llama(&sandbox, "ctx/Tiny-Llama", "LlamaForCausalLM");
+    std::fs::create_dir_all(sandbox.path("ctx/blobs")).unwrap();
+    std::fs::rename(dir.join("model.safetensors"), sandbox.path("ctx/blobs/weights")).unwrap();
+    std::os::unix::fs::symlink("../blobs/weights", dir.join("model.safetensors")).unwrap();
+    sandbox.write("ctx/Tiny-Llama/README.md", "---\nlicense: mit\n---\n# Tiny\n");
+    sandbox.write("ctx/.dockerignore", "Tiny-Llama/README.md\n");
+    sandbox.write(
+        "ctx/GGUFPackerfile",
+        "FROM scratch\nCONVERT --from=context Tiny-Llama /m.gguf\nCMD [\"-m\", \"m.gguf\"]\n",
+    );
+    build(&sandbox, "m:1", true);
+
+    let convert = |dir: &Path, out: &str| {
+        let out = sandbox.path(out);
+        sandbox.hoist().args(["convert", "--progress", "none", "--type", "f16"]).arg(dir).arg(&out).assert().success();
+        std::fs::read(out).unwrap()
+    };
+    let unpacked = sandbox.path("unpacked");
+    sandbox.hoist().args(["unpack", "m:1"]).arg(&unpacked).assert().success();
+    let in_image = std::fs::read(unpacked.join("model/m.gguf")).unwrap();
+    assert!(in_image == convert(&plain, "plain.gguf"), "CONVERT saw the ignored model card");
+    assert!(in_image != convert(&dir, "carded.gguf"), "the model card changes the GGUF");
 }

@@ -24,7 +24,6 @@ fn check_error(e: &Error, lines: usize) {
         | Error::Expand { at, .. }
         | Error::UndefinedStage { at, .. }
         | Error::Cycle { at, .. }
-        | Error::NotAvailable { at, .. }
         | Error::Write { at, .. } => at,
         Error::UnknownTarget { .. } | Error::Read { .. } | Error::Store(_) => return,
     };

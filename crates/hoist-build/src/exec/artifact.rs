@@ -5,8 +5,10 @@
 //! every other file is classified by name as `hoist pack` does (licenses,
 //! `*.jinja` templates, configs, docs). A GGUF that is not the model (a draft,
 //! an adapter) is an other weight, not a second model. Directories and
-//! symlinks have no place in an artifact; files the build holds in layers or
-//! in memory are written out to the scratch directory first.
+//! symlinks have no place in an artifact. Files on disk and in layers are
+//! read where they lie, each once (the target stage's COPY, ADD and CAT write
+//! no layer of their own in such a build); files the build holds in memory are
+//! written out to the scratch directory first.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -51,18 +53,21 @@ pub(super) fn pack(
                 role => role,
             }
         };
-        let on_disk = match data {
-            Data::Disk(p) => p.clone(),
+        // Files on disk and in layers are read where they lie, once, by pack.
+        let (on_disk, offset) = match data {
+            Data::Disk(p) => (p.clone(), None),
+            Data::Slice { path, offset, .. } => (path.clone(), Some(*offset)),
             data => {
                 let out = tempfile::Builder::new().prefix("artifact-").tempfile_in(scratch);
                 let out =
                     out.and_then(|f| f.into_temp_path().keep().map_err(|e| e.error)).map_err(|e| e.to_string())?;
                 write_out(data, &out).map_err(|e| format!("{path}: {e}"))?;
-                out
+                (out, None)
             }
         };
         let file = SourceFile {
             path: on_disk,
+            offset,
             rel_path: path.clone(),
             role,
             size: *size,

@@ -1,16 +1,22 @@
 //! The build context as a [`Tree`]: every file, directory and symlink under the
-//! context directory that `.dockerignore` does not exclude (`ignore`), with its
+//! context directory that the ignore file does not exclude (`ignore`), with its
 //! mode, owned by 0:0 (as BuildKit sends it). Only metadata is read here; file
 //! bytes are read once, when a layer is written.
+//!
+//! The ignore file is BuildKit's: `FILE.dockerignore` beside the build file
+//! FILE when there is one (so build files sharing a context can each leave out
+//! their own files), else the context's `.dockerignore`. It decides what is in
+//! the tree, and so what the step cache looks at: an ignored file changes no key.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::ignore::Ignore;
 use super::tree::{Data, Entry, Node, Tree};
 
-pub(crate) fn load(dir: &Path) -> Result<Tree, (std::path::PathBuf, std::io::Error)> {
-    let ignore_file = dir.join(".dockerignore");
+/// The context `dir` as the build file `build_file` sees it.
+pub(crate) fn load(dir: &Path, build_file: Option<&Path>) -> Result<Tree, (PathBuf, std::io::Error)> {
+    let ignore_file = ignore_file(dir, build_file);
     let ignore = match std::fs::read_to_string(&ignore_file) {
         Ok(text) => Some(Ignore::parse(&text).map_err(|e| (ignore_file.clone(), std::io::Error::other(e)))?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -48,6 +54,21 @@ pub(crate) fn load(dir: &Path) -> Result<Tree, (std::path::PathBuf, std::io::Err
     Ok(tree)
 }
 
+/// `FILE.dockerignore` beside the build file when it exists, else the
+/// context's `.dockerignore` (which may not exist).
+fn ignore_file(dir: &Path, build_file: Option<&Path>) -> PathBuf {
+    if let Some(file) = build_file {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".dockerignore");
+        let beside = PathBuf::from(name);
+        // A dangling link is there too, and fails when read.
+        if beside.symlink_metadata().is_ok() {
+            return beside;
+        }
+    }
+    dir.join(".dockerignore")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,7 +80,7 @@ mod tests {
         std::fs::write(dir.path().join("m/a.gguf"), b"GGUF1234").unwrap();
         std::fs::set_permissions(dir.path().join("m/a.gguf"), std::fs::Permissions::from_mode(0o640)).unwrap();
         std::os::unix::fs::symlink("m/a.gguf", dir.path().join("link")).unwrap();
-        let t = load(dir.path()).unwrap();
+        let t = load(dir.path(), None).unwrap();
         let paths: Vec<&str> = t.entries.keys().map(String::as_str).collect();
         assert_eq!(paths, ["link", "m", "m/a.gguf"]);
         assert_eq!(t.entries["m/a.gguf"].mode, 0o640);
@@ -69,10 +90,45 @@ mod tests {
 
         std::fs::write(dir.path().join(".dockerignore"), "m\n!m/a.gguf\n.dockerignore\n").unwrap();
         std::fs::write(dir.path().join("m/b.bin"), b"no").unwrap();
-        let paths: Vec<String> = load(dir.path()).unwrap().entries.into_keys().collect();
+        let paths: Vec<String> = load(dir.path(), None).unwrap().entries.into_keys().collect();
         assert_eq!(paths, ["link", "m/a.gguf"]);
         std::fs::write(dir.path().join(".dockerignore"), "[\n").unwrap();
-        let (path, error) = load(dir.path()).unwrap_err();
+        let (path, error) = load(dir.path(), None).unwrap_err();
         assert_eq!((path, error.to_string()), (dir.path().join(".dockerignore"), "line 1: bad pattern \"[\"".into()));
+    }
+
+    /// The build file's own ignore file wins over the context's; without one,
+    /// the context's applies, whichever build file is used.
+    #[test]
+    fn the_build_files_ignore_file_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("a.md", "a");
+        write("b.txt", "b");
+        write(".dockerignore", "*.md\n.dockerignore\n");
+        write("sub/Model.GGUFPackerfile", "FROM scratch\n");
+        write("sub/Model.GGUFPackerfile.dockerignore", "*.txt\nsub\n");
+        let files = |build_file: Option<&str>| -> Vec<String> {
+            let build_file = build_file.map(|f| dir.path().join(f));
+            load(dir.path(), build_file.as_deref()).unwrap().entries.into_keys().collect()
+        };
+        assert_eq!(files(Some("sub/Model.GGUFPackerfile")), [".dockerignore", "a.md"]);
+        assert_eq!(
+            files(Some("GGUFPackerfile")),
+            ["b.txt", "sub", "sub/Model.GGUFPackerfile", "sub/Model.GGUFPackerfile.dockerignore"]
+        );
+        assert_eq!(files(None), files(Some("GGUFPackerfile")));
+        // Only the build file's full name counts, not its stem.
+        write("sub/Model.dockerignore", "*\n");
+        assert_eq!(files(Some("sub/Model.GGUFPackerfile")), [".dockerignore", "a.md"]);
+        // A bad pattern names the file it is in.
+        write("sub/Model.GGUFPackerfile.dockerignore", "[\n");
+        let build_file = dir.path().join("sub/Model.GGUFPackerfile");
+        let (path, _) = load(dir.path(), Some(&build_file)).unwrap_err();
+        assert_eq!(path, dir.path().join("sub/Model.GGUFPackerfile.dockerignore"));
     }
 }

@@ -1,5 +1,6 @@
-//! `.dockerignore` in the build context, with Docker's rules: one pattern a
-//! line (`#` starts a comment line, blank lines are skipped, surrounding space
+//! Ignore files of the build context (`.dockerignore`, or the build file's
+//! own: see `context`), with Docker's rules: one pattern a line (`#` starts a
+//! comment line, blank lines are skipped, surrounding space
 //! trimmed), paths relative to the context root (a leading `/` and `.`/`..`
 //! parts cleaned away), the glob syntax of COPY with `**` for any depth, a
 //! pattern excluding a directory excludes what is in it, and `!` re-includes

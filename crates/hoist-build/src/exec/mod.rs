@@ -24,11 +24,13 @@
 //! binary pulls it), and is then used like any other.
 //!
 //! With [`Output::Artifact`], the target stage's files are packed as a model
-//! artifact instead (`artifact`). The context leaves out what `.dockerignore`
-//! excludes (`ignore`).
+//! artifact instead (`artifact`), read where they lie: that stage's COPY, ADD
+//! and CAT write no layer. The context leaves out what its ignore file
+//! (`FILE.dockerignore` beside the build file, else `.dockerignore`) excludes
+//! (`context`, `ignore`).
 //!
-//! Not available yet, failing with an error at its instruction:
-//! `CONVERT --class=lora`.
+//! `CONVERT --class=lora --base=DIR` converts a PEFT adapter for the base
+//! model DIR of the same `--from` (`model_steps`); its key counts both.
 
 mod archive;
 mod artifact;
@@ -76,6 +78,9 @@ pub struct ExecOptions {
     /// still recorded.
     pub no_cache: bool,
     pub output: Output,
+    /// The build file, when it is one on disk: `FILE.dockerignore` beside it,
+    /// if there is one, is the context's ignore file instead of `.dockerignore`.
+    pub build_file: Option<PathBuf>,
 }
 
 /// What a build makes of its target stage.
@@ -96,7 +101,8 @@ pub struct Built {
     /// artifact's, tagged by pack.
     pub manifest: Descriptor,
     /// The image config (for an artifact: what it would have been, with the
-    /// model facts CMD's files gave).
+    /// model facts CMD's files gave; its diff_ids only those of the layers the
+    /// build did make).
     pub config: ImageConfig,
     /// The manifest's layers.
     pub layers: Vec<Descriptor>,
@@ -179,9 +185,11 @@ pub fn execute(
         states: BTreeMap::new(),
         scratch: None,
         stats: Stats::default(),
+        layerless: false,
     };
     for &index in &plan.order {
         let stage = &plan.stages[index];
+        run.layerless = index == plan.target && matches!(options.output, Output::Artifact { .. });
         let mut state = match &stage.base {
             Base::Scratch => StageState::default(),
             Base::Stage(b) => run.states.get(b).cloned().unwrap_or_default(),
@@ -266,12 +274,18 @@ struct Run<'a> {
     /// image's GGUF facts read what they made.
     scratch: Option<tempfile::TempDir>,
     stats: Stats,
+    /// The stage being built is an artifact's: pack reads its files where they
+    /// lie, so a COPY, ADD or CAT writes no layer (which would read and write
+    /// every byte once more). CONVERT and QUANTIZE still do, to be cached.
+    layerless: bool,
 }
 
 impl Run<'_> {
     fn context(&mut self) -> Result<&Tree, Error> {
         if self.context.is_none() {
-            let tree = context::load(&self.options.context).map_err(|(path, source)| Error::Read { path, source })?;
+            let build_file = self.options.build_file.as_deref();
+            let tree = context::load(&self.options.context, build_file)
+                .map_err(|(path, source)| Error::Read { path, source })?;
             self.context = Some(tree);
         }
         Ok(self.context.get_or_insert_default())
@@ -366,8 +380,6 @@ impl Run<'_> {
 
     fn step(&mut self, state: &mut StageState, step: &Step) -> Result<(), Error> {
         let invalid = |message: String| Error::Invalid { at: step.at.clone(), message, text: step.text.clone() };
-        let not_yet =
-            |what: &str| Error::NotAvailable { at: step.at.clone(), what: what.to_string(), text: step.text.clone() };
         let added: Option<(Tree, String)> = match &step.kind {
             StepKind::Label(pairs) => {
                 state.config.labels.extend(pairs.iter().cloned());
@@ -378,12 +390,11 @@ impl Run<'_> {
                 state.cmd = Some((step.at.clone(), step.text.clone(), files.clone()));
                 None
             }
-            StepKind::Convert { class, .. } if class != "model" => {
-                return Err(not_yet(&format!("CONVERT --class={class}")));
-            }
-            StepKind::Convert { from, src, dest, out_type, .. } => {
+            StepKind::Convert { from, src, dest, out_type, base, .. } => {
                 let source = self.source(state, from, step)?;
-                let key = self.key(step, false, Some((&source, &picked(&source.files, &[src]))), &[])?;
+                // A LoRA adapter's key holds its base model's files too.
+                let read: Vec<&String> = std::iter::once(src).chain(base).collect();
+                let key = self.key(step, false, Some((&source, &picked(&source.files, &read))), &[])?;
                 if let Some(layer) = self.cached(&key)? {
                     let files = self.cached_files(&layer, step)?;
                     self.reuse(state, layer, &files);
@@ -391,7 +402,12 @@ impl Run<'_> {
                 } else {
                     let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
                     let scratch = self.scratch().map_err(&invalid)?;
-                    let made = model_steps::convert(&source.files, context, src, dest, out_type, &scratch);
+                    let made = match base {
+                        Some(base) => {
+                            model_steps::convert_lora(&source.files, context, src, base, dest, out_type, &scratch)
+                        }
+                        None => model_steps::convert(&source.files, context, src, dest, out_type, &scratch),
+                    };
                     Some((made.map_err(&invalid)?, key))
                 }
             }
@@ -507,7 +523,10 @@ impl Run<'_> {
                 self.files_step(state, step, added, key)?
             }
         };
-        if let Some((added, key)) = added {
+        let placed = !matches!(step.kind, StepKind::Convert { .. } | StepKind::Quantize(_));
+        if let Some((added, _)) = added.as_ref().filter(|_| self.layerless && placed) {
+            state.files.overlay(added);
+        } else if let Some((added, key)) = added {
             let layer = self.write_layer(&added, step)?;
             self.session.cache_insert(cache::NAME, &key, &layer)?;
             self.stats.layers_written += 1;

@@ -1,8 +1,9 @@
 //! CONVERT and QUANTIZE: the same library code as `hoist convert` and `hoist
 //! quantize`, run in process on files of the build (the context, a stage, or
 //! the stage being built). Their inputs are used where they lie when they are
-//! plain files on disk, else written out first; their output goes to the
-//! build's scratch directory and from there into the step's layer.
+//! plain files on disk (a directory of links to them), else written out first;
+//! their output goes to the build's scratch directory and from there into the
+//! step's layer.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -53,12 +54,38 @@ pub(super) fn convert(
     out_type: &str,
     scratch: &Path,
 ) -> Result<Tree, String> {
-    let out_type: hoist_convert::OutType = out_type.parse()?;
-    let dir = local_dir(from, context, src, scratch)?;
+    let options = convert_options(out_type)?;
+    let dir = local_dir(from, context, src, scratch, &|_| true)?;
     let output = scratch_file(scratch, "converted-")?;
-    let options = hoist_convert::Options { out_type, threads: 0 };
     hoist_convert::convert(&dir, &output, &options, &hoist_convert::NoReport).map_err(|e| e.to_string())?;
     single(dest, output)
+}
+
+/// The files a `CONVERT --class=lora` adds: the PEFT adapter directory `src`
+/// of `from`, for the Hugging Face model directory `base` of the same `from`,
+/// converted into the GGUF adapter `dest`.
+pub(super) fn convert_lora(
+    from: &Tree,
+    context: Option<&Path>,
+    src: &str,
+    base: &str,
+    dest: &str,
+    out_type: &str,
+    scratch: &Path,
+) -> Result<Tree, String> {
+    let options = convert_options(out_type)?;
+    let adapter = local_dir(from, context, src, scratch, &|_| true)?;
+    // Of the base model the converter reads only config.json (and the
+    // directory's name): its weights are not written out or linked for it.
+    let base = local_dir(from, context, base, scratch, &|rel| rel == "config.json")?;
+    let output = scratch_file(scratch, "converted-")?;
+    hoist_convert::convert_lora(&adapter, &base, &output, &options, &hoist_convert::NoReport)
+        .map_err(|e| e.to_string())?;
+    single(dest, output)
+}
+
+fn convert_options(out_type: &str) -> Result<hoist_convert::Options, String> {
+    Ok(hoist_convert::Options { out_type: out_type.parse()?, threads: 0 })
 }
 
 /// A tree holding one new file at `dest`.
@@ -93,26 +120,55 @@ fn local_file(tree: &Tree, path: &str, scratch: &Path) -> Result<PathBuf, String
     Ok(out)
 }
 
-/// The directory at `path` in `tree` on disk: the context's own directory when
-/// the tree is the context, else its files written out into `scratch`.
-fn local_dir(tree: &Tree, context: Option<&Path>, path: &str, scratch: &Path) -> Result<PathBuf, String> {
+/// The directory at `path` in `tree` on disk, made in `scratch` under the
+/// directory's own name (the converters name the model after it) with those of
+/// its files `wanted` keeps: a file on disk (the context's) linked, not copied;
+/// others written out. Only the tree's files are there, so what `.dockerignore`
+/// leaves out of the context is left out of the conversion too. A symlink of
+/// the `context` directory links to the original (a Hugging Face cache
+/// snapshot links its files out of the snapshot); one of a stage keeps its
+/// target.
+fn local_dir(
+    tree: &Tree,
+    context: Option<&Path>,
+    path: &str,
+    scratch: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<PathBuf, String> {
     let key = clean(path);
-    if let Some(root) = context {
-        let dir = root.join(&key);
-        return if dir.is_dir() { Ok(dir) } else { Err(format!("{path:?} is not a directory of the context")) };
-    }
-    let out = tempfile::Builder::new().prefix("input-").tempdir_in(scratch).map_err(|e| e.to_string())?.keep();
+    let parent = tempfile::Builder::new().prefix("input-").tempdir_in(scratch).map_err(|e| e.to_string())?.keep();
+    let out = parent.join(key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("model"));
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let mut found = false;
     for (rel, entry) in tree.subtree(&key) {
-        let Node::File { data, .. } = &entry.node else { continue };
-        found = true;
-        let target = out.join(rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        if matches!(entry.node, Node::Dir) {
+            continue;
         }
-        write_out(data, &target).map_err(|e| format!("{path:?}/{rel}: {e}"))?;
+        if rel.is_empty() {
+            return Err(format!("{path:?} is not a directory"));
+        }
+        found = true;
+        if wanted(rel) {
+            let original = context.map(|root| root.join(&key).join(rel));
+            place(&entry.node, original.as_deref(), &out.join(rel)).map_err(|e| format!("{path:?}/{rel}: {e}"))?;
+        }
     }
     if found { Ok(out) } else { Err(format!("{path:?}: no such directory")) }
+}
+
+/// Puts an entry of a tree at `target`: a file on disk as a link to it, other
+/// files written out, a symlink as a link to its `original` in the context
+/// when it has one, else to its own target.
+fn place(node: &Node, original: Option<&Path>, target: &Path) -> io::Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match node {
+        Node::File { data: Data::Disk(on_disk), .. } => std::os::unix::fs::symlink(on_disk, target),
+        Node::File { data, .. } => write_out(data, target),
+        Node::Symlink(link) => std::os::unix::fs::symlink(original.unwrap_or(Path::new(link)), target),
+        Node::Dir => std::fs::create_dir_all(target),
+    }
 }
 
 pub(super) fn write_out(data: &Data, to: &Path) -> io::Result<()> {

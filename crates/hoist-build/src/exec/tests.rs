@@ -32,6 +32,17 @@ fn build(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64) -> Result<B
 }
 
 fn build_with(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64, no_cache: bool) -> Result<Built, Error> {
+    build_as(fx, src, args, epoch, no_cache, Output::Image)
+}
+
+fn build_as(
+    fx: &Fixture,
+    src: &str,
+    args: &[(&str, &str)],
+    epoch: u64,
+    no_cache: bool,
+    output: Output,
+) -> Result<Built, Error> {
     let file = parse("GGUFPackerfile", src).unwrap();
     let options =
         PlanOptions { build_args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), target: None };
@@ -45,7 +56,8 @@ fn build_with(fx: &Fixture, src: &str, args: &[(&str, &str)], epoch: u64, no_cac
             os: "linux".into(),
             architecture: "amd64".into(),
             no_cache,
-            output: Output::Image,
+            output,
+            build_file: None,
         },
         &session,
         &NoFetcher,
@@ -401,6 +413,28 @@ fn rebuilds_come_from_the_cache() {
     // --no-cache builds every step, into the same image.
     let fresh = build_with(&fx, FILE, &[("TYPE", "Q8_0")], 0, true).unwrap();
     assert_eq!((fresh.manifest, fresh.stats.layers_written, fresh.stats.steps_cached), (q8.manifest, 4, 0));
+}
+
+/// An artifact's stage writes no layer of the files it packs; after an image
+/// build, its steps come from the cache and are packed from inside the cached
+/// layers, into the same artifact.
+#[test]
+fn artifact_stages_write_no_layers() {
+    let fx = model_fixture();
+    let reference: hoist_oci::Reference = "tiny:artifact".parse().unwrap();
+    let artifact = || Output::Artifact { format: hoist_model::PackFormat::Docker, reference: reference.clone() };
+    let first = build_as(&fx, FILE, &[], 0, false, artifact()).unwrap();
+    // Only the `files` stage's COPY, which the target copies from.
+    assert_eq!((first.stats.layers_written, first.stats.steps_cached), (1, 0));
+    let paths: Vec<&str> =
+        first.layers.iter().filter_map(|l| l.annotations.get("org.cncf.model.filepath")).map(String::as_str).collect();
+    assert_eq!(paths, ["tiny.Q4_K_M.gguf", "docs/LICENSE", "system-prompt.txt"]);
+
+    let image = build(&fx, FILE, &[], 0).unwrap();
+    assert_eq!((image.stats.layers_written, image.stats.steps_cached), (3, 1));
+    let again = build_as(&fx, FILE, &[], 0, false, artifact()).unwrap();
+    assert_eq!(again.stats, Stats { layers_written: 0, bytes_written: 0, steps_cached: 4 });
+    assert_eq!(again.manifest, first.manifest);
 }
 
 /// CONVERT and QUANTIZE outputs are cached like any layer, keyed by what they read.

@@ -261,14 +261,21 @@ impl<'a> Scope<'a> {
             Command::Convert(c) => {
                 let from = self.from(inst, &c.from, FromRef::Current, lookup)?;
                 let class = self.opt(&c.class)?.unwrap_or_else(|| "model".into());
-                let base = self.opt(&c.base)?;
+                // `--base=$UNSET` names no base.
+                let base = self.opt(&c.base)?.filter(|b| !b.is_empty());
                 match (class.as_str(), &base) {
-                    ("model", _) | ("lora", Some(_)) => {}
+                    ("model", None) | ("lora", Some(_)) => {}
                     ("lora", None) => {
                         return Err(invalid(inst, "CONVERT --class=lora needs --base (the base model)".into()));
                     }
+                    ("model", Some(_)) => {
+                        return Err(invalid(
+                            inst,
+                            "CONVERT --base is for --class=lora (an adapter's base model)".into(),
+                        ));
+                    }
                     (other, _) => {
-                        return Err(invalid(inst, format!("CONVERT --class={other}: the class is model or lora")));
+                        return Err(invalid(inst, format!("CONVERT --class={other}: --class must be model or lora")));
                     }
                 }
                 StepKind::Convert {

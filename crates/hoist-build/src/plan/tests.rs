@@ -196,6 +196,18 @@ fn errors() {
         err("FROM scratch\nCONVERT --class=lora a b", &[], None),
         "GGUFPackerfile:2:1: CONVERT --class=lora needs --base (the base model): \"CONVERT --class=lora a b\""
     );
+    assert_eq!(
+        err("FROM scratch\nARG C=adapter\nCONVERT --class=$C --base=m a b", &[], None),
+        "GGUFPackerfile:3:1: CONVERT --class=adapter: --class must be model or lora: \"CONVERT --class=$C --base=m a b\""
+    );
+    assert_eq!(
+        err("FROM scratch\nARG B\nCONVERT --class=lora --base=$B a b", &[], None),
+        "GGUFPackerfile:3:1: CONVERT --class=lora needs --base (the base model): \"CONVERT --class=lora --base=$B a b\""
+    );
+    assert_eq!(
+        err("FROM scratch\nCONVERT --base=m a b", &[], None),
+        "GGUFPackerfile:2:1: CONVERT --base is for --class=lora (an adapter's base model): \"CONVERT --base=m a b\""
+    );
     // Errors in stages the target does not need do not count.
     assert!(plan_of("FROM scratch AS a\nFROM scratch\nLABEL a=\"b", &[], Some("a")).0.is_ok());
 }

@@ -16,6 +16,9 @@ use crate::util::shards::shard_pattern;
 pub struct SourceFile {
     /// Where to read it.
     pub path: PathBuf,
+    /// `Some(at)`: the file is the `size` bytes at `at` of `path` (a file
+    /// inside a layer's tar, read where it lies); `None`: all of `path`.
+    pub offset: Option<u64>,
     /// Where it goes in the artifact (`/`-separated, relative).
     pub rel_path: String,
     pub role: FileRole,
@@ -159,6 +162,7 @@ fn source_file(path: &Path, rel_path: String, role: FileRole) -> Result<SourceFi
     }
     Ok(SourceFile {
         path: path.to_path_buf(),
+        offset: None,
         rel_path,
         role,
         size: metadata.len(),

@@ -119,7 +119,8 @@ pub fn run(store: &Store, args: BuildArgs) -> Result<ExitCode> {
         BuildFormat::Modelpack => Output::Artifact { format: PackFormat::ModelPack, reference: first },
     };
     let epoch = source_date_epoch()?;
-    let options = ExecOptions { context: args.context, epoch, os, architecture, no_cache: args.no_cache, output };
+    let (context, no_cache, build_file) = (args.context, args.no_cache, Some(file));
+    let options = ExecOptions { context, epoch, os, architecture, no_cache, output, build_file };
     let session = store.write_session()?;
     let drawer = Drawer::new(args.transfer.progress, 0);
     let built = execute(&plan, &options, &session, &Pull { store, transfer: &args.transfer }, &drawer);
