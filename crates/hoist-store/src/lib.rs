@@ -71,10 +71,12 @@
 //!   [`StoreDestination`] copies a blob of 64 MiB or more from a source that
 //!   serves byte ranges (`Source::fetch_range`) with several workers (8 unless
 //!   [`StoreDestination::with_range_concurrency`] says otherwise). The first
-//!   fetches each missing range as one stream; the others watch its pace, and
-//!   when the remainder would take more than a second at that pace an idle one
-//!   takes the second half of it (4 MiB or more), and so on: a fast link stays
-//!   one stream (no extra requests, nothing fetched twice), a slow or
+//!   fetches each missing range in bounded requests; while the hasher waits
+//!   for bytes and the machine has idle cores (the link is the bottleneck),
+//!   and the remainder would take more than a second at its pace, an idle one
+//!   takes the second half of what it has not asked for yet (4 MiB or more),
+//!   and so on: a fast link, or a machine whose cores are the bottleneck, stays
+//!   one connection making a few long requests (nothing fetched twice), a slow or
 //!   per-connection-limited one ends with every worker busy, and one slow
 //!   connection never holds the tail. Each writes at its offsets into one file,
 //!   `ingest/<hex>.partial`, and one hasher thread follows the contiguous prefix

@@ -345,8 +345,8 @@ pub struct PullArgs {
     /// Leave out the layers whose file path matches this glob (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Ranged requests one large blob may be split into at once when its stream is slow (1: never
-    /// split; a fast link stays one stream whatever N is)
+    /// Ranged requests one large blob may be split into at once when the link is slow (1: never
+    /// split; a fast link or a busy machine stays one stream whatever N is)
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub parts: usize,
     /// Print what was transferred as JSON (blobs and bytes copied, skipped, mounted, read back)
