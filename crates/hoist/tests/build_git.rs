@@ -246,3 +246,33 @@ fn lfsconfig_names_another_lfs_endpoint() {
     assert_eq!(batches, ["/store/weights.git/info/lfs/objects/batch"]);
     assert!(std::fs::read(unpack(&sandbox, "moved:1").join("model/model.gguf")).unwrap() == repo.gguf);
 }
+
+#[test]
+fn a_symlinked_subdirectory_never_leads_out_of_the_repository() {
+    let sandbox = Sandbox::new();
+    let repo = repo(&sandbox, None);
+    // A branch whose `up` is a symlink to a directory of the machine.
+    let work = sandbox.path("work");
+    let outside = sandbox.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    sandbox.write("outside/secret.txt", "the machine's own file\n");
+    git(&work, &["checkout", "-q", "-b", "evil"]);
+    std::os::unix::fs::symlink(&outside, work.join("up")).unwrap();
+    git(&work, &["add", "up"]);
+    git(&work, &["commit", "-q", "-m", "a link out"]);
+    let bare = repo.server.repos().join("team/model.git");
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "evil"]);
+
+    let out = build(&sandbox, &format!("FROM scratch\nADD {}#evil:up /x/\n", repo.url), "evil:1");
+    fails_in_one_line(&out, &["GGUFPackerfile:2:1: ", "\"up\" leads out of the repository"]);
+    // The whole branch is fine: the link stays a link in the image.
+    let out = build(
+        &sandbox,
+        &format!("FROM scratch\nADD {}#evil /x/\nCMD [\"-m\", \"/x/model.gguf\"]\n", repo.url),
+        "evil:2",
+    );
+    succeeds(&out);
+    let root = unpack(&sandbox, "evil:2");
+    assert!(std::fs::symlink_metadata(root.join("x/up")).unwrap().file_type().is_symlink());
+    assert_eq!(tags(&sandbox), ["evil:2"]);
+}

@@ -281,6 +281,15 @@ pub(crate) fn checkout(resolved: &Resolved, dir: &Path, keep_git_dir: bool) -> R
     if !root.is_dir() {
         return Err(format!("{shown}: commit {commit} has no directory {:?}", remote.subdir));
     }
+    // A subdirectory that is a symlink in the repository must not lead the
+    // build out of the checkout (to the machine's own files).
+    let inside = match (root.canonicalize(), dir.canonicalize()) {
+        (Ok(root), Ok(dir)) => root.starts_with(dir),
+        _ => false,
+    };
+    if !inside {
+        return Err(format!("{shown}: the directory {:?} leads out of the repository", remote.subdir));
+    }
     let with_git = keep_git_dir && remote.subdir.is_empty();
     load(&root, with_git).map_err(|e| format!("reading the checkout of {shown}: {e}"))
 }
@@ -315,7 +324,8 @@ fn load(root: &Path, with_git: bool) -> Result<Tree, String> {
 /// `lfs.url` from the `.lfsconfig` at the top of the checkout, if any.
 pub(crate) fn lfs_url_override(dir: &Path, remote: &Remote) -> Result<Option<String>, String> {
     let config = dir.join(".lfsconfig");
-    if !config.is_file() {
+    // Not followed if a symlink: the repository's own file only.
+    if !std::fs::symlink_metadata(&config).is_ok_and(|m| m.is_file()) {
         return Ok(None);
     }
     let path = config.to_string_lossy();
