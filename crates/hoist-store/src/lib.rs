@@ -72,7 +72,8 @@
 //!   serves byte ranges (`Source::fetch_range`) with several workers (8 unless
 //!   [`StoreDestination::with_range_concurrency`] says otherwise). The first
 //!   fetches each missing range in bounded requests; while the hasher waits
-//!   for bytes and the machine has idle cores (the link is the bottleneck),
+//!   for bytes and (for a part faster than 128 MiB/s) the machine has idle
+//!   cores (the link is the bottleneck),
 //!   and the remainder would take more than a second at its pace, an idle one
 //!   takes the second half of what it has not asked for yet (4 MiB or more),
 //!   and so on: a fast link, or a machine whose cores are the bottleneck, stays

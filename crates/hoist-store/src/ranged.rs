@@ -5,8 +5,9 @@
 //! blob's partial file (see `partial.rs`). Idle workers split off the second
 //! half of what a busy one has not asked for yet, and so on, but only while
 //! that helps (the rules are in `policy`): while the hasher waits for bytes
-//! more than half its time and the machine's cores are idle more than a
-//! quarter of theirs (the link, not this machine, holds the pull back), and
+//! more than half its time and, for a connection fast enough that this
+//! machine's CPU could be what limits it, the machine's cores are idle more
+//! than a quarter of theirs (the link, not this machine, holds the pull back), and
 //! the busy worker would need more than a second for its remainder. So a slow or
 //! per-connection-limited link ends up with every worker busy, and one slow
 //! connection never holds the tail; a fast link, or a machine whose cores are
@@ -320,7 +321,7 @@ impl Download<'_> {
         // Too early to tell, or the hasher is what holds the pull back: the
         // link may yet turn out slow, so look again later.
         let plan = &mut *plan;
-        if splits(&plan.hasher, &mut plan.machine) != Splits::Worth {
+        if splits(&plan.hasher, &mut plan.machine, &plan.pace[owner]) != Splits::Worth {
             return Take::Wait;
         }
         match plan.pace[owner].too_slow_for(piece.end - piece.start) {
@@ -348,7 +349,7 @@ impl Download<'_> {
         // piece split off is a share already.
         let unwritten = plan.queue.iter().chain(plan.active.iter().flatten()).map(|r| r.end - r.start).sum();
         let plan = &mut *plan;
-        let judged = splits(&plan.hasher, &mut plan.machine);
+        let judged = splits(&plan.hasher, &mut plan.machine, &plan.pace[id]);
         let len = plan.pace[id].request_len(unwritten, plan.active.len(), judged);
         let request = request_of(&piece, len);
         plan.requested[id] = request.end;

@@ -3,8 +3,9 @@
 //! Three measurements decide: each worker's [`Pace`] (bytes written since it
 //! took its piece), the hasher's idle share ([`HasherClock`]: waiting for
 //! bytes means the receiving side holds the pull back) and the machine's idle
-//! share ([`MachineClock`]: with no core free, the receiving side is this
-//! machine, and another connection would only share the same cores). Kept
+//! share ([`MachineClock`]: with no core free, a fast connection's receiving
+//! side is this machine, and another connection would only share the same
+//! cores; a slow one's never is). Kept
 //! apart from the download's plumbing so that the rules can be read, and
 //! tested, in one place.
 
@@ -38,9 +39,15 @@ const OBSERVED_AFTER: Duration = Duration::from_millis(200);
 /// Parts split only while the hasher waits for bytes more than this share of
 /// its time: the link then delivers less than half of what the hash takes.
 const SPLIT_IF_HASHER_IDLE: f64 = 0.5;
-/// ... and the machine's cores were idle more than this share of the time:
-/// at least half a core free on two, two cores on eight.
+/// ... and, for a connection faster than [`CPU_BOUND_FROM`], the machine's
+/// cores were idle more than this share of the time: at least half a core
+/// free on two, two cores on eight.
 const SPLIT_IF_MACHINE_IDLE: f64 = 0.25;
+/// A connection slower than this is held back by its link, never by this
+/// machine's CPU (receiving it costs a few percent of one core), however busy
+/// the machine is with other work: a CDN's limit per connection on a machine
+/// that compiles still gains from more connections.
+const CPU_BOUND_FROM: f64 = 128.0 * 1024.0 * 1024.0;
 /// How long a judgement of the machine holds before `/proc/stat` is read again.
 const MACHINE_JUDGED_FOR: Duration = Duration::from_millis(100);
 /// Bytes a worker has written since it took its piece.
@@ -68,7 +75,7 @@ impl Pace {
         if self.bytes == 0 || elapsed <= 0.0 {
             return FIRST_REQUEST;
         }
-        let rate = self.bytes as f64 / elapsed;
+        let rate = self.rate();
         let span = match splits {
             Splits::Pointless => (rate * LONG_REQUEST_SPAN.as_secs_f64()) as u64,
             Splits::Unknown | Splits::Worth => {
@@ -76,6 +83,12 @@ impl Pace {
             }
         };
         span.clamp(MIN_REQUEST, MAX_REQUEST)
+    }
+
+    /// Bytes per second (0 before any came).
+    fn rate(&self) -> f64 {
+        let elapsed = self.since.elapsed().as_secs_f64();
+        if elapsed > 0.0 { self.bytes as f64 / elapsed } else { 0.0 }
     }
 
     /// Whether `remaining` bytes at this pace take longer than a split is worth.
@@ -208,10 +221,13 @@ fn judge_machine(start: CpuTimes, now: CpuTimes) -> Splits {
     if idle > SPLIT_IF_MACHINE_IDLE { Splits::Worth } else { Splits::Pointless }
 }
 
-/// Whether a split would help: only when both the hasher and the machine
-/// have time to spare; no when either is the bottleneck.
-pub(super) fn splits(hasher: &HasherClock, machine: &mut MachineClock) -> Splits {
+/// Whether a split of the part arriving at `pace` would help: only when the
+/// hasher has time to spare, and, for a connection fast enough to be held
+/// back by this machine's CPU, the machine too; no when either is the
+/// bottleneck.
+pub(super) fn splits(hasher: &HasherClock, machine: &mut MachineClock, pace: &Pace) -> Splits {
     match hasher.splits() {
+        Splits::Worth if pace.rate() < CPU_BOUND_FROM => Splits::Worth,
         Splits::Worth => machine.splits(),
         judged => judged,
     }
@@ -291,10 +307,17 @@ mod tests {
         let busy_hasher = HasherClock { started: Some(ago(1000)), ..HasherClock::default() };
         let start = Some(CpuTimes { idle: 0, total: 0 });
         let busy_machine = || MachineClock { start, judged: Some((Instant::now(), Splits::Pointless)) };
-        let unknown_machine = MachineClock { start: None, judged: None };
-        assert_eq!(splits(&idle_hasher, &mut busy_machine()), Splits::Pointless);
-        assert_eq!(splits(&busy_hasher, &mut MachineClock { start: None, judged: None }), Splits::Pointless);
-        assert_eq!(splits(&idle_hasher, &mut { unknown_machine }), Splits::Worth, "no /proc/stat: the hasher decides");
+        let no_proc_stat = || MachineClock { start: None, judged: None };
+        let fast = Pace { since: ago(1000), bytes: 600 << 20 };
+        let slow = Pace { since: ago(1000), bytes: 20 << 20 };
+        assert_eq!(splits(&idle_hasher, &mut busy_machine(), &fast), Splits::Pointless, "600 MiB/s on busy cores");
+        assert_eq!(splits(&idle_hasher, &mut busy_machine(), &slow), Splits::Worth, "20 MiB/s: the link's limit");
+        assert_eq!(splits(&busy_hasher, &mut no_proc_stat(), &slow), Splits::Pointless);
+        assert_eq!(
+            splits(&idle_hasher, &mut no_proc_stat(), &fast),
+            Splits::Worth,
+            "no /proc/stat: the hasher decides"
+        );
     }
 
     #[test]
