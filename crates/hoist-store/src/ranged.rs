@@ -69,6 +69,9 @@ const SAVE_EVERY: u64 = 64 << 20;
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Bytes a worker gathers before writing them at their offset.
 const WRITE_SIZE: usize = 1 << 20;
+/// Writes of one worker on their way to the disk at once: a disk whose
+/// latency jumps for a moment then does not stall the receiving at once.
+const WRITES_IN_FLIGHT: usize = 4;
 /// Bytes the hasher reads back at once.
 const HASH_READ: usize = 4 << 20;
 /// Written bytes kept in memory for the hasher; beyond, the workers wait.
@@ -395,10 +398,13 @@ impl Download<'_> {
     /// Writes a stream of `requested` bytes at worker `id`'s offsets until the
     /// stream ends or the piece is complete.
     async fn pump(&self, id: usize, stream: BlobStream, requested: Range<u64>) -> Result<(), Failure> {
-        let mut in_flight = None;
+        let mut in_flight = VecDeque::new();
         let pumped = self.pump_into(id, stream, &requested, &mut in_flight).await;
         // Bytes claimed are written before the piece is retried or given up.
-        let settled = self.settle(id, &mut in_flight).await;
+        let mut settled = Ok(());
+        while !in_flight.is_empty() && settled.is_ok() {
+            settled = self.settle(id, &mut in_flight).await;
+        }
         match (pumped, settled) {
             (Err(Failure::Fatal(error)), _) | (_, Err(Failure::Fatal(error))) => Err(Failure::Fatal(error)),
             (pumped, _) => pumped,
@@ -411,7 +417,7 @@ impl Download<'_> {
         id: usize,
         mut stream: BlobStream,
         requested: &Range<u64>,
-        in_flight: &mut Option<InFlight>,
+        in_flight: &mut VecDeque<InFlight>,
     ) -> Result<(), Failure> {
         let wanted = requested.end - requested.start;
         let mut received = 0u64;
@@ -451,14 +457,15 @@ impl Download<'_> {
     /// worker may have taken the rest). Unless `flush`, a write stops at the last
     /// block boundary the buffer reaches, keeping the rest for the next (so the
     /// writer can go past the page cache); `flush` writes everything. The write
-    /// runs while the next bytes arrive; one per worker is in flight at most.
+    /// runs while the next bytes arrive; up to [`WRITES_IN_FLIGHT`] per worker
+    /// are in flight, and they are settled in order.
     /// True when the piece is complete or everyone stops.
     async fn write(
         &self,
         id: usize,
         buffer: &mut Received,
         flush: bool,
-        in_flight: &mut Option<InFlight>,
+        in_flight: &mut VecDeque<InFlight>,
     ) -> Result<bool, Failure> {
         // Claim the bytes before writing them, so a split never lands inside them.
         let claimed = {
@@ -487,8 +494,10 @@ impl Download<'_> {
                 start_writeback(writer.file(), offset, len);
                 (chunks, written)
             });
-            self.settle(id, in_flight).await?;
-            *in_flight = Some(InFlight { claimed, task });
+            in_flight.push_back(InFlight { claimed, task });
+            while in_flight.len() > WRITES_IN_FLIGHT {
+                self.settle(id, in_flight).await?;
+            }
         }
         let plan = self.shared.lock();
         let done = plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty());
@@ -499,13 +508,13 @@ impl Download<'_> {
         Ok(done)
     }
 
-    /// Waits for the write in flight, if any, and records its bytes as written:
+    /// Waits for the oldest write in flight, if any, and records its bytes as written:
     /// for the hasher (waiting for room in the hand-off unless they extend the
     /// written prefix), the progress and the resume state. Time spent waiting
     /// for the hasher does not count against worker `id`'s pace: it says
     /// nothing about the link, and a split would only add bytes to wait.
-    async fn settle(&self, id: usize, in_flight: &mut Option<InFlight>) -> Result<(), Failure> {
-        let Some(InFlight { claimed, task }) = in_flight.take() else { return Ok(()) };
+    async fn settle(&self, id: usize, in_flight: &mut VecDeque<InFlight>) -> Result<(), Failure> {
+        let Some(InFlight { claimed, task }) = in_flight.pop_front() else { return Ok(()) };
         let (chunks, written) =
             task.await.map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
         written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
