@@ -14,9 +14,10 @@
 //! the bottleneck, stays one connection making a few long requests.
 //! A split never takes bytes already asked for: those are on their way (in
 //! socket buffers, proxies) and cutting them off would fetch them twice.
-//! The bytes received are written as they came (one vectored write per
-//! [`WRITE_SIZE`], no copy into a buffer of ours) and handed, still in memory,
-//! to one hasher thread that follows the contiguous prefix of written bytes.
+//! The bytes received are written in [`WRITE_SIZE`] pieces (see `writer` for
+//! how they reach the disk), up to [`WRITES_IN_FLIGHT`] per part at once, and
+//! handed, still in memory, to one hasher thread that follows the contiguous
+//! prefix of written bytes.
 //! When the hand-off holds [`HANDOFF_LIMIT`] bytes the workers wait (and TCP
 //! slows the sender) until the hasher catches up, except the one whose bytes
 //! extend the prefix, so the hasher never starves: receiving ahead of the hash
@@ -25,10 +26,10 @@
 //! process wrote (a resumed pull) are read back, and they are counted
 //! ([`TransferReporter::blob_read_back`]). Memory stays bounded by the limit
 //! whatever the blob's size, and the digest is known moments after the last
-//! byte lands. A part whose stream
-//! fails is fetched again from the byte it reached; the ranges written are saved
-//! after every piece, before every retry and every [`SAVE_EVERY`] bytes, so a
-//! later pull resumes where this one stopped.
+//! byte lands. A part whose stream fails is fetched again from the byte it
+//! reached; the ranges written are saved after every piece, before every retry
+//! and every [`SAVE_EVERY`] bytes, so a later pull resumes where this one
+//! stopped.
 
 mod policy;
 mod writer;
@@ -340,7 +341,7 @@ impl Download<'_> {
     }
 
     /// The next request of worker `id`: the start of what it still has to
-    /// fetch of its piece, for about [`REQUEST_SPAN`] at its pace; `None` (and
+    /// fetch of its piece, as long as `Pace::request_len` says; `None` (and
     /// the piece given up) once it is done or everyone stops.
     fn next_request(&self, id: usize) -> Option<Range<u64>> {
         let mut plan = self.shared.lock();

@@ -5,9 +5,8 @@
 //! bytes means the receiving side holds the pull back) and the machine's idle
 //! share ([`MachineClock`]: with no core free, a fast connection's receiving
 //! side is this machine, and another connection would only share the same
-//! cores; a slow one's never is). Kept
-//! apart from the download's plumbing so that the rules can be read, and
-//! tested, in one place.
+//! cores; a slow one's never is). Kept apart from the download's plumbing so
+//! that the rules can be read, and tested, in one place.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -25,8 +24,9 @@ pub(super) const FIRST_REQUEST: u64 = 16 << 20;
 /// long enough that a request's round trip costs little, short enough that a
 /// straggler's unrequested bytes stay available to split off.
 const REQUEST_SPAN: Duration = Duration::from_millis(500);
-/// Once no split is coming (the hasher is the bottleneck), requests ask for this much of the pace: fewer round trips, and a
-/// link that slows down later strands at most this much in one request.
+/// Once no split is coming (the hasher or the machine is the bottleneck),
+/// requests ask for this much of the pace: fewer round trips, and a link that
+/// slows down later strands at most this much in one request.
 const LONG_REQUEST_SPAN: Duration = Duration::from_secs(2);
 /// Bounds of one request: at least what is worth splitting, at most about a
 /// second of a fast disk.
@@ -50,6 +50,7 @@ const SPLIT_IF_MACHINE_IDLE: f64 = 0.25;
 const CPU_BOUND_FROM: f64 = 128.0 * 1024.0 * 1024.0;
 /// How long a judgement of the machine holds before `/proc/stat` is read again.
 const MACHINE_JUDGED_FOR: Duration = Duration::from_millis(100);
+
 /// Bytes a worker has written since it took its piece.
 #[derive(Clone, Copy)]
 pub(super) struct Pace {
