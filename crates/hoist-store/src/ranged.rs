@@ -72,7 +72,7 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const WRITE_SIZE: usize = 1 << 20;
 /// Writes of one worker on their way to the disk at once: a disk whose
 /// latency jumps for a moment then does not stall the receiving at once.
-const WRITES_IN_FLIGHT: usize = 4;
+const WRITES_IN_FLIGHT: usize = 2;
 /// Bytes the hasher reads back at once.
 const HASH_READ: usize = 4 << 20;
 /// Written bytes kept in memory for the hasher; beyond, the workers wait.
@@ -512,15 +512,17 @@ impl Download<'_> {
     /// Waits for the oldest write in flight, if any, and records its bytes as written:
     /// for the hasher (waiting for room in the hand-off unless they extend the
     /// written prefix), the progress and the resume state. Time spent waiting
-    /// for the hasher does not count against worker `id`'s pace: it says
-    /// nothing about the link, and a split would only add bytes to wait.
+    /// for the disk or the hasher does not count against worker `id`'s pace:
+    /// it says nothing about the link, and a split would only add bytes to wait.
     async fn settle(&self, id: usize, in_flight: &mut VecDeque<InFlight>) -> Result<(), Failure> {
         let Some(InFlight { claimed, task }) = in_flight.pop_front() else { return Ok(()) };
+        let disk_since = Instant::now();
         let (chunks, written) =
             task.await.map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
         written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
         let (offset, len) = (claimed.start, claimed.end - claimed.start);
         let mut chunks = Some(chunks);
+        let disk_wait = disk_since.elapsed();
         let waiting_since = Instant::now();
         let save_due = loop {
             // Registered before the check, so a hasher that makes room between
@@ -539,7 +541,7 @@ impl Download<'_> {
                         plan.handoff_bytes += len;
                         plan.handoff.insert(offset, chunks);
                     }
-                    let waited = waiting_since.elapsed();
+                    let waited = disk_wait + waiting_since.elapsed();
                     let pace = &mut plan.pace[id];
                     pace.since = (pace.since + waited).min(Instant::now());
                     plan.unsaved += len;
