@@ -395,9 +395,7 @@ impl Run<'_> {
                 // A LoRA adapter's key holds its base model's files too.
                 let read: Vec<&String> = std::iter::once(src).chain(base).collect();
                 let key = self.key(step, false, Some((&source, &picked(&source.files, &read))), &[])?;
-                if let Some(layer) = self.cached(&key)? {
-                    let files = self.cached_files(&layer, step)?;
-                    self.reuse(state, layer, &files);
+                if self.reuse_cached(state, step, &key)? {
                     None
                 } else {
                     let context = matches!(from, FromRef::Context).then_some(self.options.context.as_path());
@@ -415,9 +413,7 @@ impl Run<'_> {
                 let source = self.source(state, &quantize.from, step)?;
                 let read: Vec<&String> = std::iter::once(&quantize.src).chain(&quantize.imatrix).collect();
                 let key = self.key(step, false, Some((&source, &picked(&source.files, &read))), &[])?;
-                if let Some(layer) = self.cached(&key)? {
-                    let files = self.cached_files(&layer, step)?;
-                    self.reuse(state, layer, &files);
+                if self.reuse_cached(state, step, &key)? {
                     None
                 } else {
                     let scratch = self.scratch().map_err(&invalid)?;
@@ -454,9 +450,7 @@ impl Run<'_> {
                 // A checked URL is known by its checksum: a cached layer needs no download.
                 if checksum.is_some() {
                     let key = self.key(step, dest_dir, None, &[])?;
-                    if let Some(layer) = self.cached(&key)? {
-                        let files = self.cached_files(&layer, step)?;
-                        self.reuse(state, layer, &files);
+                    if self.reuse_cached(state, step, &key)? {
                         return self.history(state, step);
                     }
                 }
@@ -578,9 +572,7 @@ impl Run<'_> {
         }
         key.part(&format!("{dest} {options:?} keep-git-dir: {keep_git_dir}"));
         let key = key.finish();
-        if let Some(layer) = self.cached(&key)? {
-            let files = self.cached_files(&layer, step)?;
-            self.reuse(state, layer, &files);
+        if self.reuse_cached(state, step, &key)? {
             return Ok(None);
         }
         let how = placement(options, false).map_err(|e| invalid(e.to_string()))?;
@@ -610,16 +602,17 @@ impl Run<'_> {
         added: Tree,
         key: String,
     ) -> Result<Option<(Tree, String)>, Error> {
-        match self.cached(&key)? {
-            Some(layer) => {
-                // Later steps (CMD's facts, COPY --from) read the layer, not the
-                // sources: a cached build reads nothing of them.
-                let files = self.cached_files(&layer, step)?;
-                self.reuse(state, layer, &files);
-                Ok(None)
-            }
-            None => Ok(Some((added, key))),
-        }
+        // Later steps (CMD's facts, COPY --from) read the cached layer, not
+        // the sources: a cached build reads nothing of them.
+        if self.reuse_cached(state, step, &key)? { Ok(None) } else { Ok(Some((added, key))) }
+    }
+
+    /// Adds the layer the cache holds for `key` to the stage, if there is one.
+    fn reuse_cached(&mut self, state: &mut StageState, step: &Step, key: &str) -> Result<bool, Error> {
+        let Some(layer) = self.cached(key)? else { return Ok(false) };
+        let files = self.cached_files(&layer, step)?;
+        self.reuse(state, layer, &files);
+        Ok(true)
     }
 
     /// Adds a layer the cache had to the stage.
