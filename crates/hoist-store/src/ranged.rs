@@ -14,23 +14,24 @@
 //! the bottleneck, stays one connection making a few long requests.
 //! A split never takes bytes already asked for: those are on their way (in
 //! socket buffers, proxies) and cutting them off would fetch them twice.
-//! The bytes received are written in [`WRITE_SIZE`] pieces (see `writer` for
-//! how they reach the disk), up to [`WRITES_IN_FLIGHT`] per part at once, and
-//! handed, still in memory, to one hasher thread that follows the contiguous
-//! prefix of written bytes.
-//! When the hand-off holds [`HANDOFF_LIMIT`] bytes the workers wait (and TCP
-//! slows the sender) until the hasher catches up, except the one whose bytes
-//! extend the prefix, so the hasher never starves: receiving ahead of the hash
-//! buys nothing when the network is faster than SHA-256, and reading back what
-//! was just written with `O_DIRECT` would go to the disk. Only bytes a previous
-//! process wrote (a resumed pull) are read back, and they are counted
-//! ([`TransferReporter::blob_read_back`]). Memory stays bounded by the limit
-//! whatever the blob's size, and the digest is known moments after the last
-//! byte lands. A part whose stream fails is fetched again from the byte it
+//! The bytes received are cut in [`WRITE_SIZE`] pieces, each handed at once,
+//! still in memory, to one hasher thread that follows the contiguous prefix of
+//! received bytes, and to the part's write queue (see `writer` for how they
+//! reach the disk): hashing never waits for the disk, nor the disk for the hash.
+//! While the pieces held for either come to [`HELD_LIMIT`] bytes the workers
+//! wait (and TCP slows the sender) until the hasher or the disk catches up,
+//! except the one whose bytes extend the prefix, so the hasher never starves
+//! (see `piece`): receiving ahead of the hash buys nothing when the network is
+//! faster than SHA-256, and reading back what was just written with `O_DIRECT`
+//! would go to the disk. Only bytes a previous process wrote (a resumed pull)
+//! are read back, and they are counted ([`TransferReporter::blob_read_back`]).
+//! Memory stays bounded whatever the blob's size, and the digest is known
+//! moments after the last byte lands. A part whose stream fails is fetched again from the byte it
 //! reached; the ranges written are saved after every piece, before every retry
 //! and every [`SAVE_EVERY`] bytes, so a later pull resumes where this one
 //! stopped.
 
+mod piece;
 mod policy;
 mod writer;
 
@@ -46,9 +47,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hoist_oci::{BlobStream, Descriptor, Digest, DigestWriter, Source, TargetError, TransferReporter};
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
-use crate::background::start_writeback;
 use crate::error::io_error;
 use crate::partial::{Claim, Partial};
 use crate::ranges::{RangeSet, split_point};
@@ -56,8 +56,9 @@ use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
+use self::piece::{Budget, Piece};
 use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, MachineClock, Pace, Splits, request_of, splits};
-use self::writer::{BlobWriter, Received, aligned_len};
+use self::writer::{BlobWriter, Received, WriteQueue, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
 pub(crate) const RANGED_MIN_SIZE: u64 = 64 << 20;
@@ -68,15 +69,16 @@ pub(crate) const DEFAULT_RANGE_CONCURRENCY: usize = 8;
 const SAVE_EVERY: u64 = 64 << 20;
 /// How often an idle worker looks again for a straggler to help.
 const IDLE_POLL: Duration = Duration::from_millis(100);
-/// Bytes a worker gathers before writing them at their offset.
+/// Bytes a worker gathers before handing them over as one piece.
 const WRITE_SIZE: usize = 1 << 20;
-/// Writes of one worker on their way to the disk at once: a disk whose
-/// latency jumps for a moment then does not stall the receiving at once.
-const WRITES_IN_FLIGHT: usize = 2;
 /// Bytes the hasher reads back at once.
 const HASH_READ: usize = 4 << 20;
-/// Written bytes kept in memory for the hasher; beyond, the workers wait.
-const HANDOFF_LIMIT: u64 = 64 << 20;
+/// Received bytes kept in memory for the hasher and the disk; beyond, the
+/// workers wait. A disk that stalls for a moment fills it, not the receiving.
+const HELD_LIMIT: u64 = 32 << 20;
+/// Room beyond the limit for the pieces the hasher needs next: bytes past a gap
+/// in the prefix cannot take all of memory and starve it.
+const NEXT_PIECE_ROOM: u64 = 8 << 20;
 /// How often to look again while another download holds the blob's partial file.
 const CLAIM_POLL: Duration = Duration::from_millis(250);
 
@@ -142,9 +144,9 @@ pub(crate) async fn download(
             active,
             requested,
             pace,
+            arrived: completed.clone(),
             written: completed,
             handoff: BTreeMap::new(),
-            handoff_bytes: 0,
             hash_next: 0,
             hasher: HasherClock::default(),
             machine: MachineClock::starting(),
@@ -152,7 +154,7 @@ pub(crate) async fn download(
             stop: false,
         }),
         changed: Condvar::new(),
-        room: Notify::new(),
+        budget: Arc::new(Budget::default()),
         read_back: AtomicU64::new(0),
     });
     let partial = Arc::new(partial);
@@ -205,13 +207,13 @@ struct Plan {
     requested: Vec<u64>,
     /// Per worker, how fast its current piece is arriving.
     pace: Vec<Pace>,
+    /// Bytes the hasher can have: written by an earlier process, or handed over.
+    arrived: RangeSet,
     /// Bytes written to the partial file (in the page cache at least).
     written: RangeSet,
-    /// Written pieces the hasher has not reached, kept in memory by offset, so
-    /// it need not read them back; at most [`HANDOFF_LIMIT`] bytes, but for the
-    /// pieces that extend the written prefix (one per worker at most).
-    handoff: BTreeMap<u64, Vec<Bytes>>,
-    handoff_bytes: u64,
+    /// Pieces handed over that the hasher has not reached, by offset, so it
+    /// need not read them back.
+    handoff: BTreeMap<u64, Piece>,
     /// Where the hasher will be once it has hashed the bytes it has taken.
     hash_next: u64,
     /// How much of its time the hasher spends waiting for bytes.
@@ -236,11 +238,11 @@ enum Take {
 
 struct Shared {
     plan: Mutex<Plan>,
-    /// Signalled when bytes are written or the download stops (for the hasher).
+    /// Signalled when bytes arrive or the download stops (for the hasher).
     changed: Condvar,
-    /// Signalled when the hasher takes bytes from the hand-off or the download
-    /// stops (for workers waiting for room).
-    room: Notify,
+    /// The received bytes held in memory; its `room` is signalled when the
+    /// hasher moves on or the download stops too (for workers waiting for room).
+    budget: Arc<Budget>,
     /// Bytes the hasher read back from the partial file.
     read_back: AtomicU64,
 }
@@ -253,7 +255,7 @@ impl Shared {
     fn stop(&self) {
         self.lock().stop = true;
         self.changed.notify_all();
-        self.room.notify_waiters();
+        self.budget.room.notify_waiters();
     }
 }
 
@@ -399,12 +401,12 @@ impl Download<'_> {
     /// Writes a stream of `requested` bytes at worker `id`'s offsets until the
     /// stream ends or the piece is complete.
     async fn pump(&self, id: usize, stream: BlobStream, requested: Range<u64>) -> Result<(), Failure> {
-        let mut in_flight = VecDeque::new();
-        let pumped = self.pump_into(id, stream, &requested, &mut in_flight).await;
+        let mut writes = Writes { queue: WriteQueue::start(Arc::clone(&self.writer)), in_flight: VecDeque::new() };
+        let pumped = self.pump_into(id, stream, &requested, &mut writes).await;
         // Bytes claimed are written before the piece is retried or given up.
-        let mut settled = Ok(());
-        while !in_flight.is_empty() && settled.is_ok() {
-            settled = self.settle(id, &mut in_flight).await;
+        let mut settled = Ok(true);
+        while !writes.in_flight.is_empty() && settled.is_ok() {
+            settled = self.settle(id, &mut writes, true).await;
         }
         match (pumped, settled) {
             (Err(Failure::Fatal(error)), _) | (_, Err(Failure::Fatal(error))) => Err(Failure::Fatal(error)),
@@ -412,13 +414,13 @@ impl Download<'_> {
         }
     }
 
-    /// The loop of [`pump`](Self::pump); it may leave the last write in flight.
+    /// The loop of [`pump`](Self::pump); it may leave writes in flight.
     async fn pump_into(
         &self,
         id: usize,
         mut stream: BlobStream,
         requested: &Range<u64>,
-        in_flight: &mut VecDeque<InFlight>,
+        writes: &mut Writes,
     ) -> Result<(), Failure> {
         let wanted = requested.end - requested.start;
         let mut received = 0u64;
@@ -428,11 +430,11 @@ impl Download<'_> {
                 Some(Ok(bytes)) => bytes,
                 Some(Err(error)) => {
                     // Keep what arrived: the retry starts after it.
-                    self.write(id, &mut buffer, true, in_flight).await?;
+                    self.write(id, &mut buffer, true, writes).await?;
                     return Err(Failure::Retry(self.source_error(requested, error.to_string())));
                 }
                 None => {
-                    if self.write(id, &mut buffer, true, in_flight).await? || received == wanted {
+                    if self.write(id, &mut buffer, true, writes).await? || received == wanted {
                         return Ok(());
                     }
                     let problem = format!("the body ended after {received} of {wanted} bytes");
@@ -448,26 +450,19 @@ impl Download<'_> {
                 }));
             }
             buffer.push(bytes);
-            if buffer.len >= WRITE_SIZE as u64 && self.write(id, &mut buffer, false, in_flight).await? {
+            if buffer.len >= WRITE_SIZE as u64 && self.write(id, &mut buffer, false, writes).await? {
                 return Ok(());
             }
         }
     }
 
-    /// Writes the buffer at worker `id`'s offset, cut at its piece's end (an idle
-    /// worker may have taken the rest). Unless `flush`, a write stops at the last
-    /// block boundary the buffer reaches, keeping the rest for the next (so the
-    /// writer can go past the page cache); `flush` writes everything. The write
-    /// runs while the next bytes arrive; up to [`WRITES_IN_FLIGHT`] per worker
-    /// are in flight, and they are settled in order.
+    /// Hands the buffer, cut at worker `id`'s piece's end (an idle worker may
+    /// have taken the rest), to the hasher and the write queue. Unless `flush`,
+    /// the piece stops at the last block boundary the buffer reaches, keeping
+    /// the rest for the next (so the writer can go past the page cache); `flush`
+    /// takes everything. Writes that finished meanwhile are settled.
     /// True when the piece is complete or everyone stops.
-    async fn write(
-        &self,
-        id: usize,
-        buffer: &mut Received,
-        flush: bool,
-        in_flight: &mut VecDeque<InFlight>,
-    ) -> Result<bool, Failure> {
+    async fn write(&self, id: usize, buffer: &mut Received, flush: bool, writes: &mut Writes) -> Result<bool, Failure> {
         // Claim the bytes before writing them, so a split never lands inside them.
         let claimed = {
             let mut plan = self.shared.lock();
@@ -486,20 +481,11 @@ impl Download<'_> {
             }
         };
         if !claimed.is_empty() {
-            let writer = Arc::clone(&self.writer);
-            let (offset, len) = (claimed.start, claimed.end - claimed.start);
-            let chunks = buffer.take(len);
-            let task = tokio::task::spawn_blocking(move || {
-                let written = writer.write_at(&chunks, offset);
-                // As in ingest: the fsync before commit then finds little to do.
-                start_writeback(writer.file(), offset, len);
-                (chunks, written)
-            });
-            in_flight.push_back(InFlight { claimed, task });
-            while in_flight.len() > WRITES_IN_FLIGHT {
-                self.settle(id, in_flight).await?;
-            }
+            let piece = self.hand_over(id, &claimed, buffer.take(claimed.end - claimed.start)).await;
+            let outcome = writes.queue.write(piece, claimed.start);
+            writes.in_flight.push_back(InFlight { claimed, outcome });
         }
+        while self.settle(id, writes, false).await? {}
         let plan = self.shared.lock();
         let done = plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty());
         if done || flush {
@@ -509,57 +495,84 @@ impl Download<'_> {
         Ok(done)
     }
 
-    /// Waits for the oldest write in flight, if any, and records its bytes as written:
-    /// for the hasher (waiting for room in the hand-off unless they extend the
-    /// written prefix), the progress and the resume state. Time spent waiting
-    /// for the disk or the hasher does not count against worker `id`'s pace:
-    /// it says nothing about the link, and a split would only add bytes to wait.
-    async fn settle(&self, id: usize, in_flight: &mut VecDeque<InFlight>) -> Result<(), Failure> {
-        let Some(InFlight { claimed, task }) = in_flight.pop_front() else { return Ok(()) };
-        let disk_since = Instant::now();
-        let (chunks, written) =
-            task.await.map_err(|e| Failure::Fatal(TargetError::backend(self.session.store().target_name(), e)))?;
-        written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
-        let (offset, len) = (claimed.start, claimed.end - claimed.start);
-        let mut chunks = Some(chunks);
-        let disk_wait = disk_since.elapsed();
+    /// Hands the bytes `claimed` to the hasher once the budget has room for
+    /// them (the bytes the hasher needs next get in sooner, so it never
+    /// starves), and returns them as a piece for the disk. Time spent waiting
+    /// does not count against worker `id`'s pace: it says nothing about the
+    /// link, and a split would only add bytes to wait.
+    async fn hand_over(&self, id: usize, claimed: &Range<u64>, chunks: Vec<Bytes>) -> Piece {
         let waiting_since = Instant::now();
-        let save_due = loop {
-            // Registered before the check, so a hasher that makes room between
-            // the check and the wait still wakes this worker.
-            let room = self.shared.room.notified();
+        let budget = &self.shared.budget;
+        let len = claimed.end - claimed.start;
+        loop {
+            // Registered before the check, so room made between the check and
+            // the wait still wakes this worker.
+            let room = budget.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             {
                 let mut plan = self.shared.lock();
-                // The bytes the hasher needs next always go in, so it never starves.
-                let admitted = plan.handoff_bytes + len <= HANDOFF_LIMIT || offset == plan.hash_next;
-                if admitted || plan.stop {
-                    // On a stop the bytes are on disk all the same: the resume state keeps them.
-                    plan.written.insert(claimed.clone());
-                    if let Some(chunks) = chunks.take().filter(|_| !plan.stop) {
-                        plan.handoff_bytes += len;
-                        plan.handoff.insert(offset, chunks);
+                let limit = if claimed.start == plan.hash_next { HELD_LIMIT + NEXT_PIECE_ROOM } else { HELD_LIMIT };
+                if budget.held() + len <= limit || plan.stop {
+                    let piece = Piece::hold(chunks, budget);
+                    // On a stop the bytes go to the disk all the same: the resume state keeps them.
+                    if !plan.stop {
+                        plan.arrived.insert(claimed.clone());
+                        plan.handoff.insert(claimed.start, piece.clone());
                     }
-                    let waited = disk_wait + waiting_since.elapsed();
                     let pace = &mut plan.pace[id];
-                    pace.since = (pace.since + waited).min(Instant::now());
-                    plan.unsaved += len;
-                    let due = plan.unsaved >= SAVE_EVERY;
-                    if due {
-                        plan.unsaved = 0;
-                    }
-                    break due;
+                    pace.since = (pace.since + waiting_since.elapsed()).min(Instant::now());
+                    drop(plan);
+                    self.shared.changed.notify_all();
+                    return piece;
                 }
             }
             room.await;
+        }
+    }
+
+    /// Records worker `id`'s oldest write in flight as written, for the
+    /// progress and the resume state, once it is on the disk: waiting for it
+    /// when `wait`, else only if it is done. True when a write was settled.
+    /// Time spent waiting for the disk does not count against the pace.
+    async fn settle(&self, id: usize, writes: &mut Writes, wait: bool) -> Result<bool, Failure> {
+        let Some(mut oldest) = writes.in_flight.pop_front() else { return Ok(false) };
+        let disk_since = Instant::now();
+        let outcome = if wait {
+            (&mut oldest.outcome).await.ok()
+        } else {
+            match oldest.outcome.try_recv() {
+                Ok(written) => Some(written),
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    writes.in_flight.push_front(oldest);
+                    return Ok(false);
+                }
+                Err(oneshot::error::TryRecvError::Closed) => None,
+            }
         };
-        self.shared.changed.notify_all();
+        let target = self.session.store().target_name();
+        let stopped = || Failure::Fatal(TargetError::backend(target, io::Error::other("the write queue stopped")));
+        let written = outcome.ok_or_else(stopped)?;
+        written.map_err(|e| Failure::Fatal(self.store_error(io_error("write", self.partial.path())(e))))?;
+        let claimed = oldest.claimed;
+        let len = claimed.end - claimed.start;
+        let save_due = {
+            let mut plan = self.shared.lock();
+            plan.written.insert(claimed);
+            let pace = &mut plan.pace[id];
+            pace.since = (pace.since + disk_since.elapsed()).min(Instant::now());
+            plan.unsaved += len;
+            let due = plan.unsaved >= SAVE_EVERY;
+            if due {
+                plan.unsaved = 0;
+            }
+            due
+        };
         self.progress.blob_progress(self.descriptor, len);
         if save_due {
             self.save().await.map_err(Failure::Fatal)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Records the ranges written so far in the state file.
@@ -618,17 +631,22 @@ impl Download<'_> {
     }
 }
 
-/// A worker's write on its way to the file: the bytes it claimed, and the
-/// blocking task writing them (which hands the bytes back).
+/// A worker's write queue, and its writes not yet settled, oldest first.
+struct Writes {
+    queue: WriteQueue,
+    in_flight: VecDeque<InFlight>,
+}
+
+/// A write on its way to the file: the bytes claimed, and how it went.
 struct InFlight {
     claimed: Range<u64>,
-    task: tokio::task::JoinHandle<(Vec<Bytes>, io::Result<()>)>,
+    outcome: oneshot::Receiver<io::Result<()>>,
 }
 
 /// What the hasher does next.
 enum HashStep {
-    /// Hash these written bytes, handed over in memory.
-    Handed(Vec<Bytes>),
+    /// Hash these bytes, handed over in memory.
+    Handed(Piece),
     /// Read back this many written bytes from the file and hash them.
     ReadBack(u64),
 }
@@ -647,7 +665,7 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
                 if plan.stop {
                     return Ok(None);
                 }
-                let end = plan.written.prefix_end().min(size);
+                let end = plan.arrived.prefix_end().min(size);
                 if end > hashed {
                     plan.hasher.resume();
                     break next_hash_step(&mut plan, hashed, end);
@@ -657,10 +675,10 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
             }
         };
         // The hasher moved on: a worker holding the bytes it needs next may go.
-        shared.room.notify_waiters();
+        shared.budget.room.notify_waiters();
         match step {
-            HashStep::Handed(chunks) => {
-                for chunk in &chunks {
+            HashStep::Handed(piece) => {
+                for chunk in &piece.chunks {
                     hasher.write_all(chunk)?;
                     hashed += chunk.len() as u64;
                 }
@@ -684,11 +702,9 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
 /// crosses one, so pieces start where the hasher will be). Records where the
 /// hasher will be after the step.
 fn next_hash_step(plan: &mut Plan, hashed: u64, end: u64) -> HashStep {
-    if let Some(chunks) = plan.handoff.remove(&hashed) {
-        let len = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
-        plan.handoff_bytes -= len;
-        plan.hash_next = hashed + len;
-        return HashStep::Handed(chunks);
+    if let Some(piece) = plan.handoff.remove(&hashed) {
+        plan.hash_next = hashed + piece.len();
+        return HashStep::Handed(piece);
     }
     let next_piece = plan.handoff.range(hashed..).next().map_or(end, |(&offset, _)| offset);
     let len = (next_piece.min(end) - hashed).min(HASH_READ as u64);

@@ -13,7 +13,10 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
+use super::piece::Piece;
+use crate::background::start_writeback;
 use crate::direct::{ALIGN, AlignedBuffer, open_direct, write_all_at};
 
 /// Bytes received for a worker's piece and not yet written, as they came.
@@ -114,6 +117,57 @@ impl BlobWriter {
         let written = write_all_at(direct, window, offset);
         self.spare.lock().unwrap_or_else(|p| p.into_inner()).push(buffer);
         written
+    }
+}
+
+/// One worker's writes, made by [`WRITERS`] blocking threads while the worker
+/// goes on receiving: a disk that stalls for a moment then holds pieces in
+/// memory (as many as the budget allows), not the receiving, and not a thread
+/// per write. Two threads keep a write at the disk while the other copies the
+/// next into its buffer, or waits for a core on a busy machine.
+pub(super) struct WriteQueue {
+    jobs: std::sync::mpsc::Sender<WriteJob>,
+}
+
+/// Threads writing one worker's pieces.
+const WRITERS: usize = 2;
+
+struct WriteJob {
+    piece: Piece,
+    offset: u64,
+    done: oneshot::Sender<io::Result<()>>,
+}
+
+impl WriteQueue {
+    pub(super) fn start(writer: Arc<BlobWriter>) -> WriteQueue {
+        let (jobs, queued) = std::sync::mpsc::channel::<WriteJob>();
+        let queued = Arc::new(Mutex::new(queued));
+        for _ in 0..WRITERS {
+            let (writer, queued) = (Arc::clone(&writer), Arc::clone(&queued));
+            tokio::task::spawn_blocking(move || {
+                // The lock is held only to take a job; the queue ends with its sender.
+                let next = || queued.lock().unwrap_or_else(|p| p.into_inner()).recv().ok();
+                while let Some(WriteJob { piece, offset, done }) = next() {
+                    let written = writer.write_at(&piece.chunks, offset);
+                    if written.is_ok() {
+                        // As in ingest: the fsync before commit then finds little to do.
+                        start_writeback(writer.file(), offset, piece.len());
+                    }
+                    // Released before the worker hears, so the room is there when it looks.
+                    drop(piece);
+                    let _ = done.send(written);
+                }
+            });
+        }
+        WriteQueue { jobs }
+    }
+
+    /// Queues `piece` for writing at `offset`; the receiver tells how it went
+    /// (or closes, should the thread be gone).
+    pub(super) fn write(&self, piece: Piece, offset: u64) -> oneshot::Receiver<io::Result<()>> {
+        let (done, outcome) = oneshot::channel();
+        let _ = self.jobs.send(WriteJob { piece, offset, done });
+        outcome
     }
 }
 
