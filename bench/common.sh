@@ -104,6 +104,7 @@ timed() {
   echo "$wall"
 }
 min() { echo "$1 $2" | awk '{print ($1 < $2) ? $1 : $2}'; }
+max() { echo "$1 $2" | awk '{print ($1 > $2) ? $1 : $2}'; }
 # "min 0.71 median 0.80 max 1.02" of the numbers given.
 spread() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {printf "min %s median %s max %s", v[1], v[int((NR+1)/2)], v[NR]}'; }
 # "yes" when every number given is at most the goal.

@@ -29,6 +29,13 @@ impl AlignedBuffer {
         let start = self.memory.as_ptr().align_offset(ALIGN as usize);
         &mut self.memory[start..start + len]
     }
+
+    /// The first `len` bytes of the aligned window as [`window`](Self::window)
+    /// left them (fewer if it never grew so far).
+    pub(crate) fn filled(&self, len: usize) -> &[u8] {
+        let start = self.memory.as_ptr().align_offset(ALIGN as usize).min(self.memory.len());
+        &self.memory[start..(start + len).min(self.memory.len())]
+    }
 }
 
 /// A second handle on `path` that writes past the page cache; `None` where

@@ -43,7 +43,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hoist_oci::{BlobStream, Descriptor, Digest, DigestWriter, Source, TargetError, TransferReporter};
@@ -56,9 +55,9 @@ use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
-use self::piece::{Budget, Piece};
+use self::piece::{Budget, Piece, Received, Taken};
 use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, MachineClock, Pace, Splits, request_of, splits};
-use self::writer::{BlobWriter, Received, WriteQueue, aligned_len};
+use self::writer::{BlobWriter, WriteQueue, aligned_len};
 
 /// Blobs at least this large are downloaded in ranges, when the source serves them.
 pub(crate) const RANGED_MIN_SIZE: u64 = 64 << 20;
@@ -75,10 +74,10 @@ const WRITE_SIZE: usize = 1 << 20;
 const HASH_READ: usize = 4 << 20;
 /// Received bytes kept in memory for the hasher and the disk; beyond, the
 /// workers wait. A disk that stalls for a moment fills it, not the receiving.
-const HELD_LIMIT: u64 = 32 << 20;
+const HELD_LIMIT: u64 = 64 << 20;
 /// Room beyond the limit for the pieces the hasher needs next: bytes past a gap
 /// in the prefix cannot take all of memory and starve it.
-const NEXT_PIECE_ROOM: u64 = 8 << 20;
+const NEXT_PIECE_ROOM: u64 = 16 << 20;
 /// How often to look again while another download holds the blob's partial file.
 const CLAIM_POLL: Duration = Duration::from_millis(250);
 
@@ -424,7 +423,7 @@ impl Download<'_> {
     ) -> Result<(), Failure> {
         let wanted = requested.end - requested.start;
         let mut received = 0u64;
-        let mut buffer = Received::default();
+        let mut buffer = Received::starting_at(requested.start, WRITE_SIZE, &self.shared.budget);
         loop {
             let bytes = match stream.next().await {
                 Some(Ok(bytes)) => bytes,
@@ -449,9 +448,13 @@ impl Download<'_> {
                     problem: format!("more than the {wanted} bytes asked for at offset {}", requested.start),
                 }));
             }
-            buffer.push(bytes);
-            if buffer.len >= WRITE_SIZE as u64 && self.write(id, &mut buffer, false, writes).await? {
-                return Ok(());
+            // Copied out at once: the client's buffer is free for the next bytes.
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                rest = &rest[buffer.fill(rest)..];
+                if buffer.is_full() && self.write(id, &mut buffer, false, writes).await? {
+                    return Ok(());
+                }
             }
         }
     }
@@ -481,7 +484,8 @@ impl Download<'_> {
             }
         };
         if !claimed.is_empty() {
-            let piece = self.hand_over(id, &claimed, buffer.take(claimed.end - claimed.start)).await;
+            let taken = buffer.take(claimed.end - claimed.start, &self.shared.budget);
+            let piece = self.hand_over(id, &claimed, taken).await;
             let outcome = writes.queue.write(piece, claimed.start);
             writes.in_flight.push_back(InFlight { claimed, outcome });
         }
@@ -490,7 +494,7 @@ impl Download<'_> {
         let done = plan.stop || plan.active[id].as_ref().is_none_or(|piece| piece.is_empty());
         if done || flush {
             // Past the piece's end the bytes belong to the worker that split it.
-            *buffer = Received::default();
+            buffer.len = 0;
         }
         Ok(done)
     }
@@ -500,7 +504,7 @@ impl Download<'_> {
     /// starves), and returns them as a piece for the disk. Time spent waiting
     /// does not count against worker `id`'s pace: it says nothing about the
     /// link, and a split would only add bytes to wait.
-    async fn hand_over(&self, id: usize, claimed: &Range<u64>, chunks: Vec<Bytes>) -> Piece {
+    async fn hand_over(&self, id: usize, claimed: &Range<u64>, taken: Taken) -> Piece {
         let waiting_since = Instant::now();
         let budget = &self.shared.budget;
         let len = claimed.end - claimed.start;
@@ -514,7 +518,7 @@ impl Download<'_> {
                 let mut plan = self.shared.lock();
                 let limit = if claimed.start == plan.hash_next { HELD_LIMIT + NEXT_PIECE_ROOM } else { HELD_LIMIT };
                 if budget.held() + len <= limit || plan.stop {
-                    let piece = Piece::hold(chunks, budget);
+                    let piece = Piece::hold(taken, budget);
                     // On a stop the bytes go to the disk all the same: the resume state keeps them.
                     if !plan.stop {
                         plan.arrived.insert(claimed.clone());
@@ -678,10 +682,8 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
         shared.budget.room.notify_waiters();
         match step {
             HashStep::Handed(piece) => {
-                for chunk in &piece.chunks {
-                    hasher.write_all(chunk)?;
-                    hashed += chunk.len() as u64;
-                }
+                hasher.write_all(piece.bytes())?;
+                hashed += piece.len();
             }
             HashStep::ReadBack(len) => {
                 let len = len as usize;
