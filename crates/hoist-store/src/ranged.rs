@@ -26,10 +26,10 @@
 //! would go to the disk. Only bytes a previous process wrote (a resumed pull)
 //! are read back, and they are counted ([`TransferReporter::blob_read_back`]).
 //! Memory stays bounded whatever the blob's size, and the digest is known
-//! moments after the last byte lands. A part whose stream fails is fetched again from the byte it
-//! reached; the ranges written are saved after every piece, before every retry
-//! and every [`SAVE_EVERY`] bytes, so a later pull resumes where this one
-//! stopped.
+//! moments after the last byte lands. A part whose stream fails is fetched
+//! again from the byte it reached; the ranges written are saved after every
+//! piece, before every retry and every [`SAVE_EVERY`] bytes, so a later pull
+//! resumes where this one stopped.
 
 mod piece;
 mod policy;
