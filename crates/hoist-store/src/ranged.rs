@@ -23,8 +23,11 @@
 //! except the one whose bytes extend the prefix, so the hasher never starves
 //! (see `piece`): receiving ahead of the hash buys nothing when the network is
 //! faster than SHA-256, and reading back what was just written with `O_DIRECT`
-//! would go to the disk. Only bytes a previous process wrote (a resumed pull)
-//! are read back, and they are counted ([`TransferReporter::blob_read_back`]).
+//! would go to the disk. Only where a part holding the prefix is slower than
+//! the rest (the hasher waits at a gap while the budget is full) do bytes past
+//! the gap go to the disk alone, to be read back when the hasher gets there;
+//! a single stream reads back only bytes a previous process wrote (a resumed
+//! pull). Bytes read back are counted ([`TransferReporter::blob_read_back`]).
 //! Memory stays bounded whatever the blob's size, and the digest is known
 //! moments after the last byte lands. A part whose stream fails is fetched
 //! again from the byte it reached; the ranges written are saved after every
@@ -485,9 +488,9 @@ impl Download<'_> {
         };
         if !claimed.is_empty() {
             let taken = buffer.take(claimed.end - claimed.start, &self.shared.budget);
-            let piece = self.hand_over(id, &claimed, taken).await;
+            let (piece, handed) = self.hand_over(id, &claimed, taken).await;
             let outcome = writes.queue.write(piece, claimed.start);
-            writes.in_flight.push_back(InFlight { claimed, outcome });
+            writes.in_flight.push_back(InFlight { claimed, handed, outcome });
         }
         while self.settle(id, writes, false).await? {}
         let plan = self.shared.lock();
@@ -500,11 +503,17 @@ impl Download<'_> {
     }
 
     /// Hands the bytes `claimed` to the hasher once the budget has room for
-    /// them (the bytes the hasher needs next get in sooner, so it never
-    /// starves), and returns them as a piece for the disk. Time spent waiting
-    /// does not count against worker `id`'s pace: it says nothing about the
-    /// link, and a split would only add bytes to wait.
-    async fn hand_over(&self, id: usize, claimed: &Range<u64>, taken: Taken) -> Piece {
+    /// them, and returns them as a piece for the disk, with whether the hasher
+    /// has them. The bytes the hasher needs next get in sooner, so it never
+    /// starves. When the budget is full while the hasher waits for bytes
+    /// before a gap, bytes past the gap go to the disk alone, to be read back
+    /// when the hasher gets there: on a link limited per connection the parts
+    /// past the prefix then keep receiving instead of waiting for the one that
+    /// holds it. A single stream never leaves a gap, and a busy hasher does not
+    /// wait, so neither reads back. Time spent waiting does not count against worker
+    /// `id`'s pace: it says nothing about the link, and a split would only add
+    /// bytes to wait.
+    async fn hand_over(&self, id: usize, claimed: &Range<u64>, taken: Taken) -> (Piece, Handed) {
         let waiting_since = Instant::now();
         let budget = &self.shared.budget;
         let len = claimed.end - claimed.start;
@@ -516,11 +525,23 @@ impl Download<'_> {
             room.as_mut().enable();
             {
                 let mut plan = self.shared.lock();
-                let limit = if claimed.start == plan.hash_next { HELD_LIMIT + NEXT_PIECE_ROOM } else { HELD_LIMIT };
-                if budget.held() + len <= limit || plan.stop {
+                let held = budget.held() + len;
+                let next = claimed.start == plan.hash_next;
+                // The hasher has hashed all it can and waits for a part behind this one.
+                let held_up_by_a_gap = claimed.start > plan.arrived.prefix_end() && plan.hasher.is_waiting();
+                let handed = if plan.stop {
+                    // The bytes go to the disk all the same: the resume state keeps them.
+                    Some(Handed::ToTheDiskAlone)
+                } else if held <= HELD_LIMIT || (next && held <= HELD_LIMIT + NEXT_PIECE_ROOM) {
+                    Some(Handed::ToTheHasher)
+                } else if held_up_by_a_gap && held <= HELD_LIMIT + NEXT_PIECE_ROOM {
+                    Some(Handed::ToTheDiskAlone)
+                } else {
+                    None
+                };
+                if let Some(handed) = handed {
                     let piece = Piece::hold(taken, budget);
-                    // On a stop the bytes go to the disk all the same: the resume state keeps them.
-                    if !plan.stop {
+                    if handed == Handed::ToTheHasher {
                         plan.arrived.insert(claimed.clone());
                         plan.handoff.insert(claimed.start, piece.clone());
                     }
@@ -528,7 +549,7 @@ impl Download<'_> {
                     pace.since = (pace.since + waiting_since.elapsed()).min(Instant::now());
                     drop(plan);
                     self.shared.changed.notify_all();
-                    return piece;
+                    return (piece, handed);
                 }
             }
             room.await;
@@ -562,6 +583,11 @@ impl Download<'_> {
         let len = claimed.end - claimed.start;
         let save_due = {
             let mut plan = self.shared.lock();
+            if oldest.handed == Handed::ToTheDiskAlone && !plan.stop {
+                // On the disk now: the hasher reads them back when it gets there.
+                plan.arrived.insert(claimed.clone());
+                self.shared.changed.notify_all();
+            }
             plan.written.insert(claimed);
             let pace = &mut plan.pace[id];
             pace.since = (pace.since + disk_since.elapsed()).min(Instant::now());
@@ -641,10 +667,21 @@ struct Writes {
     in_flight: VecDeque<InFlight>,
 }
 
-/// A write on its way to the file: the bytes claimed, and how it went.
+/// A write on its way to the file: the bytes claimed, whether the hasher has
+/// them, and how it went.
 struct InFlight {
     claimed: Range<u64>,
+    handed: Handed,
     outcome: oneshot::Receiver<io::Result<()>>,
+}
+
+/// Where a piece went besides the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handed {
+    /// To the hasher too, in memory.
+    ToTheHasher,
+    /// Nowhere: the hasher reads it back (or everyone stopped).
+    ToTheDiskAlone,
 }
 
 /// What the hasher does next.

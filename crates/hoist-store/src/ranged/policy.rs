@@ -141,6 +141,11 @@ impl HasherClock {
         self.started.get_or_insert(now);
     }
 
+    /// Whether the hasher is waiting for bytes now.
+    pub(super) fn is_waiting(&self) -> bool {
+        self.waiting_since.is_some()
+    }
+
     /// What the share of its time the hasher has waited says, once there is
     /// enough of it to judge.
     fn splits(&self) -> Splits {

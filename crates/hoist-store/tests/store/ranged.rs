@@ -88,7 +88,9 @@ async fn idle_workers_take_over_a_slow_part() {
     assert!(tap.ranges() > 1, "{} ranged reads: nobody split the slow part", tap.ranges());
     // A split takes only bytes the slow part has not asked for yet.
     assert_eq!(tap.served(), blob.size, "every byte is fetched once");
-    assert_eq!(read_back.bytes(), 0);
+    // The other parts did not wait for the slow one once the memory budget was
+    // full: what they received past it went to the disk alone and was read back.
+    assert!((1..blob.size).contains(&read_back.bytes()), "{} bytes read back", read_back.bytes());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,7 +106,9 @@ async fn a_link_limited_per_connection_is_read_by_several_parts_at_once() {
     assert_eq!(committed_digest(&target, &blob.digest), blob.digest);
     assert!(tap.most_open() >= 3, "at most {} connections at once: the splits stopped", tap.most_open());
     assert_eq!(tap.served(), blob.size, "every byte is fetched once");
-    assert_eq!(read_back.bytes(), 0);
+    // Parts past the prefix may run ahead of it by more than the memory budget,
+    // through the disk; never the first bytes.
+    assert!(read_back.bytes() < blob.size, "{} bytes read back", read_back.bytes());
 }
 
 #[tokio::test(flavor = "multi_thread")]
