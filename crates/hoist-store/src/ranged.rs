@@ -149,6 +149,7 @@ pub(crate) async fn download(
             arrived: completed.clone(),
             written: completed,
             handoff: BTreeMap::new(),
+            handoff_bytes: 0,
             hash_next: 0,
             hasher: HasherClock::default(),
             machine: MachineClock::starting(),
@@ -216,6 +217,7 @@ struct Plan {
     /// Pieces handed over that the hasher has not reached, by offset, so it
     /// need not read them back.
     handoff: BTreeMap<u64, Piece>,
+    handoff_bytes: u64,
     /// Where the hasher will be once it has hashed the bytes it has taken.
     hash_next: u64,
     /// How much of its time the hasher spends waiting for bytes.
@@ -527,8 +529,12 @@ impl Download<'_> {
                 let mut plan = self.shared.lock();
                 let held = budget.held() + len;
                 let next = claimed.start == plan.hash_next;
-                // The hasher has hashed all it can and waits for a part behind this one.
-                let held_up_by_a_gap = claimed.start > plan.arrived.prefix_end() && plan.hasher.is_waiting();
+                // The hasher has hashed all it can and waits for a part behind
+                // this one, and what fills the budget is mostly bytes past the
+                // gap (not bytes waiting for a slow disk: more would not help).
+                let held_up_by_a_gap = claimed.start > plan.arrived.prefix_end()
+                    && plan.hasher.is_waiting()
+                    && plan.handoff_bytes >= HELD_LIMIT / 2;
                 let handed = if plan.stop {
                     // The bytes go to the disk all the same: the resume state keeps them.
                     Some(Handed::ToTheDiskAlone)
@@ -544,6 +550,7 @@ impl Download<'_> {
                     if handed == Handed::ToTheHasher {
                         plan.arrived.insert(claimed.clone());
                         plan.handoff.insert(claimed.start, piece.clone());
+                        plan.handoff_bytes += len;
                     }
                     let pace = &mut plan.pace[id];
                     pace.since = (pace.since + waiting_since.elapsed()).min(Instant::now());
@@ -742,6 +749,7 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
 /// hasher will be after the step.
 fn next_hash_step(plan: &mut Plan, hashed: u64, end: u64) -> HashStep {
     if let Some(piece) = plan.handoff.remove(&hashed) {
+        plan.handoff_bytes -= piece.len();
         plan.hash_next = hashed + piece.len();
         return HashStep::Handed(piece);
     }
