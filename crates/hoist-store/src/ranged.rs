@@ -18,7 +18,7 @@
 //! still in memory, to one hasher thread that follows the contiguous prefix of
 //! received bytes, and to the part's write queue (see `writer` for how they
 //! reach the disk): hashing never waits for the disk, nor the disk for the hash.
-//! While the pieces held for either come to [`HELD_LIMIT`] bytes the workers
+//! While the pieces held for either come to `piece::HELD_LIMIT` bytes the workers
 //! wait (and TCP slows the sender) until the hasher or the disk catches up,
 //! except the one whose bytes extend the prefix, so the hasher never starves
 //! (see `piece`): receiving ahead of the hash buys nothing when the network is
@@ -58,7 +58,7 @@ use crate::target::commit_error;
 use crate::{StoreError, WriteSession};
 use hoist_oci::retry::{MAX_ATTEMPTS, retry_delay};
 
-use self::piece::{Budget, Piece, Received, Taken};
+use self::piece::{Ask, Budget, Handed, Piece, Received, Taken, route};
 use self::policy::{FIRST_REQUEST, HasherClock, MIN_SPLIT, MachineClock, Pace, Splits, request_of, splits};
 use self::writer::{BlobWriter, WriteQueue, aligned_len};
 
@@ -75,12 +75,6 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const WRITE_SIZE: usize = 1 << 20;
 /// Bytes the hasher reads back at once.
 const HASH_READ: usize = 4 << 20;
-/// Received bytes kept in memory for the hasher and the disk; beyond, the
-/// workers wait. A disk that stalls for a moment fills it, not the receiving.
-const HELD_LIMIT: u64 = 64 << 20;
-/// Room beyond the limit for the pieces the hasher needs next: bytes past a gap
-/// in the prefix cannot take all of memory and starve it.
-const NEXT_PIECE_ROOM: u64 = 16 << 20;
 /// How often to look again while another download holds the blob's partial file.
 const CLAIM_POLL: Duration = Duration::from_millis(250);
 
@@ -527,24 +521,16 @@ impl Download<'_> {
             room.as_mut().enable();
             {
                 let mut plan = self.shared.lock();
-                let held = budget.held() + len;
-                let next = claimed.start == plan.hash_next;
-                // The hasher has hashed all it can and waits for a part behind
-                // this one, and what fills the budget is mostly bytes past the
-                // gap (not bytes waiting for a slow disk: more would not help).
-                let held_up_by_a_gap = claimed.start > plan.arrived.prefix_end()
-                    && plan.hasher.is_waiting()
-                    && plan.handoff_bytes >= HELD_LIMIT / 2;
-                let handed = if plan.stop {
-                    // The bytes go to the disk all the same: the resume state keeps them.
-                    Some(Handed::ToTheDiskAlone)
-                } else if held <= HELD_LIMIT || (next && held <= HELD_LIMIT + NEXT_PIECE_ROOM) {
-                    Some(Handed::ToTheHasher)
-                } else if held_up_by_a_gap && held <= HELD_LIMIT + NEXT_PIECE_ROOM {
-                    Some(Handed::ToTheDiskAlone)
-                } else {
-                    None
+                let ask = Ask {
+                    len,
+                    held: budget.held(),
+                    handed_over: plan.handoff_bytes,
+                    next_for_the_hasher: claimed.start == plan.hash_next,
+                    past_a_gap_the_hasher_waits_at: claimed.start > plan.arrived.prefix_end()
+                        && plan.hasher.is_waiting(),
                 };
+                // On a stop the bytes go to the disk all the same: the resume state keeps them.
+                let handed = if plan.stop { Some(Handed::ToTheDiskAlone) } else { route(&ask) };
                 if let Some(handed) = handed {
                     let piece = Piece::hold(taken, budget);
                     if handed == Handed::ToTheHasher {
@@ -680,15 +666,6 @@ struct InFlight {
     claimed: Range<u64>,
     handed: Handed,
     outcome: oneshot::Receiver<io::Result<()>>,
-}
-
-/// Where a piece went besides the disk.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Handed {
-    /// To the hasher too, in memory.
-    ToTheHasher,
-    /// Nowhere: the hasher reads it back (or everyone stopped).
-    ToTheDiskAlone,
 }
 
 /// What the hasher does next.

@@ -22,6 +22,59 @@ use tokio::sync::Notify;
 
 use crate::direct::{ALIGN, AlignedBuffer};
 
+/// Received bytes kept in memory for the hasher and the disk; beyond, the
+/// workers wait. A disk that stalls for a moment fills it, not the receiving.
+/// It is also how far parts past the hasher's prefix may run ahead in memory.
+pub(super) const HELD_LIMIT: u64 = 64 << 20;
+/// Room beyond the limit for the piece the hasher needs next (so bytes past a
+/// gap in the prefix cannot take all of memory and starve it), and for bytes
+/// past a gap going to the disk alone.
+const EXTRA_ROOM: u64 = 16 << 20;
+
+/// What is known when a piece of `len` bytes asks to be held.
+pub(super) struct Ask {
+    pub(super) len: u64,
+    /// Bytes the budget holds now.
+    pub(super) held: u64,
+    /// Of those, bytes handed to the hasher and not yet hashed.
+    pub(super) handed_over: u64,
+    /// The piece starts where the hasher goes on next.
+    pub(super) next_for_the_hasher: bool,
+    /// The piece lies past a gap in the received prefix, and the hasher has
+    /// hashed all it can and waits for the bytes of that gap.
+    pub(super) past_a_gap_the_hasher_waits_at: bool,
+}
+
+/// Where a piece went besides the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Handed {
+    /// To the hasher too, in memory.
+    ToTheHasher,
+    /// Nowhere: the hasher reads it back when it gets there.
+    ToTheDiskAlone,
+}
+
+/// Where a piece goes, or `None` while it must wait for room. Within the
+/// limit, to the hasher (and the disk). Beyond it, the piece the hasher needs
+/// next still goes to the hasher, within some extra room; and a piece past a
+/// gap the hasher waits at goes to the disk alone, when what fills the budget
+/// is mostly bytes handed over past gaps: on a link limited per connection
+/// the parts past the prefix then keep receiving instead of waiting for the
+/// one that holds it. When the budget is full of bytes waiting for a slow
+/// disk, more of them would not help, and a single stream (which leaves no
+/// gap) or a busy hasher (which does not wait) never reads back.
+pub(super) fn route(ask: &Ask) -> Option<Handed> {
+    let held = ask.held + ask.len;
+    let within_extra = held <= HELD_LIMIT + EXTRA_ROOM;
+    if held <= HELD_LIMIT || (ask.next_for_the_hasher && within_extra) {
+        Some(Handed::ToTheHasher)
+    } else if ask.past_a_gap_the_hasher_waits_at && ask.handed_over >= HELD_LIMIT / 2 && within_extra {
+        Some(Handed::ToTheDiskAlone)
+    } else {
+        None
+    }
+}
+
 /// Bytes of received pieces held in memory, for the hasher or the disk, and
 /// the buffers of pieces released, for the next.
 #[derive(Default)]
@@ -135,6 +188,36 @@ impl Drop for Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn ask(held: u64, handed_over: u64) -> Ask {
+        Ask { len: MIB, held, handed_over, next_for_the_hasher: false, past_a_gap_the_hasher_waits_at: false }
+    }
+
+    #[test]
+    fn within_the_limit_a_piece_goes_to_the_hasher() {
+        assert_eq!(route(&ask(0, 0)), Some(Handed::ToTheHasher));
+        assert_eq!(route(&ask(HELD_LIMIT - MIB, 0)), Some(Handed::ToTheHasher));
+        assert_eq!(route(&ask(HELD_LIMIT, HELD_LIMIT)), None, "full: wait");
+    }
+
+    #[test]
+    fn the_piece_the_hasher_needs_next_gets_extra_room() {
+        let next = Ask { next_for_the_hasher: true, ..ask(HELD_LIMIT, HELD_LIMIT) };
+        assert_eq!(route(&next), Some(Handed::ToTheHasher));
+        let beyond = Ask { next_for_the_hasher: true, ..ask(HELD_LIMIT + EXTRA_ROOM, HELD_LIMIT) };
+        assert_eq!(route(&beyond), None, "memory stays bounded");
+    }
+
+    #[test]
+    fn past_a_gap_the_hasher_waits_at_a_piece_goes_to_the_disk_alone() {
+        let past_a_gap = |held, handed_over| Ask { past_a_gap_the_hasher_waits_at: true, ..ask(held, handed_over) };
+        assert_eq!(route(&past_a_gap(HELD_LIMIT, HELD_LIMIT)), Some(Handed::ToTheDiskAlone));
+        assert_eq!(route(&past_a_gap(HELD_LIMIT + EXTRA_ROOM, HELD_LIMIT)), None, "memory stays bounded");
+        assert_eq!(route(&past_a_gap(HELD_LIMIT, MIB)), None, "the budget waits for the disk: more would not help");
+        assert_eq!(route(&ask(HELD_LIMIT, HELD_LIMIT)), None, "the hasher is busy, or there is no gap: wait");
+    }
 
     #[test]
     fn a_piece_is_held_until_its_last_clone_goes() {
