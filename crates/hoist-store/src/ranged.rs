@@ -498,17 +498,11 @@ impl Download<'_> {
         Ok(done)
     }
 
-    /// Hands the bytes `claimed` to the hasher once the budget has room for
-    /// them, and returns them as a piece for the disk, with whether the hasher
-    /// has them. The bytes the hasher needs next get in sooner, so it never
-    /// starves. When the budget is full while the hasher waits for bytes
-    /// before a gap, bytes past the gap go to the disk alone, to be read back
-    /// when the hasher gets there: on a link limited per connection the parts
-    /// past the prefix then keep receiving instead of waiting for the one that
-    /// holds it. A single stream never leaves a gap, and a busy hasher does not
-    /// wait, so neither reads back. Time spent waiting does not count against worker
-    /// `id`'s pace: it says nothing about the link, and a split would only add
-    /// bytes to wait.
+    /// Hands the bytes `claimed` over as [`route`] says (to the hasher, or to
+    /// the disk alone past a gap the hasher waits at), once the budget has room
+    /// for them, and returns them as a piece for the disk with where else they
+    /// went. Time spent waiting does not count against worker `id`'s pace: it
+    /// says nothing about the link, and a split would only add bytes to wait.
     async fn hand_over(&self, id: usize, claimed: &Range<u64>, taken: Taken) -> (Piece, Handed) {
         let waiting_since = Instant::now();
         let budget = &self.shared.budget;
