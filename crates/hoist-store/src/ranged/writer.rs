@@ -65,8 +65,8 @@ impl BlobWriter {
 /// One worker's writes, made by [`WRITERS`] blocking threads while the worker
 /// goes on receiving: a disk that stalls for a moment then holds pieces in
 /// memory (as many as the budget allows), not the receiving, and not a thread
-/// per write. Two threads keep a write at the disk while the other copies the
-/// next into its buffer, or waits for a core on a busy machine.
+/// per write. With two, one write is at the disk while the other thread
+/// waits for a core on a busy machine or for its own write to be taken.
 pub(super) struct WriteQueue {
     jobs: std::sync::mpsc::Sender<WriteJob>,
 }
@@ -87,7 +87,8 @@ impl WriteQueue {
         for _ in 0..WRITERS {
             let (writer, queued) = (Arc::clone(&writer), Arc::clone(&queued));
             tokio::task::spawn_blocking(move || {
-                // The lock is held only to take a job; the queue ends with its sender.
+                // One thread at a time waits for the next job; the writing is
+                // done outside the lock. The queue ends with its sender.
                 let next = || queued.lock().unwrap_or_else(|p| p.into_inner()).recv().ok();
                 while let Some(WriteJob { piece, offset, done }) = next() {
                     let written = writer.write_at(piece.bytes(), offset);
