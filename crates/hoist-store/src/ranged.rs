@@ -143,7 +143,6 @@ pub(crate) async fn download(
             arrived: completed.clone(),
             written: completed,
             handoff: BTreeMap::new(),
-            handoff_bytes: 0,
             hash_next: 0,
             hasher: HasherClock::default(),
             machine: MachineClock::starting(),
@@ -211,7 +210,6 @@ struct Plan {
     /// Pieces handed over that the hasher has not reached, by offset, so it
     /// need not read them back.
     handoff: BTreeMap<u64, Piece>,
-    handoff_bytes: u64,
     /// Where the hasher will be once it has hashed the bytes it has taken.
     hash_next: u64,
     /// How much of its time the hasher spends waiting for bytes.
@@ -518,7 +516,8 @@ impl Download<'_> {
                 let ask = Ask {
                     len,
                     held: budget.held(),
-                    handed_over: plan.handoff_bytes,
+                    // A few dozen pieces at most: summed, not kept in step.
+                    handed_over: plan.handoff.values().map(Piece::len).sum(),
                     next_for_the_hasher: claimed.start == plan.hash_next,
                     past_a_gap_the_hasher_waits_at: claimed.start > plan.arrived.prefix_end()
                         && plan.hasher.is_waiting(),
@@ -530,7 +529,6 @@ impl Download<'_> {
                     if handed == Handed::ToTheHasher {
                         plan.arrived.insert(claimed.clone());
                         plan.handoff.insert(claimed.start, piece.clone());
-                        plan.handoff_bytes += len;
                     }
                     let pace = &mut plan.pace[id];
                     pace.since = (pace.since + waiting_since.elapsed()).min(Instant::now());
@@ -720,7 +718,6 @@ fn hash_prefix(shared: &Shared, file: &File, size: u64) -> io::Result<Option<Dig
 /// hasher will be after the step.
 fn next_hash_step(plan: &mut Plan, hashed: u64, end: u64) -> HashStep {
     if let Some(piece) = plan.handoff.remove(&hashed) {
-        plan.handoff_bytes -= piece.len();
         plan.hash_next = hashed + piece.len();
         return HashStep::Handed(piece);
     }
