@@ -73,18 +73,22 @@
 //!   [`StoreDestination::with_range_concurrency`] says otherwise). The first
 //!   fetches each missing range in bounded requests; while the hasher waits
 //!   for bytes and (for a part faster than 128 MiB/s) the machine has idle
-//!   cores (the link is the bottleneck),
-//!   and the remainder would take more than a second at its pace, an idle one
-//!   takes the second half of what it has not asked for yet (4 MiB or more),
-//!   and so on: a fast link, or a machine whose cores are the bottleneck, stays
-//!   one connection making a few long requests (nothing fetched twice), a slow or
-//!   per-connection-limited one ends with every worker busy, and one slow
-//!   connection never holds the tail. Each writes at its offsets into one file,
-//!   `ingest/<hex>.partial`, and one hasher thread follows the contiguous prefix
-//!   of written bytes, handed to it in memory; when it falls 64 MiB behind, the
-//!   workers wait for it (only bytes an interrupted earlier pull wrote are read
-//!   back): memory stays bounded whatever the blob's size, and the digest is
-//!   ready when the last byte lands. A range whose stream fails is fetched again from the byte it reached
+//!   cores (the link is the bottleneck), and the remainder would take more
+//!   than a second at its pace, an idle one takes the second half of what it
+//!   has not asked for yet (4 MiB or more), and so on: a fast link, or a
+//!   machine whose cores are the bottleneck, stays one connection making a few
+//!   long requests (nothing fetched twice), a slow or per-connection-limited
+//!   one ends with every worker busy, and one slow connection never holds the
+//!   tail. What arrives is copied once into aligned 1 MiB pieces, each handed
+//!   at once to one hasher thread (which follows the contiguous prefix of
+//!   received bytes) and to its part's write queue into one file,
+//!   `ingest/<hex>.partial`, so hashing never waits for the disk. Pieces held
+//!   for either stay within a 64 MiB budget (the workers wait beyond it);
+//!   only when the hasher waits at a gap that a slower part leaves do bytes
+//!   past it go to the disk alone, to be read back (as are bytes an
+//!   interrupted earlier pull wrote): memory stays bounded whatever the blob's
+//!   size, and the digest is ready when the last byte lands. A range whose
+//!   stream fails is fetched again from the byte it reached
 //!   (5 attempts, backoff from 200 ms). Size and digest are checked before the
 //!   file is committed like any other staged blob; a mismatch is not retried: the
 //!   error names the blob and the partial file is removed.
