@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""The floor for a pull on this machine: the least a client must do with a blob.
+"""The floor for a pull or a pack on this machine: the least a client must do.
 
-One plain-HTTP GET of the blob; the body received straight into 1 MiB
-page-aligned buffers (blocking recv, no copy in user space); each buffer
-hashed with SHA-256 (OpenSSL's, through hashlib, which releases the GIL) on
-one thread and written with O_DIRECT at its offset by two others; the file
-fsynced at the end and the digest checked. No manifest, no store, no resume
-state, no retries: whatever hoist pull takes beyond this is hoist's own cost.
+The bytes come from one plain-HTTP GET (a pull) or from a file (a pack),
+straight into 1 MiB page-aligned buffers (blocking recv or read, no copy in
+user space); each buffer is hashed with SHA-256 (OpenSSL's, through hashlib,
+which releases the GIL) on one thread and written with O_DIRECT at its offset
+by two others; the file is fsynced at the end and the digest checked. No
+manifest, no store, no resume state, no retries: whatever hoist takes beyond
+this is hoist's own cost.
 
-Usage: bench/floor_client.py HOST:PORT PATH OUTPUT SHA256-HEX
+Usage: bench/floor_client.py http://HOST:PORT/PATH|FILE OUTPUT SHA256-HEX
 """
 
 import hashlib
@@ -23,23 +24,44 @@ PIECE = 1 << 20
 BUFFERS = 64  # 64 MiB in memory at most, like hoist's hand-off budget
 
 
-def main():
-    address, path, output, expected = sys.argv[1:5]
+def open_http(url):
+    """Sends the GET; returns the body's size and a function that reads into a view."""
+    address, _, path = url.removeprefix("http://").partition("/")
     host, port = address.rsplit(":", 1)
     conn = socket.create_connection((host, int(port)))
-    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n".encode())
+    conn.sendall(f"GET /{path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = conn.recv(4096)
         if not chunk:
             sys.exit("floor client: the connection closed before the headers ended")
         head += chunk
-    head, body_start = head.split(b"\r\n\r\n", 1)
+    head, early = head.split(b"\r\n\r\n", 1)
     lines = head.decode("latin-1").split("\r\n")
     if lines[0].split()[1] != "200":
         sys.exit(f"floor client: {lines[0]}")
     headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    size = int(headers["content-length"])
+    pending = [early]  # body bytes that came with the headers
+
+    def read_into(view):
+        if pending[0]:
+            count = min(len(pending[0]), len(view))
+            view[:count] = pending[0][:count]
+            pending[0] = pending[0][count:]
+            return count
+        return conn.recv_into(view)
+
+    return int(headers["content-length"]), read_into
+
+
+def open_file(path):
+    source = open(path, "rb", buffering=0)
+    return os.fstat(source.fileno()).st_size, source.readinto
+
+
+def main():
+    source, output, expected = sys.argv[1:4]
+    size, read_into = open_http(source) if source.startswith("http://") else open_file(source)
 
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
     free = queue.Queue()
@@ -83,14 +105,11 @@ def main():
     while received < size:
         buffer = free.get()
         view = memoryview(buffer)
-        length = min(PIECE, size - received)
-        filled = min(len(body_start), length)
-        view[:filled] = body_start[:filled]
-        body_start = body_start[filled:]
+        length, filled = min(PIECE, size - received), 0
         while filled < length:
-            count = conn.recv_into(view[filled:length])
+            count = read_into(view[filled:length])
             if count == 0:
-                sys.exit(f"floor client: the body ended at byte {received + filled} of {size}")
+                sys.exit(f"floor client: the source ended at byte {received + filled} of {size}")
             filled += count
         with users_lock:
             users[index] = 2

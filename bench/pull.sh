@@ -53,7 +53,7 @@ for run in $(seq "$runs"); do
   rm -rf "$runs_dir"/*; sync
   c=$(timed sh -c "curl -sf '$layer_url' | tee '$runs_dir/blob' | openssl dgst -sha256 >/dev/null")
   rm -rf "$runs_dir"/*; sync
-  f=$(timed python3 bench/floor_client.py "$registry" "/v2/bench/m/blobs/$digest" "$runs_dir/floor" "${digest#sha256:}")
+  f=$(timed python3 bench/floor_client.py "$layer_url" "$runs_dir/floor" "${digest#sha256:}")
   rm -rf "$runs_dir"/*; sync
   d=$(timed dd if=/dev/zero of="$runs_dir/dd-copy" bs=1M count="$((bytes >> 20))" oflag=direct conv=fsync)
   hr=$(ratio "$p" "$h"); sr=$(ratio "$p" "$s"); br=$(ratio "$p" "$(max "$h" "$d")"); fr=$(ratio "$p" "$f")
