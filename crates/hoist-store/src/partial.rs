@@ -121,7 +121,12 @@ impl Partial {
         let bytes = serde_json::to_vec(&state).map_err(|e| io_error("encode", &self.state_path)(e.into()))?;
         let temp = self.state_path.with_extension("state-new");
         let mut file = File::create(&temp).map_err(io_error("create", &temp))?;
-        file.write_all(&bytes).map_err(io_error("write", &temp))?;
+        if let Err(error) = file.write_all(&bytes) {
+            // A cut temp file would only be clutter (on a full disk, too): the
+            // last state saved stays the one a resume reads.
+            let _ = fs::remove_file(&temp);
+            return Err(io_error("write", &temp)(error));
+        }
         fs::rename(&temp, &self.state_path).map_err(io_error("replace", &self.state_path))
     }
 
@@ -204,6 +209,22 @@ mod tests {
         let beyond = format!(r#"{{"digest":"{digest}","size":100,"completed":[[0,10],[90,101]]}}"#);
         fs::write(&partial.state_path, beyond).unwrap();
         assert_eq!(read_state(&partial.state_path, &digest, 100), None, "past the end");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_save_that_finds_the_disk_full_keeps_the_last_state_and_leaves_no_temp_file() {
+        let (_dir, store) = store();
+        let digest = Digest::of(b"blob");
+        let Claim::Owned(partial, _) = store.claim_partial(&digest, 64).unwrap() else { panic!("not owned") };
+        partial.save(|| RangeSet::from_ranges([0..16])).unwrap();
+        // Writes to /dev/full fail as on a full disk (ENOSPC).
+        let temp = partial.state_path.with_extension("state-new");
+        std::os::unix::fs::symlink("/dev/full", &temp).unwrap();
+        let error = partial.save(|| RangeSet::from_ranges([0..32])).unwrap_err();
+        assert!(error.to_string().contains("state-new"), "{error}");
+        assert!(fs::symlink_metadata(&temp).is_err(), "the temp file is gone");
+        assert_eq!(read_state(&partial.state_path, &digest, 64), Some(RangeSet::from_ranges([0..16])));
     }
 
     #[test]
