@@ -38,13 +38,10 @@ impl BlobWriter {
         BlobWriter { buffered, direct: open_direct(path) }
     }
 
-    /// The partial file, opened the usual way.
-    pub(super) fn file(&self) -> &File {
-        &self.buffered
-    }
-
     /// Writes `bytes` at `offset`: the middle directly when it sits on block
     /// boundaries in the file and in memory, the ends through the page cache.
+    /// Bytes that all went through the page cache start their writeback at
+    /// once, as in ingest, so the fsync before commit finds little to do.
     pub(super) fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
         let end = offset + bytes.len() as u64;
         let head_end = offset.next_multiple_of(ALIGN).min(end);
@@ -57,7 +54,11 @@ impl BlobWriter {
                 write_all_at(direct, middle, head_end)?;
                 write_all_at(&self.buffered, tail, tail_start)
             }
-            _ => write_all_at(&self.buffered, bytes, offset),
+            _ => {
+                write_all_at(&self.buffered, bytes, offset)?;
+                start_writeback(&self.buffered, offset, bytes.len() as u64);
+                Ok(())
+            }
         }
     }
 }
@@ -92,10 +93,6 @@ impl WriteQueue {
                 let next = || queued.lock().unwrap_or_else(|p| p.into_inner()).recv().ok();
                 while let Some(WriteJob { piece, offset, done }) = next() {
                     let written = writer.write_at(piece.bytes(), offset);
-                    if written.is_ok() {
-                        // As in ingest: the fsync before commit then finds little to do.
-                        start_writeback(writer.file(), offset, piece.len());
-                    }
                     // Released before the worker hears, so the room is there when it looks.
                     drop(piece);
                     let _ = done.send(written);
