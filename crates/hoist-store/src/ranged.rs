@@ -530,8 +530,7 @@ impl Download<'_> {
                         plan.arrived.insert(claimed.clone());
                         plan.handoff.insert(claimed.start, piece.clone());
                     }
-                    let pace = &mut plan.pace[id];
-                    pace.since = (pace.since + waiting_since.elapsed()).min(Instant::now());
+                    plan.pace[id].exclude_wait(waiting_since);
                     drop(plan);
                     self.shared.changed.notify_all();
                     return (piece, handed);
@@ -574,8 +573,7 @@ impl Download<'_> {
                 self.shared.changed.notify_all();
             }
             plan.written.insert(claimed);
-            let pace = &mut plan.pace[id];
-            pace.since = (pace.since + disk_since.elapsed()).min(Instant::now());
+            plan.pace[id].exclude_wait(disk_since);
             plan.unsaved += len;
             let due = plan.unsaved >= SAVE_EVERY;
             if due {

@@ -63,6 +63,12 @@ impl Pace {
         Pace { since: Instant::now(), bytes: 0 }
     }
 
+    /// Leaves the time since `waiting_since` out of the pace: waiting for the
+    /// disk or for room says nothing about the link.
+    pub(super) fn exclude_wait(&mut self, waiting_since: Instant) {
+        self.since = (self.since + waiting_since.elapsed()).min(Instant::now());
+    }
+
     /// How much the next request asks for, with `remaining` bytes of the blob
     /// still to come and `parts` workers: [`FIRST_REQUEST`] before any byte
     /// came; [`LONG_REQUEST_SPAN`] at this pace once `splits` says no split is
